@@ -1,0 +1,54 @@
+# fewerbits — two commands on a fresh machine:
+#   make demo   train -> QONNX -> FINN build -> report on the built-in TFC w2a2 MNIST example
+#   make test   the test suite (what CI runs)
+# Both create .venv and install the pinned stack on first use; later runs reinstall nothing.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.fewerbits-installed
+OUT    ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint setup lock clean doctor bench
+
+setup: $(STAMP)
+
+# torch is installed first and exactly (a range would pull a multi-GB CUDA build); then the
+# full lock without dependency resolution (finn-plus 1.6.1 declares brevitas==0.13.0, which
+# is broken with torch 2.13, so nothing may re-resolve it); then this project, editable.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q "$$(grep -m1 '^torch==' requirements.lock)"
+	$(PIP) install -q --no-deps -r requirements.lock
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fewerbits run --out $(OUT)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+doctor: $(STAMP)
+	$(VENV)/bin/fewerbits doctor
+
+bench: $(STAMP)
+	$(PY) benchmarks/accuracy.py
+
+# Re-resolve requirements.in into requirements.lock in a scratch venv.
+lock:
+	rm -rf /tmp/fewerbits-lock && $(PYTHON) -m venv /tmp/fewerbits-lock
+	/tmp/fewerbits-lock/bin/pip install -q torch==2.13.0
+	/tmp/fewerbits-lock/bin/pip install -q -r requirements.in
+	/tmp/fewerbits-lock/bin/pip install -q --no-deps finn-plus==1.6.1
+	@echo "review and merge: /tmp/fewerbits-lock/bin/pip freeze"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""The typed, serialisable configuration shared by the stages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """What to train: topology, scheme and bit widths, data and optimiser settings."""
+
+    model: str = "tfc"
+    scheme: str = "int"
+    wbits: int = 2
+    abits: int = 2
+    dataset: str = "mnist-5k"
+    data_file: str | None = None
+    epochs: int = 8
+    batch_size: int = 100
+    lr: float = 0.02
+    seed: int = 0
+    device: str = "cpu"
+    max_steps: int | None = None  # cap on optimiser steps per epoch (tests, smoke runs)
+
+
+@dataclass
+class BuildConfig:
+    """Where and how to build the accelerator."""
+
+    board: str = "Pynq-Z1"
+    part: str | None = None
+    clock_ns: float = 10.0
+    target_fps: int | None = None
+    until: str = "codegen"
+
+
+@dataclass
+class RunConfig:
+    """The whole pipeline (`fewerbits run`)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+    verify_samples: int | None = None  # None: the whole test split
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(
+            train=TrainConfig(**d.get("train", {})),
+            build=BuildConfig(**d.get("build", {})),
+            **{
+                f.name: d[f.name]
+                for f in fields(cls)
+                if f.name in d and f.name not in ("train", "build")
+            },
+        )
+
+
+def config_hash(obj: Any) -> str:
+    """A short stable hash of a dataclass or dict (for resume decisions)."""
+    data = asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename): no half-written artifacts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    tmp.replace(path)
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,116 @@
+"""`fewerbits run`: train -> export -> build -> verify -> report, each stage an artifact on disk.
+
+OUT/train/checkpoint.pt, train.json
+OUT/export/model.onnx, export.json
+OUT/build/ (FINN build directory: build_config.json, intermediate_models/, report/)
+OUT/report.json, OUT/report.md
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fewerbits.config import RunConfig, write_json
+from fewerbits.errors import FewerbitsError
+
+
+class RunError(FewerbitsError):
+    """A pipeline that cannot run (bad option, unwritable output); one-line message."""
+
+
+def check_writable(out: Path) -> None:
+    """Fail early, with one line, if the output folder cannot be created or written."""
+    out = Path(out)
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise RunError(
+            f"output folder {out} is not writable ({probe} is not a writable directory); choose another --out"
+        )
+
+
+def stage(msg: str) -> None:
+    print(f"[fewerbits] {msg}", flush=True)
+
+
+def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
+    """Run the whole pipeline and write OUT/report.json and OUT/report.md; return the report."""
+    from fewerbits.export.exporter import EXPORT_JSON, MODEL_ONNX, export_qonnx, graph_summary
+    from fewerbits.hw.flow import build
+    from fewerbits.report import write_report
+    from fewerbits.train.datasets import load_dataset
+    from fewerbits.train.trainer import load_checkpoint, train
+    from fewerbits.verify import run_ladder, summary_line
+    from fewerbits.verify_levels import pytorch_reference, qonnx_level
+
+    out = Path(out)
+    check_writable(out)
+    t_start = time.time()
+    timings: dict[str, float] = {}
+    tc = cfg.train
+    data = load_dataset(tc.dataset, Path(tc.data_file) if tc.data_file else None)
+
+    stage(
+        f"1/4 train {tc.model} {tc.scheme} w{tc.wbits}a{tc.abits} on {tc.dataset} ({tc.epochs} epochs)"
+    )
+    t0 = time.time()
+    train_report = train(tc, out / "train", data=data, progress=progress)
+    timings["train"] = time.time() - t0
+    model, ckpt = load_checkpoint(out / "train")
+    stage(f"    test accuracy {train_report['test_accuracy']:.4f}")
+
+    stage("2/4 export to QONNX")
+    t0 = time.time()
+    wrapper = export_qonnx(model, tuple(ckpt["input_shape"]), out / "export" / MODEL_ONNX)
+    export_info = graph_summary(wrapper)
+    timings["export"] = time.time() - t0
+
+    stage("3/4 verify PyTorch == QONNX on the test split")
+    t0 = time.time()
+    n = cfg.verify_samples or len(data.x_test)
+    x = data.x_test[:n].astype(np.float32)
+    ref = pytorch_reference(model, x)
+    levels = run_ladder(ref, x, [qonnx_level(out / "export" / MODEL_ONNX)])
+    timings["verify"] = time.time() - t0
+    export_info["verification"] = [r.to_dict() for r in levels]
+    write_json(out / "export" / EXPORT_JSON, export_info)
+    stage("    " + summary_line(levels))
+
+    stage(
+        f"4/4 FINN build for {cfg.build.board} at {1000 / cfg.build.clock_ns:.0f} MHz (until {cfg.build.until})"
+    )
+    t0 = time.time()
+    hw = build(out / "export" / MODEL_ONNX, out / "build", cfg.build, progress=progress)
+    timings["build"] = time.time() - t0
+    timings["total"] = time.time() - t_start
+
+    report = {
+        "config": cfg.to_dict(),
+        "accuracy": {"test": train_report["test_accuracy"], "test_samples": len(data.x_test)},
+        "train": {
+            k: train_report[k]
+            for k in ("model", "scheme", "wbits", "abits", "dataset", "epochs", "train_seconds")
+        },
+        "export": {k: export_info[k] for k in ("opset", "nodes", "input", "output")},
+        "verification": {
+            "levels": [r.to_dict() for r in levels],
+            "all_passed": all(r.status != "fail" for r in levels),
+        },
+        "estimates": hw["estimates"],
+        "steps": {"ran": hw["steps"]["ran"], "skipped": hw["steps"]["skipped"]},
+        "timings_seconds": {k: round(v, 2) for k, v in timings.items()},
+        "artifacts": {
+            "checkpoint": "train/checkpoint.pt",
+            "qonnx": "export/model.onnx",
+            "build": "build/",
+            "final_model": os.path.relpath(hw["final_model"], out),
+        },
+    }
+    write_report(out, report)
+    stage(f"done in {timings['total']:.0f} s: {out / 'report.md'}")
+    return report
