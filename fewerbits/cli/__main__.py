@@ -1,0 +1,5 @@
+import sys
+
+from fewerbits.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""Argument groups shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from fewerbits.config import BuildConfig, TrainConfig
+
+
+def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
+    d = defaults or TrainConfig()
+    p.add_argument(
+        "--model", default=d.model, help="zoo name (tfc, sfc, lfc, cnv) or file.py:factory"
+    )
+    p.add_argument(
+        "--scheme", default=d.scheme, help="float, binaryconnect, binarynet, xnor, dorefa, int"
+    )
+    p.add_argument("--wbits", type=int, default=d.wbits)
+    p.add_argument("--abits", type=int, default=d.abits)
+    p.add_argument("--dataset", default=d.dataset)
+    p.add_argument(
+        "--data-file",
+        default=None,
+        help="read the dataset from this file instead of its default location",
+    )
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, choices=["cpu", "cuda"])
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="cap optimiser steps per epoch (smoke runs)"
+    )
+
+
+def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = None) -> None:
+    d = defaults or BuildConfig()
+    p.add_argument("--board", default=d.board)
+    p.add_argument("--part", default=None)
+    p.add_argument("--clock-ns", type=float, default=d.clock_ns)
+    p.add_argument("--target-fps", type=int, default=None)
+    p.add_argument("--until", default=d.until, choices=["estimates", "codegen", "ip", "bitstream"])
+
+
+def train_config(a: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        model=a.model,
+        scheme=a.scheme,
+        wbits=a.wbits,
+        abits=a.abits,
+        dataset=a.dataset,
+        data_file=a.data_file,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+        device=a.device,
+        max_steps=a.max_steps,
+    )
+
+
+def build_config(a: argparse.Namespace) -> BuildConfig:
+    return BuildConfig(
+        board=a.board, part=a.part, clock_ns=a.clock_ns, target_fps=a.target_fps, until=a.until
+    )
