@@ -17,6 +17,7 @@ class TrainConfig:
     scheme: str = "int"
     wbits: int = 2
     abits: int = 2
+    width: float = 1.0  # multiplier on the zoo model's layer widths
     dataset: str = "mnist-5k"
     data_file: str | None = None
     epochs: int = 8

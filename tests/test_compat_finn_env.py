@@ -75,15 +75,22 @@ def test_library_paths_for_generated_tcl(tmp_path, demo_run):
     """FINN's generated HLS synthesis TCL reads $::env(FINN_CUSTOM_HLS) (and stitching TCL
     $::env(FINN_RTLLIB)), which only FINN's CLI sets; the Python API leaves them unset."""
     tcls = list((demo_run / "build" / "finn_tmp").glob("code_gen_ipgen_MVAU_hls_*/hls_syn_*.tcl"))
-    assert tcls and all("$::env(FINN_CUSTOM_HLS)" in t.read_text() for t in tcls), "upstream stopped using the env var?"
+    assert tcls and all("$::env(FINN_CUSTOM_HLS)" in t.read_text() for t in tcls), (
+        "upstream stopped using the env var?"
+    )
     code = """
         import os
         from fewerbits.compat.finn_env import prepare_finn
         prepare_finn({w!r})
         print(os.environ.get("FINN_CUSTOM_HLS", ""), os.environ.get("FINN_RTLLIB", ""))
         """
-    bug = run_py("import os, finn.builder.build_dataflow_config; print(os.environ.get('FINN_CUSTOM_HLS'))", tmp_path)
-    assert bug.stdout.strip() == "None", "upstream sets FINN_CUSTOM_HLS itself now? drop set_library_paths"
+    bug = run_py(
+        "import os, finn.builder.build_dataflow_config; print(os.environ.get('FINN_CUSTOM_HLS'))",
+        tmp_path,
+    )
+    assert bug.stdout.strip() == "None", (
+        "upstream sets FINN_CUSTOM_HLS itself now? drop set_library_paths"
+    )
     fixed = run_py(code.format(w=str(tmp_path / "w")), tmp_path)
     custom_hls, rtllib = (Path(p) for p in fixed.stdout.split())
     assert (custom_hls / "mvau.hpp").is_file() or any(custom_hls.glob("*.hpp")), custom_hls

@@ -57,16 +57,18 @@ class MLP(nn.Module):
 class ZooEntry:
     """A built-in topology."""
 
-    build: Callable[[Scheme, tuple[int, ...], int], nn.Module]
+    build: Callable[..., nn.Module]  # (scheme, input_shape, classes, width) -> model
     description: str
 
 
 def _mlp(hidden: tuple[int, ...]) -> Callable[[Scheme, tuple[int, ...], int], nn.Module]:
-    def build(scheme: Scheme, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+    def build(
+        scheme: Scheme, input_shape: tuple[int, ...], classes: int, width: float = 1.0
+    ) -> nn.Module:
         features = 1
         for d in input_shape:
             features *= d
-        return MLP(scheme, features, hidden, classes)
+        return MLP(scheme, features, tuple(max(1, round(h * width)) for h in hidden), classes)
 
     return build
 
@@ -98,10 +100,12 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
     return factory
 
 
-def build_model(name: str, scheme: Scheme, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+def build_model(
+    name: str, scheme: Scheme, input_shape: tuple[int, ...], classes: int, width: float = 1.0
+) -> nn.Module:
     """Build a zoo model or a user model (``file.py:factory``) for a scheme."""
     if name in ZOO:
-        return ZOO[name].build(scheme, input_shape, classes)
+        return ZOO[name].build(scheme, input_shape, classes, width)
     if ":" not in name:
         raise ModelError(
             f"--model {name!r}: unknown model; choose one of {', '.join(ZOO)} or file.py:factory"

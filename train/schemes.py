@@ -72,7 +72,10 @@ class SignedActQuant(Int8ActPerTensorFixedPoint):
 
 
 class BinaryWeightQuant(SignedBinaryWeightPerTensorConst):
-    """Weights in {-1, +1} (BinaryConnect / BinaryNet)."""
+    """Weights in {-1, +1} (BinaryConnect / BinaryNet); Brevitas' default scale is 0.1, which
+    is not a power of two and would break bit-exactness."""
+
+    scaling_const = 1.0
 
 
 class BinaryWeightPerChannelQuant(Int8WeightPerChannelFixedPoint):
@@ -84,7 +87,9 @@ class BinaryWeightPerChannelQuant(Int8WeightPerChannelFixedPoint):
 
 
 class BinaryActQuant(SignedBinaryActPerTensorConst):
-    """Activations in {-1, +1} (BinaryNet / XNOR-Net)."""
+    """Activations in {-1, +1} (BinaryNet / XNOR-Net), scale 1 (a power of two)."""
+
+    scaling_const = 1.0
 
 
 # ---- schemes ---------------------------------------------------------------------------------

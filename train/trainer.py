@@ -42,7 +42,9 @@ def rebuild(checkpoint: dict) -> nn.Module:
     """Rebuild the model recorded in a checkpoint dict and load its weights (eval mode)."""
     cfg = TrainConfig(**checkpoint["config"])
     scheme = make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
-    model = build_model(cfg.model, scheme, tuple(checkpoint["input_shape"]), checkpoint["classes"])
+    model = build_model(
+        cfg.model, scheme, tuple(checkpoint["input_shape"]), checkpoint["classes"], cfg.width
+    )
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     return model
@@ -63,7 +65,7 @@ def train(cfg: TrainConfig, out: Path, data: Dataset | None = None, progress: bo
     seed_everything(cfg.seed)
     data = data or load_dataset(cfg.dataset, Path(cfg.data_file) if cfg.data_file else None)
     scheme = make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
-    model = build_model(cfg.model, scheme, data.input_shape, data.classes)
+    model = build_model(cfg.model, scheme, data.input_shape, data.classes, cfg.width)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = (len(data.x_train) + cfg.batch_size - 1) // cfg.batch_size
     if cfg.max_steps:
