@@ -23,7 +23,7 @@ ENV LANG=C.UTF-8 \
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        ca-certificates git g++ make unzip xz-utils procps locales \
+        ca-certificates git g++ make unzip xz-utils procps \
         libtinfo5 libncurses5 libx11-6 libxext6 libxrender1 libxtst6 libxi6 \
         libfreetype6 libfontconfig1 libglib2.0-0 libsm6 \
  && rm -rf /var/lib/apt/lists/*
