@@ -10,8 +10,11 @@ source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # docker run --user UID:GID gives a user without a passwd entry and HOME=/; Vivado and Python
 # tools want a name and a writable home.
-export HOME=${HOME:-/tmp/fewerbits-home}
-[[ $HOME == / ]] && export HOME=/tmp/fewerbits-home
+# (run.sh passes HOME=/tmp/fewerbits-home; a plain `docker run --user` leaves HOME=/.)
+if [[ -z ${HOME:-} || $HOME == / ]]; then
+    HOME=/tmp/fewerbits-home-$(id -u)
+    export HOME
+fi
 mkdir -p "$HOME" 2>/dev/null || fb_die "cannot create HOME=$HOME as uid $(id -u): pass a writable HOME (docker/run.sh sets HOME=/tmp/fewerbits-home)"
 [[ -w $HOME ]] || fb_die "HOME=$HOME is not writable by uid $(id -u):$(id -g): pass a writable HOME (docker/run.sh sets HOME=/tmp/fewerbits-home)"
 passwd_file=${FEWERBITS_PASSWD_FILE:-/etc/passwd}

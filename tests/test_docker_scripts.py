@@ -189,7 +189,7 @@ def test_entrypoint_as_unmapped_uid_gets_home_and_passwd_entry(open_tmp):
     res = run([ENTRY, "bash", "-c", 'echo "$HOME"; touch "$HOME/w"; id -u'], env, user=4321)
     assert res.returncode == 0, res.stderr
     home, uid = res.stdout.split()
-    assert (home, uid) == ("/tmp/fewerbits-home", "4321")
+    assert (home, uid) == ("/tmp/fewerbits-home-4321", "4321")
     assert (Path(home) / "w").stat().st_uid == 4321
     assert f"fewerbits:x:4321:4321:fewerbits:{home}:/bin/bash" in passwd.read_text()
     shutil.rmtree(home)
@@ -246,6 +246,14 @@ def test_entrypoint_xilinx_tree_unreadable_for_uid(tmp_path):
     x = make_xilinx(tmp_path / "Xilinx", "2022.2")  # under pytest's 0700 folder
     env = clean_env(FINN_XILINX_PATH=str(x), FINN_XILINX_VERSION="2022.2", HOME="/tmp")
     one_error_line(run([ENTRY, "true"], env, user=4321), "cannot be accessed by uid 4321")
+
+
+@needs_root
+def test_entrypoint_unwritable_home(open_tmp):
+    home = open_tmp / "home"
+    home.mkdir(mode=0o755)  # root's, not writable for uid 4321
+    env = clean_env(HOME=str(home))
+    one_error_line(run([ENTRY, "true"], env, user=4321), f"HOME={home} is not writable by uid 4321")
 
 
 @needs_root
