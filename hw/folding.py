@@ -256,7 +256,7 @@ def fit_folding(model, fpgapart: str, budget: Budget, clk_ns: float) -> FitResul
     if choice is None:
         least = min(frontier, key=lambda p: max(p[r] / max(c, 1e-9) for r, c in _caps(budget)))
         need = ", ".join(
-            f"{r} {least[r]:,.0f} > {c:,.0f}" for r, c in _caps(budget) if least[r] > c + 1e-9
+            f"{r} {least[r]:,.4g} > {c:,.4g}" for r, c in _caps(budget) if least[r] > c + 1e-9
         )
         raise FoldingError(
             f"--fit {budget.fraction:g}: no folding fits the budget even fully folded ({need}); "
