@@ -14,7 +14,7 @@ def _bars(per_layer: list[dict], keys: list[tuple[str, str]], title: str, out_pn
     import matplotlib.pyplot as plt
 
     names = [p["name"] for p in per_layer]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.8), squeeze=False)
     for ax, (key, label) in zip(axes[0], keys, strict=True):
         ax.bar(range(len(names)), [p.get(key, 0) for p in per_layer], color="#3b6ea8")
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
@@ -28,23 +28,20 @@ def _bars(per_layer: list[dict], keys: list[tuple[str, str]], title: str, out_pn
 
 
 def plot_per_layer(per_layer: list[dict], out_dir: Path) -> list[Path]:
-    """Bar charts: per-layer cycles (plots/per_layer_cycles.png) and per-layer LUT/BRAM
-    estimates (plots/per_layer_resources.png)."""
+    """Bar charts of the per-layer cycles and LUT/BRAM estimates (plots/per_layer.png)."""
     if not per_layer:
         return []
     return [
         _bars(
             per_layer,
-            [("cycles", "cycles / frame")],
-            "FINN per-layer cycle estimates (the highest bar sets the FPS)",
-            out_dir / "per_layer_cycles.png",
-        ),
-        _bars(
-            per_layer,
-            [("luts", "LUTs"), ("brams", "BRAM36")],
-            "FINN per-layer resource estimates",
-            out_dir / "per_layer_resources.png",
-        ),
+            [
+                ("cycles", "cycles / frame (highest sets the FPS)"),
+                ("luts", "LUTs"),
+                ("brams", "BRAM36"),
+            ],
+            "FINN per-layer estimates",
+            out_dir / "per_layer.png",
+        )
     ]
 
 

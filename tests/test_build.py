@@ -99,9 +99,13 @@ def test_tfc_build_through_codegen(tfc_build):
     assert rep["steps"]["ran"][-1] == "step_fewerbits_vivado_scripts"
     for png in rep["plots"]:
         assert (tfc_build / png).stat().st_size > 1000
-    assert {"plots/per_layer_cycles.png", "plots/per_layer_resources.png"} <= set(rep["plots"])
+    assert {"plots/per_layer.png", "plots/folding_frontier.png"} <= set(rep["plots"])
     md = (tfc_build / "report.md").read_text()
-    assert "per_layer_cycles.png" in md and "| layer | implementation | PE | SIMD" in md
+    assert (
+        "per_layer.png" in md
+        and "folding_frontier.png" in md
+        and "| layer | implementation | PE | SIMD" in md
+    )
     assert not list(tfc_build.parent.glob(".tfc.partial*"))
 
 
