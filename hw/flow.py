@@ -167,12 +167,18 @@ def plan_steps(until: str, vivado: bool, command: str = "") -> tuple[list[str], 
     last = all_steps.index(UNTIL[until])
     wanted = all_steps[: last + 1]
     run = [s for s in wanted if s in SOFTWARE_STEPS or vivado]
-    reason = (
-        "needs Vivado/Vitis HLS, not found on this machine (XILINX_VIVADO/XILINX_HLS unset)"
-        if not vivado
-        else f"not requested (--until {until})"
-    )
-    skipped = [{"step": s, "reason": reason, "command": command} for s in all_steps if s not in run]
+    no_tools = "needs Vivado/Vitis HLS, not found on this machine (XILINX_VIVADO/XILINX_HLS unset)"
+    skipped = [
+        {
+            "step": s,
+            "reason": no_tools
+            if s in VIVADO_STEPS and not vivado
+            else f"not requested (--until {until})",
+            "command": command,
+        }
+        for s in all_steps
+        if s not in run
+    ]
     return run, skipped
 
 
