@@ -313,3 +313,41 @@ def test_error_model_finn_cannot_convert(tmp_path):
     line = _one_error_line(_cli(str(onnx), "--out", str(tmp_path / "o")))
     assert "FINN cannot convert" in line and "(op " in line and "float" in line
     assert not (tmp_path / "o").exists()
+
+
+def test_identity_input_thresholds_dropped_bit_exact(tfc_build):
+    """The UINT8 input quantizer (thresholds 1..255) is the identity: removing it changes no
+    output bit, and a threshold layer that is not the identity is kept."""
+    import numpy as np
+    from fewerbits.hw.flow import identity_threshold_nodes
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    d = tfc_build / "intermediate_models"
+    before = ModelWrapper(str(d / "step_fewerbits_check_hw.onnx"))
+    after = ModelWrapper(str(d / "step_fewerbits_drop_identity_thresholds.onnx"))
+    ident = identity_threshold_nodes(before)
+    assert len(ident) == 1 and len(after.graph.node) == len(before.graph.node) - 1
+    x = np.random.default_rng(0).integers(0, 256, (4, 1, 1, 28, 28)).astype(np.float32)
+    x[0].flat[:256] = np.arange(256)  # every UINT8 value
+    for xi in x:
+        ya = execute_onnx(before, {before.graph.input[0].name: xi})[before.graph.output[0].name]
+        yb = execute_onnx(after, {after.graph.input[0].name: xi})[after.graph.output[0].name]
+        assert np.array_equal(ya, yb)
+    thr = before.get_initializer(ident[0].input[1]).copy()
+    thr[0, 100] += 1  # now 100 maps to 99: not the identity
+    before.set_initializer(ident[0].input[1], thr)
+    assert identity_threshold_nodes(before) == []
+
+
+def test_fit_tfc_w1a1_meets_1m_fps_target(tmp_path):
+    """Issue target: TFC-w1a1 on xc7z020 at 100 MHz within 70 %: >= 1,000,000 estimated FPS."""
+    from fewerbits.hw.flow import build
+
+    from fewerbits.config import BuildConfig
+
+    onnx = _nets_module().export_net("tfc", 1, 1, tmp_path / "tfc_w1a1.onnx")
+    res = build(onnx, tmp_path / "o", BuildConfig(fit=0.7, until="estimates"), progress=False)
+    est = res["estimates"]
+    assert est["fps"] >= 1_000_000
+    assert est["luts"] <= 0.7 * 53_200 and est["brams"] <= 0.7 * 140 and est["dsps"] <= 0.7 * 220
