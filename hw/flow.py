@@ -416,6 +416,14 @@ def relocate(root: Path, old: Path, new: Path) -> None:
                 p.write_text(text.replace(old_s, new_s))
 
 
+def is_build_dir(path: Path) -> bool:
+    """An empty folder or one written by this flow (safe to replace)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    return not any(path.iterdir()) or (path / BUILD_CONFIG_JSON).is_file()
+
+
 def _stage_dir(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.partial"
 
@@ -452,6 +460,11 @@ def build(
         raise BuildError(f"--fit {build_cfg.fit:g}: give a fraction of the part in (0, 1]")
     if build_cfg.folding is not None and not Path(build_cfg.folding).is_file():
         raise BuildError(f"--folding {build_cfg.folding}: file not found")
+    if out_dir.exists() and not is_build_dir(out_dir):
+        raise BuildError(
+            f"--out {out_dir} exists and is not a fewerbits build folder (it would be replaced); "
+            "choose a new or empty folder"
+        )
     vivado = vivado_found()
     until = resolve_until(build_cfg.until, vivado)
     chash = config_hash(model_onnx, build_cfg)

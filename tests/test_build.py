@@ -351,3 +351,13 @@ def test_fit_tfc_w1a1_meets_1m_fps_target(tmp_path):
     est = res["estimates"]
     assert est["fps"] >= 1_000_000
     assert est["luts"] <= 0.7 * 53_200 and est["brams"] <= 0.7 * 140 and est["dsps"] <= 0.7 * 220
+
+
+def test_error_out_is_not_a_build_folder(nets, tmp_path):
+    """A non-empty folder that is not a build is never replaced."""
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("precious")
+    line = _one_error_line(_cli(str(nets["tfc"]), "--out", str(keep)))
+    assert "is not a fewerbits build folder" in line
+    assert (keep / "notes.txt").read_text() == "precious"
