@@ -54,8 +54,9 @@ def main(a: argparse.Namespace) -> int:
     if est:
         print(
             f"estimated {est['fps']:,.0f} FPS, {est['luts']:,.0f} LUT, {est['brams']:g} BRAM36, "
-            f"{est['dsps']:g} DSP; steps ran {len(res['steps']['ran'])} "
-            f"(reused {len(res['steps']['reused'])}), skipped {len(res['steps']['skipped'])}"
+            f"{est['dsps']:g} DSP; {len(res['steps']['ran'])} steps done "
+            f"({len(res['steps']['reused'])} reused from the earlier build), "
+            f"{len(res['steps']['skipped'])} skipped"
         )
     print(f"report: {Path(a.out) / 'report.md'}")
     return 0
