@@ -263,22 +263,16 @@ def step_fewerbits_drop_identity_thresholds(model, cfg):
     an exhaustive check). FINN keeps them, and with one threshold channel they cannot be
     parallelised (PE must divide NumChannels=1): the input quantizer of TFC alone would cap it
     at 784 cycles/frame."""
+    outputs = {o.name for o in model.graph.output}
     for node in identity_threshold_nodes(model):
         src, dst = node.input[0], node.output[0]
+        if dst in outputs:
+            continue  # keep the graph's output tensor
         for other in model.graph.node:
-            for i, t in enumerate(other.input):
+            for k, t in enumerate(other.input):
                 if t == dst:
-                    other.input[i] = src
-        for o in model.graph.output:
-            if o.name == dst:  # keep the graph output name: rewire the producer instead
-                break
-        else:
-            model.graph.node.remove(node)
-            continue
-        for other in model.graph.node:
-            for i, t in enumerate(other.input):
-                if t == src and other is not node:
-                    other.input[i] = dst
+                    other.input[k] = src
+        model.graph.node.remove(node)
     return model
 
 
