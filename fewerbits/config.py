@@ -36,7 +36,9 @@ class BuildConfig:
     part: str | None = None
     clock_ns: float = 10.0
     target_fps: int | None = None
-    until: str = "codegen"
+    until: str = "auto"  # auto: as far as this machine's tools allow (bitstream with Vivado)
+    fit: float | None = None  # budget fraction for the folding search (hw/folding.py)
+    folding: str | None = None  # a FINN folding-config JSON file
 
 
 @dataclass

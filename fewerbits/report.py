@@ -7,29 +7,42 @@ from pathlib import Path
 from fewerbits.config import write_json
 
 
-def plot_per_layer(per_layer: list[dict], out_png: Path) -> Path | None:
-    """Bar charts of per-layer cycles and LUT/BRAM estimates."""
-    if not per_layer:
-        return None
+def _bars(per_layer: list[dict], keys: list[tuple[str, str]], title: str, out_png: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [p["name"] for p in per_layer]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, key, title in zip(
-        axes, ("cycles", "luts", "brams"), ("cycles / frame", "LUTs", "BRAM36"), strict=True
-    ):
-        ax.bar(range(len(names)), [p[key] for p in per_layer], color="#3b6ea8")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.8), squeeze=False)
+    for ax, (key, label) in zip(axes[0], keys, strict=True):
+        ax.bar(range(len(names)), [p.get(key, 0) for p in per_layer], color="#3b6ea8")
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-        ax.set_title(title)
-    fig.suptitle("FINN per-layer estimates")
+        ax.set_title(label)
+    fig.suptitle(title)
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return out_png
+
+
+def plot_per_layer(per_layer: list[dict], out_dir: Path) -> list[Path]:
+    """Bar charts of the per-layer cycles and LUT/BRAM estimates (plots/per_layer.png)."""
+    if not per_layer:
+        return []
+    return [
+        _bars(
+            per_layer,
+            [
+                ("cycles", "cycles / frame (highest sets the FPS)"),
+                ("luts", "LUTs"),
+                ("brams", "BRAM36"),
+            ],
+            "FINN per-layer estimates",
+            out_dir / "per_layer.png",
+        )
+    ]
 
 
 def _fmt(v) -> str:
@@ -40,7 +53,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def render_markdown(report: dict, plot_rel: str | None) -> str:
+def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
     """The human-readable report."""
     lines = ["# fewerbits report", ""]
     cfg = report.get("config", {}).get("train", {})
@@ -49,38 +62,60 @@ def render_markdown(report: dict, plot_rel: str | None) -> str:
             f"Model **{cfg.get('model')}**, scheme **{cfg.get('scheme')}** w{cfg.get('wbits')}a{cfg.get('abits')}, dataset **{cfg.get('dataset')}**.",
             "",
         ]
-    acc = report.get("accuracy", {})
+    acc = report.get("accuracy") or {}
     if acc:
         lines += [f"Test accuracy: **{acc['test']:.4f}** ({acc.get('test_samples')} images)", ""]
-    lines += [
-        "## Verification",
-        "",
-        "| level | status | samples | bit-exact | max abs diff | max ULP | argmax agree | reason |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for lv in report.get("verification", {}).get("levels", []):
+    levels = (report.get("verification") or {}).get("levels", [])
+    if levels:
+        lines += [
+            "## Verification",
+            "",
+            "| level | status | samples | bit-exact | max abs diff | max ULP | argmax agree | reason |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    for lv in levels:
         lines.append(
             f"| {lv['name']} | {lv['status']} | {lv.get('samples', 0)} | {lv.get('bit_exact', 0)} | {_fmt(lv.get('max_abs_diff'))} "
             f"| {_fmt(lv.get('max_ulp'))} | {_fmt(lv.get('argmax_agree'))} | {lv.get('reason') or ''} |"
         )
-    est = report.get("estimates", {})
+    est = report.get("estimates") or {}
     if est:
+        budget = report.get("budget") or {}
+        pct = ""
+        if budget.get("luts"):
+            pct = " ({:.0%} / {:.0%} / {:.0%} of the part)".format(
+                est["luts"] / budget["luts"],
+                est["brams"] / max(budget["brams"], 1e-9),
+                est["dsps"] / max(budget["dsps"], 1e-9),
+            )
         lines += [
             "",
             "## Hardware estimates (FINN)",
             "",
             f"- throughput: **{est['fps']:,.0f} FPS**; latency {est['latency_cycles']:,} cycles",
-            f"- resources: {est['luts']:,.0f} LUT, {est['brams']:g} BRAM36, {est['dsps']:g} DSP",
+            f"- resources: {est['luts']:,.0f} LUT, {est['brams']:g} BRAM36, {est['dsps']:g} DSP{pct}",
+        ]
+        fit = report.get("fit")
+        if fit:
+            lines.append(
+                f"- folding chosen by `--fit {fit['budget']['fraction']:g}` (bottleneck "
+                f"{fit['bottleneck']}); explored frontier: `folding_frontier.json`"
+            )
+        impl = report.get("implementations") or {}
+        lines += [
             "",
-            "| layer | cycles | LUT | BRAM36 | DSP |",
-            "|---|---|---|---|---|",
+            "### Folding",
+            "",
+            "| layer | implementation | PE | SIMD | cycles | LUT | BRAM36 | DSP |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for p in est.get("per_layer", []):
             lines.append(
-                f"| {p['name']} | {p['cycles']:,} | {p['luts']:,.0f} | {p['brams']:g} | {p['dsps']:g} |"
+                f"| {p['name']} | {impl.get(p['name'], '')} | {p.get('PE', '–')} | {p.get('SIMD', '–')} "
+                f"| {p['cycles']:,} | {p['luts']:,.0f} | {p['brams']:g} | {p['dsps']:g} |"
             )
-        if plot_rel:
-            lines += ["", f"![per-layer estimates]({plot_rel})"]
+        for rel in plot_rel or []:
+            lines += ["", f"![{Path(rel).stem.replace('_', ' ')}]({rel})"]
     steps = report.get("steps", {})
     if steps:
         lines += [
@@ -92,7 +127,12 @@ def render_markdown(report: dict, plot_rel: str | None) -> str:
             "Skipped:",
             "",
         ]
-        lines += [f"- `{s['step']}`: {s['reason']}" for s in steps.get("skipped", [])] or ["- none"]
+        skipped = steps.get("skipped", [])
+        lines += [f"- `{s['step']}`: {s['reason']}" for s in skipped] or ["- none"]
+        cmds = sorted({s["command"] for s in skipped if s.get("command")})
+        if cmds:
+            lines += ["", "To run them in the Docker image (with Vivado mounted):", ""]
+            lines += [f"    {c}" for c in cmds]
     t = report.get("timings_seconds")
     if t:
         lines += ["", "## Timings (s)", "", " · ".join(f"{k} {v}" for k, v in t.items())]
@@ -102,13 +142,10 @@ def render_markdown(report: dict, plot_rel: str | None) -> str:
 def write_report(out: Path, report: dict) -> None:
     """Write OUT/report.json, OUT/report.md and OUT/plots/*.png."""
     out = Path(out)
-    png = plot_per_layer(
-        report.get("estimates", {}).get("per_layer", []), out / "plots" / "per_layer.png"
-    )
-    report.setdefault("plots", [])
-    if png:
-        report["plots"].append(str(png.relative_to(out)))
+    pngs = plot_per_layer((report.get("estimates") or {}).get("per_layer", []), out / "plots")
+    rels = [str(p.relative_to(out)) for p in pngs]
+    report["plots"] = rels + [p for p in report.get("plots", []) if p not in rels]
     write_json(out / "report.json", report)
     tmp = out / "report.md.tmp"
-    tmp.write_text(render_markdown(report, str(png.relative_to(out)) if png else None))
+    tmp.write_text(render_markdown(report, report["plots"]))
     tmp.replace(out / "report.md")

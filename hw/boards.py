@@ -40,6 +40,37 @@ BOARDS: dict[str, Board] = {
 }
 
 
+#: extra parts accepted by --part (FINN knows them; no resource table here, so no --fit)
+KNOWN_PARTS = {
+    "xc7z010clg400-1",
+    "xc7z045ffg900-2",
+    "xczu3eg-sbva484-1-i",
+    "xczu3eg-sfvc784-2-e",
+    "xczu9eg-ffvb1156-2-e",
+    "xczu28dr-ffvg1517-2-e",
+    "xczu48dr-ffvg1517-2-e",
+    "xcu50-fsvh2104-2L-e",
+    "xcu200-fsgd2104-2-e",
+    "xcu280-fsvh2892-2L-e",
+    "xcu55c-fsvh2892-2L-e",
+}
+
+
+def resolve_part(board: Board, part: str | None) -> tuple[str, Board | None]:
+    """The FPGA part to build for, and the Board whose resource table describes it (None when
+    ``--part`` names a part known to FINN but not in the resource tables)."""
+    if part is None:
+        return board.part, board
+    for b in BOARDS.values():
+        if b.part.lower() == part.lower():
+            return b.part, b
+    for p in KNOWN_PARTS:
+        if p.lower() == part.lower():
+            return p, None
+    parts = sorted({b.part for b in BOARDS.values()} | KNOWN_PARTS)
+    raise BoardError(f"unknown part {part!r}; use one of {', '.join(parts)} (or omit --part)")
+
+
 def get_board(name: str) -> Board:
     """Look a board up by name (case-insensitive)."""
     for key, board in BOARDS.items():

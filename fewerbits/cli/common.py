@@ -38,8 +38,22 @@ def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = No
     p.add_argument("--board", default=d.board)
     p.add_argument("--part", default=None)
     p.add_argument("--clock-ns", type=float, default=d.clock_ns)
-    p.add_argument("--target-fps", type=int, default=None)
-    p.add_argument("--until", default=d.until, choices=["estimates", "codegen", "ip", "bitstream"])
+    fold = p.add_mutually_exclusive_group()
+    fold.add_argument("--target-fps", type=int, default=None, help="FINN's own SetFolding target")
+    fold.add_argument(
+        "--fit",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="fastest folding with LUT, BRAM and DSP each <= FRACTION of the part",
+    )
+    fold.add_argument("--folding", default=None, metavar="FILE.json", help="FINN folding config")
+    p.add_argument(
+        "--until",
+        default=d.until,
+        choices=["auto", "estimates", "codegen", "ip", "bitstream"],
+        help="last stage to build (auto: bitstream when Vivado is found, else codegen)",
+    )
 
 
 def train_config(a: argparse.Namespace) -> TrainConfig:
@@ -61,5 +75,11 @@ def train_config(a: argparse.Namespace) -> TrainConfig:
 
 def build_config(a: argparse.Namespace) -> BuildConfig:
     return BuildConfig(
-        board=a.board, part=a.part, clock_ns=a.clock_ns, target_fps=a.target_fps, until=a.until
+        board=a.board,
+        part=a.part,
+        clock_ns=a.clock_ns,
+        target_fps=a.target_fps,
+        until=a.until,
+        fit=getattr(a, "fit", None),
+        folding=getattr(a, "folding", None),
     )

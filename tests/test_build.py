@@ -1,0 +1,363 @@
+"""The FINN build (hw/flow.py, hw/folding.py, hw/vivado.py): real Brevitas nets, real FINN.
+
+Budget: the whole file stays well under 4 minutes on 2 cores (shared session fixtures)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FEWERBITS = [sys.executable, "-m", "fewerbits.cli"]
+
+
+def _nets_module():
+    spec = importlib.util.spec_from_file_location(
+        "fewerbits_bench_nets", ROOT / "benchmarks" / "nets.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def nets(tmp_path_factory) -> dict[str, Path]:
+    """Random-weight TFC w2a2 and a small CNV w2a2 (channels / 8), exported to QONNX."""
+    d = tmp_path_factory.mktemp("nets")
+    m = _nets_module()
+    return {
+        "tfc": m.export_net("tfc", 2, 2, d / "tfc.onnx"),
+        "cnv": m.export_net("cnv", 2, 2, d / "cnv.onnx", width=0.125),
+    }
+
+
+@pytest.fixture(scope="session")
+def tfc_build(nets, tmp_path_factory) -> Path:
+    from fewerbits.hw.flow import build
+
+    from fewerbits.config import BuildConfig
+
+    out = tmp_path_factory.mktemp("b") / "tfc"
+    build(nets["tfc"], out, BuildConfig(fit=0.7, until="codegen"), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cnv_build(nets, tmp_path_factory) -> Path:
+    from fewerbits.hw.flow import build
+
+    from fewerbits.config import BuildConfig
+
+    out = tmp_path_factory.mktemp("b") / "cnv"
+    build(nets["cnv"], out, BuildConfig(target_fps=2000, until="codegen"), progress=False)
+    return out
+
+
+def _final_model(out: Path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    rep = json.loads((out / "report.json").read_text())
+    return ModelWrapper(str(out / rep["artifacts"]["final_model"]))
+
+
+def _check_codegen(out: Path) -> dict:
+    from finn.util.fpgadataflow import is_hls_node, is_rtl_node
+    from qonnx.custom_op.registry import getCustomOp
+
+    model = _final_model(out)
+    kinds = {"hls": 0, "rtl": 0}
+    for node in model.graph.node:
+        d = Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen"))
+        assert d.is_dir() and str(d).startswith(str(out)), (node.name, d)
+        if is_hls_node(node):
+            kinds["hls"] += 1
+            for f in (d / f"hls_syn_{node.name}.tcl", d / f"top_{node.name}.cpp"):
+                assert f.stat().st_size > 0, f
+        elif is_rtl_node(node):
+            kinds["rtl"] += 1
+            hdl = [p for p in d.iterdir() if p.suffix in (".v", ".sv")]
+            assert hdl and all(p.stat().st_size > 0 for p in hdl), node.name
+    return kinds
+
+
+def test_tfc_build_through_codegen(tfc_build):
+    kinds = _check_codegen(tfc_build)
+    assert kinds["rtl"] >= 4  # MVAU_rtl and Thresholding_rtl chosen on xc7z020 for w2a2
+    rep = json.loads((tfc_build / "report.json").read_text())
+    impl = rep["implementations"]
+    assert any(v == "MVAU_rtl" for v in impl.values()) and any(
+        v == "Thresholding_rtl" for v in impl.values()
+    )
+    est = rep["estimates"]
+    assert est["fps"] > 0 and est["latency_cycles"] > 0 and est["per_layer"]
+    assert {"fps", "latency_cycles", "luts", "brams", "dsps", "per_layer"} <= set(est)
+    assert rep["steps"]["ran"][-1] == "step_fewerbits_vivado_scripts"
+    for png in rep["plots"]:
+        assert (tfc_build / png).stat().st_size > 1000
+    assert {"plots/per_layer.png", "plots/folding_frontier.png"} <= set(rep["plots"])
+    md = (tfc_build / "report.md").read_text()
+    assert (
+        "per_layer.png" in md
+        and "folding_frontier.png" in md
+        and "| layer | implementation | PE | SIMD" in md
+    )
+    assert not list(tfc_build.parent.glob(".tfc.partial*"))
+
+
+def test_small_cnv_build_through_codegen(cnv_build):
+    kinds = _check_codegen(cnv_build)
+    assert kinds["hls"] >= 1 and kinds["rtl"] >= 8  # Pool_hls; SWG/MVAU/Thresholding RTL
+    model = _final_model(cnv_build)
+    ops = {n.op_type for n in model.graph.node}
+    assert "ConvolutionInputGenerator_rtl" in ops and "MVAU_rtl" in ops
+
+
+def test_vivado_steps_recorded_with_commands(tfc_build):
+    from fewerbits.hw.flow import VIVADO_STEPS, vivado_found
+
+    if vivado_found():
+        pytest.skip("Vivado is installed here: the Vivado steps run instead of being skipped")
+    rep = json.loads((tfc_build / "report.json").read_text())
+    skipped = rep["steps"]["skipped"]
+    assert [s["step"] for s in skipped] == VIVADO_STEPS
+    for s in skipped:
+        assert "Vivado" in s["reason"]
+        assert s["command"].startswith("docker/run.sh fewerbits build ")
+        assert "--until bitstream --resume" in s["command"] and "--fit 0.7" in s["command"]
+
+
+def test_hls_tool_commands_and_tcl(cnv_build):
+    """The exact vitis_hls invocations of step_hw_ipgen, on FINN's generated TCL."""
+    from fewerbits.hw.vivado import hls_jobs
+
+    model = _final_model(cnv_build)
+    jobs = hls_jobs(model)
+    assert jobs, "the small CNV has HLS layers (Pool_hls, ElementwiseMul_hls)"
+    script = (cnv_build / "vivado" / "ipgen.sh").read_text().splitlines()
+    for job in jobs:
+        tcl = Path(job.argv[-1])
+        assert job.argv == ["vitis_hls", str(tcl)] and tcl.parent == Path(job.cwd)
+        text = tcl.read_text()
+        assert (
+            'set config_proj_part "xc7z020clg400-1"' in text
+            and "set_part $config_proj_part" in text
+        )
+        assert (
+            "set config_clkperiod 10.0" in text and "create_clock -period $config_clkperiod" in text
+        )
+        assert f'set config_toplevelfxn "{job.node}"' in text and "csynth_design" in text
+        assert job.shell() in script
+    assert script[0] == "#!/bin/bash" and len(script) == 4 + len(jobs)
+
+
+def test_cycles_fall_as_folding_grows(tfc_build):
+    from fewerbits.hw.folding import _node_options, apply_folding, model_estimates
+
+    model = _final_model(tfc_build)
+    mvau = next(n for n in model.graph.node if n.op_type.startswith("MVAU"))
+    opts = sorted(_node_options(model, mvau), key=lambda o: o["PE"] * o["SIMD"])
+    cycles = []
+    for o in [o for o in opts if o["SIMD"] == 1]:  # PE = 1, 2, 4, ... on SIMD 1
+        apply_folding(model, {mvau.name: o})
+        from qonnx.custom_op.registry import getCustomOp
+
+        cycles.append(getCustomOp(mvau).get_exp_cycles())
+    assert len(cycles) >= 4 and all(b < a for a, b in zip(cycles, cycles[1:], strict=False))
+    # the whole net: unfolding every MVAU further lowers the bottleneck
+    slow = model_estimates(apply_folding(model, {mvau.name: opts[0]}), "xc7z020clg400-1", 10)
+    fast = model_estimates(apply_folding(model, {mvau.name: opts[-1]}), "xc7z020clg400-1", 10)
+    assert fast["cycles"] <= slow["cycles"]
+
+
+@pytest.mark.parametrize("which", ["tfc", "cnv"])
+def test_fit_never_exceeds_budget(which, tfc_build, cnv_build):
+    from fewerbits.hw.boards import get_board
+    from fewerbits.hw.flow import dataflow_config
+    from fewerbits.hw.folding import (
+        Budget,
+        FoldingError,
+        apply_folding,
+        fit_folding,
+        model_estimates,
+    )
+    from finn.builder.build_dataflow_steps import _minimize_bit_width
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fewerbits.config import BuildConfig
+
+    out = {"tfc": tfc_build, "cnv": cnv_build}[which]
+    spec = ModelWrapper(str(out / "intermediate_models" / "step_specialize_layers.onnx"))
+    model = _minimize_bit_width(spec, dataflow_config(BuildConfig(), out))
+    board = get_board("Pynq-Z1")
+    fps = []
+    for frac in (0.02, 0.1, 0.3, 0.7):
+        budget = Budget.of_board(board, frac)
+        try:
+            res = fit_folding(model, board.part, budget, 10.0)
+        except FoldingError:
+            fps.append(0.0)
+            continue
+        est = model_estimates(apply_folding(model, res.folding), board.part, 10.0)
+        assert est["luts"] <= budget.luts and est["brams"] <= budget.brams
+        assert est["dsps"] <= budget.dsps and est["urams"] <= budget.urams
+        assert est["cycles"] == res.cycles
+        fps.append(res.fps)
+    assert fps[-1] > 0 and fps == sorted(fps)  # more budget never means slower
+
+
+def test_fit_build_report_within_budget(tfc_build):
+    rep = json.loads((tfc_build / "report.json").read_text())
+    b, est = rep["budget"], rep["estimates"]  # FINN's own estimate reports of the built model
+    assert est["luts"] <= 0.7 * b["luts"] and est["brams"] <= 0.7 * b["brams"]
+    assert est["dsps"] <= 0.7 * b["dsps"]
+    folding = json.loads((tfc_build / "folding.json").read_text())
+    assert "Defaults" in folding and any("PE" in v for v in folding.values())
+    frontier = json.loads((tfc_build / "folding_frontier.json").read_text())["frontier"]
+    assert len(frontier) > 3 and (tfc_build / "plots" / "folding_frontier.png").is_file()
+    assert rep["estimates"]["fps"] == pytest.approx(
+        max(p["fps"] for p in frontier if p["feasible"])
+    )
+
+
+def test_resume_skips_finished_steps_and_restarts_on_change(nets, tmp_path):
+    from fewerbits.hw.flow import build
+
+    from fewerbits.config import BuildConfig
+
+    out = tmp_path / "r"
+    first = build(nets["tfc"], out, BuildConfig(target_fps=5000, until="estimates"), progress=False)
+    assert first["steps"]["reused"] == []
+    again = build(
+        nets["tfc"], out, BuildConfig(target_fps=5000, until="codegen"), progress=False, resume=True
+    )
+    assert again["steps"]["reused"] == first["steps"]["ran"]
+    assert [s["step"] for s in again["steps"]["seconds"]] == [
+        "step_hw_codegen",
+        "step_fewerbits_vivado_scripts",
+    ]
+    assert again["estimates"]["fps"] == first["estimates"]["fps"]
+    _check_codegen(out)  # code paths were relocated from the staging folder to out
+    changed = build(
+        nets["tfc"],
+        out,
+        BuildConfig(target_fps=6000, until="estimates"),
+        progress=False,
+        resume=True,
+    )
+    assert changed["steps"]["reused"] == [] and changed["config_hash"] != again["config_hash"]
+    state = json.loads((out / "build_state.json").read_text())
+    assert state["completed"] == changed["steps"]["ran"]
+
+
+# ---- errors through the real CLI -------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*FEWERBITS, "build", *args, "-q"], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def _one_error_line(p: subprocess.CompletedProcess) -> str:
+    assert p.returncode == 1, p.stderr[-2000:]
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("fewerbits build: error:")]
+    assert len(lines) == 1, p.stderr[-2000:]
+    return lines[0]
+
+
+def test_error_unknown_board_and_part(nets, tmp_path):
+    line = _one_error_line(
+        _cli(str(nets["tfc"]), "--board", "Nexys9", "--out", str(tmp_path / "o"))
+    )
+    assert "unknown board 'Nexys9'" in line and "Pynq-Z1" in line
+    line = _one_error_line(
+        _cli(str(nets["tfc"]), "--part", "xc9z999", "--out", str(tmp_path / "o"))
+    )
+    assert "unknown part 'xc9z999'" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_error_folding_file_names_unknown_node(nets, tmp_path):
+    bad = tmp_path / "fold.json"
+    bad.write_text(json.dumps({"Defaults": {}, "MVAU_rtl_0": {"PE": 2}, "MVAU_hls_99": {"PE": 2}}))
+    line = _one_error_line(
+        _cli(str(nets["tfc"]), "--folding", str(bad), "--out", str(tmp_path / "o"))
+    )
+    assert "MVAU_hls_99 not in the graph" in line and str(bad) in line
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.partial*"))
+
+
+def test_error_budget_no_folding_can_meet(nets, tmp_path):
+    line = _one_error_line(_cli(str(nets["cnv"]), "--fit", "0.0005", "--out", str(tmp_path / "o")))
+    assert "--fit 0.0005: no folding fits the budget" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_error_model_finn_cannot_convert(tmp_path):
+    """Binary weights with float ReLU activations: the MatMul cannot become a FINN layer."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+    from fewerbits.export.exporter import export_qonnx
+    from fewerbits.train.models import MLP
+    from fewerbits.train.schemes import make_scheme
+
+    torch.manual_seed(0)
+    model = MLP(make_scheme("binaryconnect"), 784, (32, 32), 10).eval()
+    onnx = tmp_path / "float_act.onnx"
+    export_qonnx(model, (1, 28, 28), onnx)
+    line = _one_error_line(_cli(str(onnx), "--out", str(tmp_path / "o")))
+    assert "FINN cannot convert" in line and "(op " in line and "float" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_identity_input_thresholds_dropped_bit_exact(tfc_build):
+    """The UINT8 input quantizer (thresholds 1..255) is the identity: removing it changes no
+    output bit, and a threshold layer that is not the identity is kept."""
+    import numpy as np
+    from fewerbits.hw.flow import identity_threshold_nodes
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    d = tfc_build / "intermediate_models"
+    before = ModelWrapper(str(d / "step_fewerbits_check_hw.onnx"))
+    after = ModelWrapper(str(d / "step_fewerbits_drop_identity_thresholds.onnx"))
+    ident = identity_threshold_nodes(before)
+    assert len(ident) == 1 and len(after.graph.node) == len(before.graph.node) - 1
+    x = np.random.default_rng(0).integers(0, 256, (4, 1, 1, 28, 28)).astype(np.float32)
+    x[0].flat[:256] = np.arange(256)  # every UINT8 value
+    for xi in x:
+        ya = execute_onnx(before, {before.graph.input[0].name: xi})[before.graph.output[0].name]
+        yb = execute_onnx(after, {after.graph.input[0].name: xi})[after.graph.output[0].name]
+        assert np.array_equal(ya, yb)
+    thr = before.get_initializer(ident[0].input[1]).copy()
+    thr[0, 100] += 1  # now 100 maps to 99: not the identity
+    before.set_initializer(ident[0].input[1], thr)
+    assert identity_threshold_nodes(before) == []
+
+
+def test_fit_tfc_w1a1_meets_1m_fps_target(tmp_path):
+    """Issue target: TFC-w1a1 on xc7z020 at 100 MHz within 70 %: >= 1,000,000 estimated FPS."""
+    from fewerbits.hw.flow import build
+
+    from fewerbits.config import BuildConfig
+
+    onnx = _nets_module().export_net("tfc", 1, 1, tmp_path / "tfc_w1a1.onnx")
+    res = build(onnx, tmp_path / "o", BuildConfig(fit=0.7, until="estimates"), progress=False)
+    est = res["estimates"]
+    assert est["fps"] >= 1_000_000
+    assert est["luts"] <= 0.7 * 53_200 and est["brams"] <= 0.7 * 140 and est["dsps"] <= 0.7 * 220
+
+
+def test_error_out_is_not_a_build_folder(nets, tmp_path):
+    """A non-empty folder that is not a build is never replaced."""
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("precious")
+    line = _one_error_line(_cli(str(nets["tfc"]), "--out", str(keep)))
+    assert "is not a fewerbits build folder" in line
+    assert (keep / "notes.txt").read_text() == "precious"
