@@ -149,6 +149,9 @@ def build(model_onnx: Path, out_dir: Path, build_cfg: BuildConfig, progress: boo
         model.save(str(inter / f"{step}.onnx"))
         record.ran.append({"step": step, "seconds": round(time.time() - t0, 3)})
     write_json(out_dir / STEPS_JSON, {"ran": record.ran, "skipped": record.skipped})
+    from .deploy import write_deploy_package  # issue 7: BUILD/deploy/ (driver, settings.json)
+
+    write_deploy_package(out_dir)
     return {
         "steps": {
             "ran": [r["step"] for r in record.ran],
