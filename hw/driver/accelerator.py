@@ -67,7 +67,7 @@ class Accelerator:
         if not ok.all():
             bad = np.argwhere(~ok)[0]
             raise DriverError(
-                f"input value {batch[tuple(bad)]!r} at index {bad.tolist()} is not a {dt.name} "
+                f"input value {batch[tuple(bad)].item()!r} at index {bad.tolist()} is not a {dt.name} "
                 f"value (range {dt.min():g}..{dt.max():g}{', integers' if dt.is_integer else ''})"
             )
         return batch.astype(np.float32)
