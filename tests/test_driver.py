@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fewerbits.hw.driver import Accelerator, DriverError, load_settings, rtlsim_unavailable
+from fewerbits.hw.driver import (
+    Accelerator,
+    DriverError,
+    backend_unavailable,
+    load_settings,
+    rtlsim_unavailable,
+)
 from fewerbits.hw.driver.settings import sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +139,8 @@ def test_rtlsim_unavailable_is_one_clear_line(demo):
         pytest.skip("the rtlsim back end is available here (its bit-exact test runs)")
     with pytest.raises(DriverError, match="backend 'rtlsim' needs") as e:
         Accelerator(demo[0], backend="rtlsim")
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and backend_unavailable("rtlsim") == str(e.value)
+    assert backend_unavailable("python") is None
 
 
 def test_pynq_without_pynq_is_clear(demo, tmp_path, monkeypatch):

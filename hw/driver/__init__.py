@@ -9,13 +9,14 @@ Copied into every deployment package as ``deploy/driver/``::
 """
 
 from .accelerator import Accelerator
-from .backends import BACKENDS, rtlsim_unavailable
+from .backends import BACKENDS, backend_unavailable, rtlsim_unavailable
 from .errors import DriverError
 from .settings import Settings, load_settings
 
 __all__ = [
     "Accelerator",
     "BACKENDS",
+    "backend_unavailable",
     "DriverError",
     "Settings",
     "load_settings",

@@ -279,6 +279,26 @@ def rtlsim_unavailable() -> str | None:
     return None
 
 
+def backend_unavailable(name: str) -> str | None:
+    """None if back end ``name`` can run here, else the one-line reason (no hardware is touched)."""
+    if name == "rtlsim":
+        return rtlsim_unavailable()
+    mods = {"pynq": ("pynq",), "python": ("finn.util.data_packing", "qonnx.core.onnx_exec")}
+    if name not in mods:
+        return f"backend {name!r} unknown; choose one of {', '.join(BACKENDS)}"
+    import importlib
+
+    for mod in mods[name]:
+        try:
+            importlib.import_module(mod)
+        except ImportError as e:
+            need = (
+                "the pynq package (PYNQ board image)" if name == "pynq" else "finn-plus and qonnx"
+            )
+            return f"backend {name!r} needs {need}: {e}"
+    return None
+
+
 def make_backend(name: str, settings: Settings, **kw) -> Backend:
     if name == "pynq":
         return PynqBackend(settings, **kw)
