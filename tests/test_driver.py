@@ -218,6 +218,18 @@ def test_settings_disagreeing_with_bitfile_is_caught(demo, tmp_path, monkeypatch
     monkeypatch.syspath_prepend(str(FAKE_PYNQ))
     with pytest.raises(DriverError, match="was written for a different bitfile"):
         Accelerator(d, backend="pynq")
+    # a .hwh that does not name the DMAs of settings.json
+    (d / "bitfile" / "finn-accel.bit").write_bytes(b"bit")
+    (d / "bitfile" / "finn-accel.hwh").write_text("<MODULE INSTANCE='idma_other'/>")
+    s = json.loads((d / "settings.json").read_text())
+    s["files"]["bitfile"]["sha256"] = sha256(d / "bitfile" / "finn-accel.bit")
+    s["files"]["hwh"] = {
+        "path": "bitfile/finn-accel.hwh",
+        "sha256": sha256(d / "bitfile" / "finn-accel.hwh"),
+    }
+    (d / "settings.json").write_text(json.dumps(s))
+    with pytest.raises(DriverError, match="DMA 'idma0' does not appear in"):
+        Accelerator(d, backend="pynq")
     (d / "hw" / "dataflow.onnx").write_bytes(b"x")
     with pytest.raises(DriverError, match="was written for a different hw_graph"):
         Accelerator(d, backend="python")

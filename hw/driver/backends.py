@@ -61,7 +61,13 @@ class PynqBackend(Backend):
         self.pynq = pynq
         bitfile = settings.check_file("bitfile")
         if settings.file("hwh") is not None:
-            settings.check_file("hwh")
+            hwh = settings.check_file("hwh").read_text(errors="replace")
+            for dma in (settings.inp.dma, settings.out.dma):
+                if dma not in hwh:
+                    raise DriverError(
+                        f"{settings.path}: DMA {dma!r} does not appear in {settings.file('hwh')}; "
+                        "settings.json disagrees with the bitfile, regenerate the deployment package"
+                    )
         self.overlay = pynq.Overlay(str(bitfile), download=download)
         if settings.fclk_mhz and hasattr(pynq, "Clocks"):
             pynq.Clocks.fclk0_mhz = settings.fclk_mhz
@@ -189,6 +195,12 @@ class PythonBackend(Backend):
             packed_bytearray_to_finnpy,
             execute_onnx,
         )
+        dt = settings.inp.dt
+        if dt.kind == "fixed" and dt.bits in (8, 16):
+            raise DriverError(
+                f"backend 'python': accelerator input {dt.name} cannot be unpacked by finn-plus "
+                "1.6.1's packed_bytearray_to_finnpy (its 8/16-bit fast path reads FIXED as float32)"
+            )
         self.model = base_type_graph(path)
         self.idt = DataType[settings.inp.dt.name]
         self.odt = DataType[settings.out.dt.name]
