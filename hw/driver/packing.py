@@ -23,15 +23,19 @@ def packed_bytes(n_values: int, dt: DType | str) -> int:
 
 def to_bit_patterns(x: np.ndarray, dt: DType) -> np.ndarray:
     """Values -> their ``dt.bits``-wide unsigned bit patterns (uint64)."""
+    x = np.asarray(x)
     if dt.kind == "float":
-        f = np.asarray(x, dtype=dt.np_float)
+        f = x.astype(dt.np_float)
         return f.view(np.uint16 if dt.bits == 16 else np.uint32).astype(np.uint64)
-    x = np.asarray(x, dtype=np.float64)
-    if dt.kind == "bipolar":
-        x = (x + 1) / 2
-    elif dt.kind == "fixed":
-        x = x / dt.scale
-    ints = np.round(x).astype(np.int64)
+    if dt.kind in ("int", "uint") and x.dtype.kind in "iu":
+        ints = x.astype(np.int64)  # integer containers: no float round trip
+    else:
+        v = x.astype(np.float64)
+        if dt.kind == "bipolar":
+            v = (v + 1) / 2
+        elif dt.kind == "fixed":
+            v = v / dt.scale
+        ints = np.round(v).astype(np.int64)
     mask = np.uint64((1 << dt.bits) - 1) if dt.bits < 64 else np.uint64(0xFFFFFFFFFFFFFFFF)
     return ints.astype(np.uint64) & mask
 
@@ -55,16 +59,41 @@ def from_bit_patterns(p: np.ndarray, dt: DType) -> np.ndarray:
     return v.astype(np.float32)
 
 
+def _container(bits: int):
+    """Smallest unsigned numpy type holding ``bits`` bits."""
+    return (
+        np.uint8
+        if bits <= 8
+        else np.uint16
+        if bits <= 16
+        else np.uint32
+        if bits <= 32
+        else np.uint64
+    )
+
+
+def _byte_aligned(dt: DType, reverse_inner: bool, reverse_endian: bool) -> str | None:
+    """numpy dtype string for the fast path: whole-byte values whose bytes are just the values'
+    little-endian (both flags) or big-endian (no flags) representation, in value order."""
+    if dt.bits in (8, 16, 32, 64) and reverse_inner == reverse_endian:
+        return f"{'<' if reverse_endian else '>'}u{dt.bits // 8}"
+    return None
+
+
 def pack(x: np.ndarray, dt: DType | str, reverse_inner: bool = True, reverse_endian: bool = True):
     """Pack the innermost dimension of ``x`` into bytes (shape ``x.shape[:-1] + (bytes,)``)."""
     dt = parse(dt) if isinstance(dt, str) else dt
     x = np.asarray(x)
     n = x.shape[-1]
     pat = to_bit_patterns(x, dt)
+    fast = _byte_aligned(dt, reverse_inner, reverse_endian)
+    if fast:
+        return np.ascontiguousarray(pat.astype(fast)).view(np.uint8).reshape(*x.shape[:-1], -1)
+    pat = pat.astype(_container(dt.bits))
     if reverse_inner:
         pat = pat[..., ::-1]
-    shifts = np.arange(dt.bits - 1, -1, -1, dtype=np.uint64)  # MSB first within a value
-    bits = ((pat[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    shifts = np.arange(dt.bits - 1, -1, -1, dtype=pat.dtype)  # MSB first within a value
+    bits = ((pat[..., None] >> shifts) & pat.dtype.type(1)).astype(np.uint8)
     bits = bits.reshape(*x.shape[:-1], n * dt.bits)
     pad = packed_bytes(n, dt) * 8 - n * dt.bits
     if pad:
@@ -92,6 +121,10 @@ def unpack(
         raise ValueError(
             f"packed word has {packed.shape[-1]} bytes, {n} x {dt.name} needs {packed_bytes(n, dt)}"
         )
+    fast = _byte_aligned(dt, reverse_inner, reverse_endian)
+    if fast:
+        pat = np.ascontiguousarray(packed).view(fast).astype(np.uint64)
+        return from_bit_patterns(pat, dt).reshape(shape)
     if reverse_endian:
         packed = packed[..., ::-1]
     bits = np.unpackbits(packed, axis=-1)[..., -n * dt.bits :]
