@@ -157,7 +157,7 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     finn_env.prepare_finn(build_dir)
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from .driver.backends import base_type_graph, graph_streams
+    from .driver.backends import graph_streams, load_hw_graph
 
     inter = build_dir / "intermediate_models"
     hw_onnx = inter / f"{ran[-1]}.onnx"
@@ -165,8 +165,8 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     if idx == 0:
         raise DeployError(f"{build_dir}: no model saved before {PARTITION_STEP}")
     parent = ModelWrapper(str(inter / f"{ran[idx - 1]}.onnx"))
-    hw = base_type_graph(hw_onnx)
-    streams = graph_streams(hw)
+    hw = load_hw_graph(hw_onnx)
+    streams = graph_streams(hw)  # FINN's shapes on the first/last node, as built
     hw_in, hw_out = hw.graph.input[0].name, hw.graph.output[0].name
     if len(hw.graph.input) != 1 or len(hw.graph.output) != 1:
         raise DeployError(f"{hw_onnx}: the driver supports one input and one output stream")
@@ -224,7 +224,7 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
         "files": files,
         "runtime_weights": runtime_weights,
         "build_dir": str(build_dir.resolve()),
-        "hw_nodes": [n.op_type for n in ModelWrapper(str(hw_onnx)).graph.node],
+        "hw_nodes": [n.op_type for n in hw.graph.node],
     }
     write_json(tmp / SETTINGS_JSON, settings)
     (tmp / "validate.py").write_text(VALIDATE_PY)

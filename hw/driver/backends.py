@@ -127,16 +127,21 @@ class PynqBackend(Backend):
         self._bufs.clear()
 
 
-def base_type_graph(path: Path):
-    """The folded hardware graph with ``*_hls``/``*_rtl`` nodes mapped back to FINN's base
-    node types, which execute in Python (finn-plus 1.6.1 has no exec_mode 'python';
-    specialized nodes need cppsim/rtlsim)."""
-    import finn.custom_op.fpgadataflow as fdf
+def load_hw_graph(path: Path):
+    """The folded hardware graph as built (``*_hls``/``*_rtl`` nodes), FINN ops registered."""
+    import finn.custom_op.fpgadataflow  # noqa: F401
     import finn.custom_op.fpgadataflow.hls  # noqa: F401 - registers the hls ops
     import finn.custom_op.fpgadataflow.rtl  # noqa: F401 - also registers the hw Reshape op
     from qonnx.core.modelwrapper import ModelWrapper
 
-    model = ModelWrapper(str(path))
+    return ModelWrapper(str(path))
+
+
+def to_base_types(model, path: Path):
+    """Map ``*_hls``/``*_rtl`` nodes back to FINN's base node types, which execute in Python
+    (finn-plus 1.6.1 has no exec_mode 'python'; specialized nodes need cppsim/rtlsim)."""
+    import finn.custom_op.fpgadataflow as fdf
+
     for node in model.graph.node:
         if not node.domain.startswith("finn.custom_op.fpgadataflow"):
             raise DriverError(f"{path}: node {node.name} ({node.op_type}) is not a FINN hw node")
@@ -201,10 +206,11 @@ class PythonBackend(Backend):
                 f"backend 'python': accelerator input {dt.name} cannot be unpacked by finn-plus "
                 "1.6.1's packed_bytearray_to_finnpy (its 8/16-bit fast path reads FIXED as float32)"
             )
-        self.model = base_type_graph(path)
+        model = load_hw_graph(path)
+        self._check(graph_streams(model), path)
+        self.model = to_base_types(model, path)
         self.idt = DataType[settings.inp.dt.name]
         self.odt = DataType[settings.out.dt.name]
-        self._check(graph_streams(self.model), path)
 
     def _check(self, g: dict, path: Path) -> None:
         for port, s in (("input", self.s.inp), ("output", self.s.out)):
