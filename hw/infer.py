@@ -6,11 +6,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from fewerbits.config import write_json
 
 from .driver import Accelerator, DriverError
 from .driver.validate import evaluate
+
+PROGRESS_BATCH = 64  # frames per execute() call when no batch size is given (progress steps)
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -48,6 +51,7 @@ def validate(
     limit: int | None = None,
     batch_size: int | None = None,
     save_npz: Path | None = None,
+    progress: bool = True,
 ) -> dict:
     """Accuracy and frames/s on (x, y); writes DEPLOY/validate_<backend>.json."""
     if limit:
@@ -57,8 +61,11 @@ def validate(
         tmp = save_npz.with_name(save_npz.name + ".tmp.npz")
         np.savez_compressed(tmp, x=x, y=y)
         tmp.replace(save_npz)
-    with Accelerator(deploy_dir, backend=backend) as acc:
-        res = evaluate(acc, x, y, batch_size)
+    with (
+        Accelerator(deploy_dir, backend=backend) as acc,
+        tqdm(total=len(x), desc=f"validate ({backend})", disable=not progress, leave=False) as bar,
+    ):
+        res = evaluate(acc, x, y, batch_size or PROGRESS_BATCH, progress=bar.update)
     path = Path(deploy_dir) / f"validate_{backend}.json"
     write_json(path, res)
     res["json"] = str(path)

@@ -35,6 +35,7 @@ def main(a: argparse.Namespace) -> int:
             limit=a.limit,
             batch_size=a.batch_size,
             save_npz=Path(a.save_npz) if a.save_npz else None,
+            progress=not a.quiet,
         )
     except DriverError as e:
         raise InferError(str(e)) from None

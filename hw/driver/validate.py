@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,15 @@ def predictions(outputs: np.ndarray) -> np.ndarray:
     return flat[:, 0].astype(np.int64) if flat.shape[1] == 1 else flat.argmax(axis=1)
 
 
-def evaluate(acc: Accelerator, x: np.ndarray, y: np.ndarray, batch_size: int | None = None) -> dict:
-    """Top-1 accuracy and end-to-end frames/s (checking, packing, DMA, unpacking)."""
+def evaluate(
+    acc: Accelerator,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> dict:
+    """Top-1 accuracy and end-to-end frames/s (checking, packing, DMA, unpacking);
+    ``progress(n)`` is called after each batch of n frames."""
     if len(x) != len(y) or len(x) == 0:
         raise DriverError(f"dataset: {len(x)} inputs and {len(y)} labels; need equal, non-zero")
     bs = int(batch_size or acc.settings.max_batch)
@@ -34,6 +42,8 @@ def evaluate(acc: Accelerator, x: np.ndarray, y: np.ndarray, batch_size: int | N
     for i in range(0, len(x), bs):
         out = acc.execute(x[i : i + bs])
         correct += int((predictions(out) == np.asarray(y[i : i + bs]).reshape(-1)).sum())
+        if progress is not None:
+            progress(len(out))
     seconds = time.perf_counter() - t0
     return {
         "backend": acc.backend.name,
