@@ -33,6 +33,7 @@ PARTITION_STEP = "step_create_dataflow_partition"
 IDMA, ODMA = "idma0", "odma0"  # FINN's default IODMA instance names (InsertIODMA)
 BUFFER_BYTES = 16 << 20  # batch.max keeps each DMA buffer under 16 MiB (PYNQ CMA is small)
 MAX_BATCH = 1024
+WRAPPERS = ("StreamingDataflowPartition", "IODMA")
 
 VALIDATE_PY = '''"""Accuracy and frames/s of this accelerator on a dataset .npz (arrays x, y).
 
@@ -160,12 +161,20 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     from .driver.backends import graph_streams, load_hw_graph
 
     inter = build_dir / "intermediate_models"
-    hw_onnx = inter / f"{ran[-1]}.onnx"
     idx = ran.index(PARTITION_STEP)
     if idx == 0:
         raise DeployError(f"{build_dir}: no model saved before {PARTITION_STEP}")
     parent = ModelWrapper(str(inter / f"{ran[idx - 1]}.onnx"))
-    hw = load_hw_graph(hw_onnx)
+    # the latest folded dataflow graph; the Vivado steps' models (ZynqBuild's IODMA partitions)
+    # wrap it in new StreamingDataflowPartition / IODMA nodes, which the driver does not execute
+    hw = hw_onnx = None
+    for step in reversed(ran[idx:]):
+        cand = load_hw_graph(inter / f"{step}.onnx")
+        if not any(n.op_type.startswith(WRAPPERS) for n in cand.graph.node):
+            hw, hw_onnx = cand, inter / f"{step}.onnx"
+            break
+    if hw is None:
+        raise DeployError(f"{inter}: no folded dataflow graph after {PARTITION_STEP}")
     streams = graph_streams(hw)  # FINN's shapes on the first/last node, as built
     hw_in, hw_out = hw.graph.input[0].name, hw.graph.output[0].name
     if len(hw.graph.input) != 1 or len(hw.graph.output) != 1:
