@@ -600,6 +600,9 @@ def _build_in(
         "info": ctx.info,
     }
     write_build_report(stage, model_onnx, build_cfg, part, part_board, result)
+    from .deploy import write_deploy_package  # issue 7: BUILD/deploy/ (driver, settings.json)
+
+    write_deploy_package(stage)
     return result
 
 

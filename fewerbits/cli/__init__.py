@@ -13,7 +13,7 @@ from fewerbits.errors import USER_ERRORS
 EXIT_ERROR = 1
 
 #: subcommand modules, in --help order
-COMMANDS = ["run", "train", "export", "build", "verify", "infer", "sweep", "doctor"]
+COMMANDS = ["run", "train", "export", "build", "verify", "infer", "validate", "sweep", "doctor"]
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,283 @@
+"""BUILD/deploy/: the deployment package a user copies to the board.
+
+    deploy/driver/          the driver (numpy only; pynq on the board), a copy of hw/driver
+    deploy/settings.json    datatypes, normal/folded/packed shapes, DMA names, batch limit,
+                            clock, host pre/post-processing, sha256 of the packaged files
+    deploy/hw/dataflow.onnx the folded hardware graph (for the ``python`` back end)
+    deploy/bitfile/         finn-accel.bit + .hwh, when the bitstream was built
+    deploy/runtime_weights/ weights of runtime-writable layers, if any
+    deploy/validate.py      accuracy on a dataset .npz; README.md with the board commands
+
+finn-plus 1.6.1's step_make_driver needs the stitched IP, so settings.json is generated here
+from the graph, with FINN's own shape functions on the first/last dataflow node.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from fewerbits.compat import finn_env
+from fewerbits.config import write_json
+from fewerbits.errors import FewerbitsError
+
+from .driver import hostops
+from .driver.packing import packed_bytes
+from .driver.settings import FORMAT, SETTINGS_JSON, sha256
+
+DEPLOY = "deploy"
+PARTITION_STEP = "step_create_dataflow_partition"
+IDMA, ODMA = "idma0", "odma0"  # FINN's default IODMA instance names (InsertIODMA)
+BUFFER_BYTES = 16 << 20  # batch.max keeps each DMA buffer under 16 MiB (PYNQ CMA is small)
+MAX_BATCH = 1024
+WRAPPERS = ("StreamingDataflowPartition", "IODMA")
+
+VALIDATE_PY = '''"""Accuracy and frames/s of this accelerator on a dataset .npz (arrays x, y).
+
+    python validate.py --dataset mnist-5k_test.npz --backend pynq
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from driver.validate import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(deploy_dir=Path(__file__).resolve().parent))
+'''
+
+
+class DeployError(FewerbitsError):
+    """A build that cannot be turned into a deployment package (one line, names the node)."""
+
+
+def _ancestors(model, tensor: str) -> list:
+    """Nodes of the chain from the graph input to ``tensor`` (single-input chain, in order)."""
+    chain, t = [], tensor
+    inputs = {i.name for i in model.graph.input}
+    while t not in inputs:
+        node = model.find_producer(t)
+        if node is None:
+            raise DeployError(f"tensor {t} has no producer in the pre-partition graph")
+        chain.append(node)
+        dyn = [i for i in node.input if model.get_initializer(i) is None and i]
+        if len(dyn) != 1:
+            raise DeployError(f"host node {node.name} ({node.op_type}) has {len(dyn)} data inputs")
+        t = dyn[0]
+    return chain[::-1]
+
+
+def _descendants(model, tensor: str) -> list:
+    chain, t = [], tensor
+    outputs = {o.name for o in model.graph.output}
+    while t not in outputs:
+        nodes = model.find_consumers(t)
+        if len(nodes) != 1:
+            raise DeployError(f"tensor {t} has {len(nodes)} consumers after the accelerator")
+        chain.append(nodes[0])
+        t = nodes[0].output[0]
+    return chain
+
+
+def host_op(model, node) -> dict:
+    """One software node as a numpy-describable host op, or DeployError."""
+    from qonnx.util.basic import get_by_name
+
+    t = node.op_type
+    if t == "Transpose":
+        return {
+            "op": "transpose",
+            "perm": [int(i) for i in get_by_name(node.attribute, "perm").ints],
+        }
+    if t == "Reshape":
+        shape = model.get_initializer(node.input[1])
+        return {"op": "reshape", "shape": [int(i) for i in shape]}
+    if t == "Flatten":
+        axis = get_by_name(node.attribute, "axis")
+        if axis is not None and axis.i != 1:
+            raise DeployError(
+                f"host node {node.name} (Flatten axis={axis.i}): only axis=1 is supported"
+            )
+        return {"op": "flatten"}
+    if t in ("Mul", "Add", "Sub", "Div"):
+        consts = [model.get_initializer(i) for i in node.input]
+        if consts[0] is None and consts[1] is not None:
+            c = np.asarray(consts[1], dtype=np.float32)
+        elif t in ("Mul", "Add") and consts[1] is None and consts[0] is not None:
+            c = np.asarray(consts[0], dtype=np.float32)
+        else:
+            raise DeployError(
+                f"host node {node.name} ({t}) must have a constant second input to run on the host"
+            )
+        return {"op": t.lower(), "shape": list(c.shape), "value": c.ravel().tolist()}
+    raise DeployError(
+        f"node {node.name} ({t}) runs outside the accelerator and the driver cannot run it on the "
+        f"host (supported: {', '.join(hostops.SUPPORTED)}); change the model so it maps to hardware"
+    )
+
+
+def _ran_steps(build_dir: Path) -> list[str]:
+    steps = build_dir / "steps.json"
+    if steps.is_file():
+        return [r["step"] for r in json.loads(steps.read_text())["ran"]]
+    inter = build_dir / "intermediate_models"
+    return sorted(p.stem for p in inter.glob("step_*.onnx"))
+
+
+def stream_entry(port: dict, dma: str) -> dict:
+    """settings.json accelerator.input/output, with FINN's packed shape cross-checked."""
+    from finn.util.data_packing import finnpy_to_packed_bytearray
+    from qonnx.core.datatype import DataType
+    from qonnx.util.basic import gen_finn_dt_tensor
+
+    folded = port["shape_folded"]
+    packed = [*folded[:-1], packed_bytes(folded[-1], port["datatype"])]
+    dt = DataType[port["datatype"]]
+    finn_packed = finnpy_to_packed_bytearray(gen_finn_dt_tensor(dt, folded), dt).shape
+    if list(finn_packed) != packed:
+        raise DeployError(f"packed shape {packed} != FINN's {list(finn_packed)} for {dt.name}")
+    return {"dma": dma, **port, "shape_packed": packed}
+
+
+def _find(build_dir: Path, sub: str, pattern: str) -> Path | None:
+    found = sorted((build_dir / sub).glob(pattern)) if (build_dir / sub).is_dir() else []
+    return found[0] if found else None
+
+
+def write_deploy_package(build_dir: Path | str) -> Path | None:
+    """Write BUILD/deploy/ (atomically); None if the build stopped before the dataflow partition."""
+    build_dir = Path(build_dir)
+    ran = _ran_steps(build_dir)
+    if PARTITION_STEP not in ran:
+        return None
+    finn_env.prepare_finn(build_dir)
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from .driver.backends import graph_streams, load_hw_graph
+
+    inter = build_dir / "intermediate_models"
+    idx = ran.index(PARTITION_STEP)
+    if idx == 0:
+        raise DeployError(f"{build_dir}: no model saved before {PARTITION_STEP}")
+    parent = ModelWrapper(str(inter / f"{ran[idx - 1]}.onnx"))
+    # the latest folded dataflow graph; the Vivado steps' models (ZynqBuild's IODMA partitions)
+    # wrap it in new StreamingDataflowPartition / IODMA nodes, which the driver does not execute
+    hw = hw_onnx = None
+    for step in reversed(ran[idx:]):
+        cand = load_hw_graph(inter / f"{step}.onnx")
+        if not any(n.op_type.startswith(WRAPPERS) for n in cand.graph.node):
+            hw, hw_onnx = cand, inter / f"{step}.onnx"
+            break
+    if hw is None:
+        raise DeployError(f"{inter}: no folded dataflow graph after {PARTITION_STEP}")
+    streams = graph_streams(hw)  # FINN's shapes on the first/last node, as built
+    hw_in, hw_out = hw.graph.input[0].name, hw.graph.output[0].name
+    if len(hw.graph.input) != 1 or len(hw.graph.output) != 1:
+        raise DeployError(f"{hw_onnx}: the driver supports one input and one output stream")
+    pre = [host_op(parent, n) for n in _ancestors(parent, hw_in)]
+    post = [host_op(parent, n) for n in _descendants(parent, hw_out)]
+    gin, gout = parent.graph.input[0].name, parent.graph.output[0].name
+    cfg = json.loads((build_dir / "build_config.json").read_text())
+    acc_in = stream_entry(streams["input"], IDMA)
+    acc_out = stream_entry(streams["output"], ODMA)
+    frame = max(int(np.prod(acc_in["shape_packed"][1:])), int(np.prod(acc_out["shape_packed"][1:])))
+
+    out = build_dir / DEPLOY
+    tmp = build_dir / (DEPLOY + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "hw").mkdir(parents=True)
+    shutil.copytree(
+        Path(__file__).parent / "driver",
+        tmp / "driver",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copy2(hw_onnx, tmp / "hw" / "dataflow.onnx")
+    files = {
+        "hw_graph": {"path": "hw/dataflow.onnx", "sha256": sha256(tmp / "hw" / "dataflow.onnx")}
+    }
+    for key, pattern in (("bitfile", "*.bit"), ("hwh", "*.hwh")):
+        src = _find(build_dir, "bitfile", pattern)
+        files[key] = None
+        if src is not None:
+            (tmp / "bitfile").mkdir(exist_ok=True)
+            shutil.copy2(src, tmp / "bitfile" / src.name)
+            files[key] = {"path": f"bitfile/{src.name}", "sha256": sha256(src)}
+    runtime_weights = []
+    rw = build_dir / "driver" / "runtime_weights"
+    if rw.is_dir() and any(rw.iterdir()):
+        shutil.copytree(rw, tmp / "runtime_weights")
+        runtime_weights = sorted(f"runtime_weights/{p.name}" for p in rw.iterdir())
+    settings = {
+        "format": FORMAT,
+        "model": {
+            "input": {
+                "shape": parent.get_tensor_shape(gin),
+                "datatype": parent.get_tensor_datatype(gin).name,
+            },
+            "output": {
+                "shape": parent.get_tensor_shape(gout),
+                "datatype": parent.get_tensor_datatype(gout).name,
+            },
+        },
+        "accelerator": {"input": acc_in, "output": acc_out},
+        "host": {"pre": pre, "post": post},
+        "batch": {"max": max(1, min(MAX_BATCH, BUFFER_BYTES // frame))},
+        "fclk_mhz": 1000.0 / float(cfg["synth_clk_period_ns"]),
+        "platform": "zynq-iodma",
+        "board": cfg.get("board"),
+        "files": files,
+        "runtime_weights": runtime_weights,
+        "build_dir": str(build_dir.resolve()),
+        "hw_nodes": [n.op_type for n in hw.graph.node],
+    }
+    write_json(tmp / SETTINGS_JSON, settings)
+    (tmp / "validate.py").write_text(VALIDATE_PY)
+    (tmp / "README.md").write_text(readme(settings))
+    from .driver.settings import load_settings  # the driver must accept what we wrote
+
+    load_settings(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def readme(s: dict) -> str:
+    """README.md of the package: what is in it and the board commands."""
+    i, o = s["accelerator"]["input"], s["accelerator"]["output"]
+    bit = s["files"]["bitfile"]
+    return f"""# fewerbits deployment package
+
+Model input {s["model"]["input"]["shape"]} {s["model"]["input"]["datatype"]} -> output
+{s["model"]["output"]["shape"]} {s["model"]["output"]["datatype"]}; accelerator stream
+{i["shape_folded"]} {i["datatype"]} in ({i["dma"]}), {o["shape_folded"]} {o["datatype"]} out
+({o["dma"]}); batch up to {s["batch"]["max"]}; clock {s["fclk_mhz"]:g} MHz; board {s["board"]}.
+Host pre-processing: {[op["op"] for op in s["host"]["pre"]] or "none"}; post-processing:
+{[op["op"] for op in s["host"]["post"]] or "none"}.
+Bitfile: {bit["path"] if bit else "not built (needs Vivado: fewerbits build ... --until bitstream in the Docker image)"}.
+
+## On the board (PYNQ image: Python 3 with numpy and pynq)
+
+    scp -r deploy xilinx@BOARD:~/accel
+    ssh xilinx@BOARD
+    cd ~/accel
+    sudo -E python3 -c "from driver import Accelerator; import numpy as np; \\
+        acc = Accelerator('.', backend='pynq'); print(acc.throughput_test())"
+    sudo -E python3 validate.py --dataset mnist-5k_test.npz --backend pynq
+
+Export the dataset on the host with `fewerbits validate DEPLOY --dataset mnist-5k --save-npz
+DEPLOY/mnist-5k_test.npz`.
+
+## In Python
+
+    from driver import Accelerator
+    acc = Accelerator("path/to/deploy", backend="pynq")  # "python"/"rtlsim" off the board
+    y = acc.execute(x)  # x: uint8/float array (N, *acc.input_shape)
+
+`driver/` needs only numpy (and pynq for backend="pynq"); the `python` back end (development)
+also needs finn-plus and qonnx, `rtlsim` needs fewerbits' Verilator simulator.
+"""

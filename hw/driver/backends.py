@@ -1,0 +1,327 @@
+"""Back ends: what sits behind the DMA. All take the packed input buffer of a batch,
+``uint8 (N, *shape_packed[1:])``, and return the packed output buffer; packing and unpacking
+happen once, in :mod:`.accelerator`, for every back end.
+
+- ``pynq``: the board. pynq.Overlay + allocate; FINN's IODMA register protocol (zynq-iodma,
+  what FINN builds) or AXI DMA send/recv channels when the overlay's DMA IP has them.
+  Needs only numpy + pynq; pynq is imported here, lazily.
+- ``python``: a software stand-in for the overlay's DMA engines and accelerator (a development
+  back end; needs finn-plus and qonnx): it unpacks the buffer with FINN's own unpacking,
+  executes the folded hardware graph in Python (specialized ``*_hls``/``*_rtl`` nodes mapped
+  back to their base types) and packs the result with FINN's own packing.
+- ``rtlsim``: fewerbits' stitched Verilator simulation (``fewerbits.hw.rtlsim.api``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DriverError
+from .settings import Settings
+
+BACKENDS = ("pynq", "python", "rtlsim")
+
+# FINN IODMA (HLS, ap_ctrl_hs) registers, as FINN's zynq-iodma driver uses them
+REG_CTRL, REG_ADDR, REG_BATCH = 0x00, 0x10, 0x1C
+AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
+
+
+class Backend:
+    """The hardware side of the DMA."""
+
+    name = "?"
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+
+    def run(self, packed_in: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class PynqBackend(Backend):
+    """The PYNQ board: bitfile loaded with pynq.Overlay, buffers from pynq.allocate."""
+
+    name = "pynq"
+
+    def __init__(self, settings: Settings, download: bool = True, timeout_s: float = 10.0):
+        super().__init__(settings)
+        try:
+            import pynq
+        except ImportError as e:
+            raise DriverError(
+                f"backend 'pynq' needs the pynq package ({e}); it is part of the PYNQ board image. "
+                "Off the board use backend='python' or 'rtlsim'"
+            ) from None
+        self.pynq = pynq
+        bitfile = settings.check_file("bitfile")
+        if settings.file("hwh") is not None:
+            hwh = settings.check_file("hwh").read_text(errors="replace")
+            for dma in (settings.inp.dma, settings.out.dma):
+                if dma not in hwh:
+                    raise DriverError(
+                        f"{settings.path}: DMA {dma!r} does not appear in {settings.file('hwh')}; "
+                        "settings.json disagrees with the bitfile, regenerate the deployment package"
+                    )
+        self.overlay = pynq.Overlay(str(bitfile), download=download)
+        if settings.fclk_mhz and hasattr(pynq, "Clocks"):
+            pynq.Clocks.fclk0_mhz = settings.fclk_mhz
+        self.idma = self._ip(settings.inp.dma)
+        self.odma = self._ip(settings.out.dma)
+        self.axidma = hasattr(self.idma, "sendchannel")
+        self.timeout_s = timeout_s
+        self._bufs: dict[int, tuple] = {}
+
+    def _ip(self, name: str):
+        ip = getattr(self.overlay, name, None)
+        if ip is None:
+            raise DriverError(
+                f"{self.s.path}: DMA {name!r} not found in the overlay {self.s.file('bitfile')} "
+                "(settings.json disagrees with the bitfile; regenerate the deployment package)"
+            )
+        return ip
+
+    def buffers(self, n: int):
+        if n not in self._bufs:
+            ib = self.pynq.allocate(shape=(n, *self.s.inp.packed[1:]), dtype=np.uint8)
+            ob = self.pynq.allocate(shape=(n, *self.s.out.packed[1:]), dtype=np.uint8)
+            self._bufs[n] = (ib, ob)
+        return self._bufs[n]
+
+    def run(self, packed_in: np.ndarray) -> np.ndarray:
+        n = packed_in.shape[0]
+        ibuf, obuf = self.buffers(n)
+        np.copyto(ibuf, packed_in)
+        ibuf.flush()
+        if self.axidma:
+            self.odma.recvchannel.transfer(obuf)
+            self.idma.sendchannel.transfer(ibuf)
+            self.idma.sendchannel.wait()
+            self.odma.recvchannel.wait()
+        else:
+            if not self.odma.read(REG_CTRL) & AP_IDLE:
+                raise DriverError(f"output DMA {self.s.out.dma} is not idle; reload the overlay")
+            for dma, buf in ((self.odma, obuf), (self.idma, ibuf)):
+                dma.write(REG_ADDR, buf.device_address)
+                dma.write(REG_BATCH, n)
+                dma.write(REG_CTRL, AP_START)
+            t0 = time.time()
+            while not self.odma.read(REG_CTRL) & AP_DONE:
+                if time.time() - t0 > self.timeout_s:
+                    raise DriverError(
+                        f"output DMA {self.s.out.dma} not done after {self.timeout_s} s (batch {n})"
+                    )
+        obuf.invalidate()
+        return np.array(obuf, dtype=np.uint8, copy=True)
+
+    def close(self) -> None:
+        for ib, ob in self._bufs.values():
+            for b in (ib, ob):
+                if hasattr(b, "freebuffer"):
+                    b.freebuffer()
+        self._bufs.clear()
+
+
+def load_hw_graph(path: Path):
+    """The folded hardware graph as built (``*_hls``/``*_rtl`` nodes), FINN ops registered."""
+    import finn.custom_op.fpgadataflow  # noqa: F401
+    import finn.custom_op.fpgadataflow.hls  # noqa: F401 - registers the hls ops
+    import finn.custom_op.fpgadataflow.rtl  # noqa: F401 - also registers the hw Reshape op
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    return ModelWrapper(str(path))
+
+
+def to_base_types(model, path: Path):
+    """Map ``*_hls``/``*_rtl`` nodes back to FINN's base node types, which execute in Python
+    (finn-plus 1.6.1 has no exec_mode 'python'; specialized nodes need cppsim/rtlsim)."""
+    import finn.custom_op.fpgadataflow as fdf
+
+    for node in model.graph.node:
+        if not node.domain.startswith("finn.custom_op.fpgadataflow"):
+            raise DriverError(f"{path}: node {node.name} ({node.op_type}) is not a FINN hw node")
+        base = node.op_type
+        for suffix in ("_hls", "_rtl"):
+            base = base.removesuffix(suffix)
+        if base not in fdf.custom_op:
+            raise DriverError(f"{path}: node {node.name} ({node.op_type}) has no base type")
+        node.op_type, node.domain = base, "finn.custom_op.fpgadataflow"
+    return model
+
+
+def graph_streams(model) -> dict:
+    """Datatypes and normal/folded shapes of the first and last node of a hw graph (FINN)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    first, last = getCustomOp(model.graph.node[0]), getCustomOp(model.graph.node[-1])
+    return {
+        "input": {
+            "datatype": model.get_tensor_datatype(model.graph.input[0].name).name,
+            "shape_normal": [int(i) for i in first.get_normal_input_shape()],
+            "shape_folded": [int(i) for i in first.get_folded_input_shape()],
+            "stream_width_bits": int(first.get_instream_width_padded()),
+        },
+        "output": {
+            "datatype": model.get_tensor_datatype(model.graph.output[0].name).name,
+            "shape_normal": [int(i) for i in last.get_normal_output_shape()],
+            "shape_folded": [int(i) for i in last.get_folded_output_shape()],
+            "stream_width_bits": int(last.get_outstream_width_padded()),
+        },
+    }
+
+
+class PythonBackend(Backend):
+    """Software stand-in for the overlay: FINN unpacks, executes the hw graph, FINN packs."""
+
+    name = "python"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        path = settings.check_file("hw_graph")
+        try:
+            from finn.util.data_packing import (
+                finnpy_to_packed_bytearray,
+                packed_bytearray_to_finnpy,
+            )
+            from qonnx.core.datatype import DataType
+            from qonnx.core.onnx_exec import execute_onnx
+        except ImportError as e:
+            raise DriverError(
+                f"backend 'python' is a development back end and needs finn-plus and qonnx ({e}); "
+                "on the board use backend='pynq'"
+            ) from None
+        self._pack, self._unpack, self._exec = (
+            finnpy_to_packed_bytearray,
+            packed_bytearray_to_finnpy,
+            execute_onnx,
+        )
+        dt = settings.inp.dt
+        if dt.kind == "fixed" and dt.bits in (8, 16):
+            raise DriverError(
+                f"backend 'python': accelerator input {dt.name} cannot be unpacked by finn-plus "
+                "1.6.1's packed_bytearray_to_finnpy (its 8/16-bit fast path reads FIXED as float32)"
+            )
+        model = load_hw_graph(path)
+        self._check(graph_streams(model), path)
+        self.model = to_base_types(model, path)
+        self.idt = DataType[settings.inp.dt.name]
+        self.odt = DataType[settings.out.dt.name]
+
+    def _check(self, g: dict, path: Path) -> None:
+        for port, s in (("input", self.s.inp), ("output", self.s.out)):
+            mine = {
+                "datatype": s.dt.name,
+                "shape_normal": list(s.normal),
+                "shape_folded": list(s.folded),
+                "stream_width_bits": s.stream_width_bits,
+            }
+            for k, v in g[port].items():
+                if mine[k] != v:
+                    raise DriverError(
+                        f"{self.s.path}: accelerator.{port}.{k} is {mine[k]} but the hardware graph "
+                        f"{path.name} has {v}; regenerate the deployment package"
+                    )
+
+    def run(self, packed_in: np.ndarray) -> np.ndarray:
+        n = packed_in.shape[0]
+        iname, oname = self.model.graph.input[0].name, self.model.graph.output[0].name
+        folded = self._unpack(
+            np.ascontiguousarray(packed_in),
+            self.idt,
+            (n, *self.s.inp.folded[1:]),
+            reverse_inner=True,
+            reverse_endian=True,
+        )
+        outs = []
+        for i in range(n):  # FINN's hw nodes execute one frame at a time
+            x = folded[i : i + 1].reshape(self.s.inp.normal)
+            y = self._exec(self.model, {iname: x})[oname]
+            outs.append(np.asarray(y, dtype=np.float32).reshape(self.s.out.folded))
+        out = np.concatenate(outs, axis=0)
+        packed = self._pack(out, self.odt, reverse_inner=True, reverse_endian=True)
+        return np.ascontiguousarray(packed, dtype=np.uint8)
+
+
+class RtlsimBackend(Backend):
+    """fewerbits' stitched Verilator model of the accelerator (issue 6)."""
+
+    name = "rtlsim"
+
+    def __init__(self, settings: Settings, build_dir: Path | str | None = None) -> None:
+        super().__init__(settings)
+        reason = rtlsim_unavailable()
+        if reason:
+            raise DriverError(reason)
+        from fewerbits.hw.rtlsim.api import StitchedSimulator
+
+        build = Path(build_dir) if build_dir else self._find_build()
+        self.sim = StitchedSimulator(build)
+
+    def _find_build(self) -> Path:
+        cands = [self.s.deploy_dir.parent, Path(self.s.raw.get("build_dir", ""))]
+        for c in cands:
+            if (c / "intermediate_models").is_dir():
+                return c
+        raise DriverError(
+            f"backend 'rtlsim' needs the build folder next to {self.s.deploy_dir} "
+            "(BUILD/intermediate_models); pass build_dir="
+        )
+
+    def run(self, packed_in: np.ndarray) -> np.ndarray:
+        n = packed_in.shape[0]
+        i, o = self.s.inp, self.s.out
+        words = np.ascontiguousarray(packed_in).reshape(n, i.words, i.packed[-1])
+        out = np.asarray(self.sim.run_packed(words))
+        want = (n, o.words, o.packed[-1])
+        if out.shape != want or out.dtype != np.uint8:
+            raise DriverError(
+                f"rtlsim returned {out.dtype} {list(out.shape)}, settings.json expects uint8 {list(want)}"
+            )
+        return out.reshape(n, *o.packed[1:])
+
+
+def rtlsim_unavailable() -> str | None:
+    """None if the Verilator back end can be used, else the one-line reason."""
+    try:
+        from fewerbits.hw.rtlsim.api import StitchedSimulator  # noqa: F401
+    except ImportError as e:
+        return (
+            "backend 'rtlsim' needs fewerbits' stitched Verilator simulator "
+            f"(fewerbits.hw.rtlsim.api.StitchedSimulator), not importable here: {e}"
+        )
+    return None
+
+
+def backend_unavailable(name: str) -> str | None:
+    """None if back end ``name`` can run here, else the one-line reason (no hardware is touched)."""
+    if name == "rtlsim":
+        return rtlsim_unavailable()
+    mods = {"pynq": ("pynq",), "python": ("finn.util.data_packing", "qonnx.core.onnx_exec")}
+    if name not in mods:
+        return f"backend {name!r} unknown; choose one of {', '.join(BACKENDS)}"
+    import importlib
+
+    for mod in mods[name]:
+        try:
+            importlib.import_module(mod)
+        except ImportError as e:
+            need = (
+                "the pynq package (PYNQ board image)" if name == "pynq" else "finn-plus and qonnx"
+            )
+            return f"backend {name!r} needs {need}: {e}"
+    return None
+
+
+def make_backend(name: str, settings: Settings, **kw) -> Backend:
+    if name == "pynq":
+        return PynqBackend(settings, **kw)
+    if name == "python":
+        return PythonBackend(settings, **kw)
+    if name == "rtlsim":
+        return RtlsimBackend(settings, **kw)
+    raise DriverError(f"backend {name!r} unknown; choose one of {', '.join(BACKENDS)}")
