@@ -181,6 +181,19 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
         raise DeployError(f"{hw_onnx}: the driver supports one input and one output stream")
     pre = [host_op(parent, n) for n in _ancestors(parent, hw_in)]
     post = [host_op(parent, n) for n in _descendants(parent, hw_out)]
+    # FINN lets the first layer consume the partition input in its own (e.g. NHWC 4D) shape while
+    # the node's normal input shape is flat; the row-major data is the same, so reshape on the host
+    for ops, graph_t, normal in (
+        (pre, hw_in, streams["input"]["shape_normal"]),
+        (post, hw_out, streams["output"]["shape_normal"]),
+    ):
+        shape = list(parent.get_tensor_shape(graph_t) or [])
+        if shape and shape != normal and int(np.prod(shape)) == int(np.prod(normal)):
+            reshape = {
+                "op": "reshape",
+                "shape": [int(i) for i in (normal if ops is pre else shape)],
+            }
+            ops.insert(len(ops) if ops is pre else 0, reshape)
     gin, gout = parent.graph.input[0].name, parent.graph.output[0].name
     cfg = json.loads((build_dir / "build_config.json").read_text())
     acc_in = stream_entry(streams["input"], IDMA)
@@ -238,9 +251,14 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     write_json(tmp / SETTINGS_JSON, settings)
     (tmp / "validate.py").write_text(VALIDATE_PY)
     (tmp / "README.md").write_text(readme(settings))
+    from .driver.errors import DriverError
     from .driver.settings import load_settings  # the driver must accept what we wrote
 
-    load_settings(tmp)
+    try:
+        load_settings(tmp)
+    except DriverError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DeployError(f"deployment package rejected by its own driver: {e}") from None
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out

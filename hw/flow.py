@@ -491,6 +491,11 @@ def build(
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(stage, out_dir)
+        # issue 7: BUILD/deploy/ (driver, settings.json), written atomically after the move so
+        # that its hashed files are never rewritten by relocate()
+        from .deploy import write_deploy_package
+
+        write_deploy_package(out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -600,9 +605,6 @@ def _build_in(
         "info": ctx.info,
     }
     write_build_report(stage, model_onnx, build_cfg, part, part_board, result)
-    from .deploy import write_deploy_package  # issue 7: BUILD/deploy/ (driver, settings.json)
-
-    write_deploy_package(stage)
     return result
 
 

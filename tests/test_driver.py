@@ -75,7 +75,8 @@ def test_package_contents(demo):
     assert s.inp.dma == "idma0" and s.out.dma == "odma0"
     assert s.inp.dt.name == "UINT8" and s.model_in[0] == (1, 1, 28, 28)
     assert s.inp.packed[-1] * 8 == s.inp.stream_width_bits
-    assert [op["op"] for op in s.pre] == ["transpose"]
+    # NCHW -> NHWC, then the first MVAU's flat normal shape (the input threshold layer is removed)
+    assert [op["op"] for op in s.pre] == ["transpose", "reshape"]
     assert s.fclk_mhz == pytest.approx(100.0) and s.max_batch >= 64
     assert "python3 validate.py" in (deploy / "README.md").read_text()
     # the driver package never imports fewerbits at module level
@@ -291,16 +292,25 @@ def test_rtlsim_adapter_meets_simulator_contract(demo, monkeypatch):
     class StitchedSimulator:
         def __init__(self, build_dir):
             assert (Path(build_dir) / "intermediate_models").is_dir()
-            self.hw = PythonBackend(load_settings(deploy))
+            self.s = load_settings(deploy)
+            self.hw = PythonBackend(self.s)
 
         def run_packed(self, packed):
+            # (N, words, bytes per word) as the DMA buffer holds them
+            n = packed.shape[0]
+            words_in = int(np.prod(self.s.inp.packed[1:-1]))
             calls.append(packed.shape)
-            assert packed.dtype == np.uint8 and packed.shape[1:] == (784, 1)
-            out = self.hw.run(packed.reshape(packed.shape[0], 28, 28, 1, 1))
-            return out.reshape(packed.shape[0], 10, 4)
+            assert packed.dtype == np.uint8 and packed.shape[1:] == (
+                words_in,
+                self.s.inp.packed[-1],
+            )
+            out = self.hw.run(packed.reshape(n, *self.s.inp.packed[1:]))
+            return out.reshape(n, int(np.prod(self.s.out.packed[1:-1])), self.s.out.packed[-1])
 
     for name in ("fewerbits.hw.rtlsim", "fewerbits.hw.rtlsim.api"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     sys.modules["fewerbits.hw.rtlsim.api"].StitchedSimulator = StitchedSimulator
     acc = Accelerator(deploy, backend="rtlsim")
-    assert exact_rows(acc.execute(x[:7]), ref[:7]) == 7 and calls == [(7, 784, 1)]
+    s = load_settings(deploy)
+    expected_call = (7, int(np.prod(s.inp.packed[1:-1])), s.inp.packed[-1])
+    assert exact_rows(acc.execute(x[:7]), ref[:7]) == 7 and calls == [expected_call]

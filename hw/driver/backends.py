@@ -238,8 +238,11 @@ class PythonBackend(Backend):
             reverse_endian=True,
         )
         outs = []
+        # the graph input may keep the producer's layout (e.g. NHWC) where the first node's
+        # normal shape is flat; the row-major data are the same
+        in_shape = self.model.get_tensor_shape(iname) or self.s.inp.normal
         for i in range(n):  # FINN's hw nodes execute one frame at a time
-            x = folded[i : i + 1].reshape(self.s.inp.normal)
+            x = folded[i : i + 1].reshape(in_shape)
             y = self._exec(self.model, {iname: x})[oname]
             outs.append(np.asarray(y, dtype=np.float32).reshape(self.s.out.folded))
         out = np.concatenate(outs, axis=0)
