@@ -126,11 +126,7 @@ def run_point(point: Point, cfg: SweepConfig, out: Path) -> dict:
                 f"scheme {point.scheme}: float activations cannot be mapped to FINN hardware (reference only)"
             )
         else:
-            bc = BuildConfig(board=cfg.board, until="estimates")
-            if hasattr(bc, "fit"):
-                bc.fit = cfg.fit  # budget-driven folding (issue 5)
-            else:
-                bc.target_fps = 1_000_000
+            bc = BuildConfig(board=cfg.board, until="estimates", fit=cfg.fit)
             est = build(pdir / "export" / MODEL_ONNX, pdir / "build", bc, progress=False)[
                 "estimates"
             ]
