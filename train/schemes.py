@@ -59,7 +59,17 @@ class InputQuant(Uint8ActPerTensorFloat):
 
 
 class IntWeightQuant(Int8WeightPerTensorFixedPoint):
-    """k-bit signed, narrow-range, per-tensor power-of-two scale (bit width set per scheme)."""
+    """k-bit signed, narrow-range, per-tensor power-of-two scale from max|w| (k >= 4)."""
+
+
+class IntLowBitWeightQuant(Int8WeightPerTensorFixedPoint):
+    """2-3 bit signed, narrow-range, per-tensor power-of-two scale from mean|w| (rounded).
+
+    A max-based scale leaves most low-bit weights at zero (measured on Fashion-MNIST TFC w2a2,
+    2 epochs: 0.823 with max|w|, 0.849 with mean|w|)."""
+
+    scaling_stats_op = StatsOp.AVE
+    restrict_value_float_to_int_impl = RoundSte
 
 
 class ReluActQuant(Uint8ActPerTensorFixedPoint):
@@ -194,7 +204,8 @@ class Scheme:
             return {"weight_quant": BinaryWeightQuant}
         if self.name == "dorefa":
             return {"weight_quant": DorefaWeightQuant, "weight_bit_width": self.wbits}
-        return {"weight_quant": IntWeightQuant, "weight_bit_width": self.wbits}
+        quant = IntLowBitWeightQuant if self.wbits <= 3 else IntWeightQuant
+        return {"weight_quant": quant, "weight_bit_width": self.wbits}
 
     # -- activations
     def act_layer(self, channels: int | None = None) -> nn.Module:
@@ -251,8 +262,8 @@ def make_scheme(name: str, wbits: int | None = None, abits: int | None = None) -
     if name not in SCHEMES:
         raise SchemeError(f"--scheme {name!r} is unknown; choose one of {', '.join(SCHEMES)}")
     fixed_w, fixed_a, deployable, _ = SCHEMES[name]
-    for what, bits in (("wbits", wbits), ("abits", abits)):
-        if bits is not None and not 1 <= bits <= 8:
+    for what, bits, fixed in (("wbits", wbits, fixed_w), ("abits", abits, fixed_a)):
+        if bits is not None and bits != fixed and not 1 <= bits <= 8:
             raise SchemeError(f"--{what} {bits} is out of range: use 1-8 (--scheme {name})")
     w = fixed_w if fixed_w is not None else wbits
     a = fixed_a if fixed_a is not None else abits

@@ -82,6 +82,36 @@ def set_schedule_step(sched, opt: torch.optim.Optimizer, step: int) -> None:
     sched._last_lr = lrs
 
 
+def stats_state(model: nn.Module) -> dict:
+    """Brevitas runtime-stats quantizers keep a step counter and a stats buffer outside the
+    state dict (loading a state dict ends their stats collection): save them raw, for resume."""
+    state = {}
+    for name, m in model.named_modules():
+        if isinstance(getattr(m, "counter", None), int):
+            state[name] = {
+                "counter": m.counter,
+                "buffers": {
+                    k: b.detach().cpu().clone() for k, b in m._buffers.items() if b is not None
+                },
+                "params": {
+                    k: p.detach().cpu().clone() for k, p in m._parameters.items() if p is not None
+                },
+            }
+    return state
+
+
+def restore_stats_state(model: nn.Module, state: dict) -> None:
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, st in state.items():
+            m = modules[name]
+            m.counter = st["counter"]
+            for k, v in st["buffers"].items():
+                m._buffers[k].copy_(v)
+            for k, v in st["params"].items():
+                m._parameters[k].copy_(v)
+
+
 def _resolve_model_spec(spec: str) -> str:
     """User models are recorded with an absolute path so the checkpoint rebuilds anywhere."""
     if spec in ZOO or ":" not in spec:
@@ -161,12 +191,12 @@ def _train(
     data: Dataset | None = None,
     progress: bool = True,
     resume: bool = False,
-    on_epoch_end: Callable[[int, dict], None] | None = None,
+    on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None,
 ) -> dict:
     """Train a model; write ``out/checkpoint.pt`` (every epoch) and ``out/train.json``.
 
     ``resume``: continue from ``out/checkpoint.pt`` (model, optimizer, schedule, RNG, history)
-    up to ``cfg.epochs``. ``on_epoch_end(epoch, history_row)`` is called after each saved epoch.
+    up to ``cfg.epochs``. ``on_epoch_end(epoch, history_row, model)`` is called after each saved epoch.
     Returns the train.json dict.
     """
     out = Path(out)
@@ -176,6 +206,7 @@ def _train(
     if cfg.batch_size < 1:
         raise TrainError(f"--batch-size {cfg.batch_size}: must be >= 1")
     scheme = make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
+    cfg.wbits, cfg.abits = scheme.wbits, scheme.abits  # fixed by binary/float schemes
     device = pick_device(cfg.device)
     saved = read_checkpoint(out) if resume else None
     if saved is not None:
@@ -195,6 +226,7 @@ def _train(
     start_epoch, seconds_before = 0, 0.0
     if saved is not None:
         model.load_state_dict(saved["state_dict"])
+        restore_stats_state(model, saved.get("quant_stats", {}))
         opt.load_state_dict(saved["optimizer"])
         gen.set_state(saved["rng"]["generator"])
         torch.set_rng_state(saved["rng"]["torch"])
@@ -229,6 +261,7 @@ def _train(
             "not_deployable_reason": None if scheme.deployable else NOT_DEPLOYABLE_HINT,
             "epoch": epoch,
             "optimizer": opt.state_dict(),
+            "quant_stats": stats_state(model),
             "scheduler": sched.state_dict(),
             "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state()},
             "history": history,
@@ -278,7 +311,7 @@ def _train(
             )
         _save_atomic(checkpoint(epoch + 1), out / CHECKPOINT)
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, row)
+            on_epoch_end(epoch + 1, row, model)
 
     model.eval()
     final = checkpoint(max(cfg.epochs, start_epoch))
