@@ -35,6 +35,7 @@ from brevitas.quant import (
     Uint8ActPerTensorFloat,
 )
 from brevitas.quant.base import MaxStatsScaling
+from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
 from brevitas.quant.solver import WeightQuantSolver
 
 from fewerbits.errors import FewerbitsError
@@ -62,11 +63,12 @@ class IntWeightQuant(Int8WeightPerTensorFixedPoint):
     """k-bit signed, narrow-range, per-tensor power-of-two scale from max|w| (k >= 4)."""
 
 
-class IntLowBitWeightQuant(Int8WeightPerTensorFixedPoint):
-    """2-3 bit signed, narrow-range, per-tensor power-of-two scale from mean|w| (rounded).
+class IntLowBitWeightQuant(Int8WeightPerChannelFixedPoint):
+    """2-3 bit signed, narrow-range, one power-of-two scale per output channel from the
+    channel's mean|w| (rounded).
 
-    A max-based scale leaves most low-bit weights at zero (measured on Fashion-MNIST TFC w2a2,
-    2 epochs: 0.823 with max|w|, 0.849 with mean|w|)."""
+    A per-tensor max-based scale leaves most low-bit weights at zero. Measured on
+    Fashion-MNIST TFC w2a2, 3 epochs: 0.846 per-tensor (max or mean), 0.863 per-channel mean."""
 
     scaling_stats_op = StatsOp.AVE
     restrict_value_float_to_int_impl = RoundSte
