@@ -218,6 +218,10 @@ def _train(
     steps_per_epoch = (len(data.x_train) + cfg.batch_size - 1) // cfg.batch_size
     if cfg.max_steps:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps)
+    if saved is not None:
+        # before the optimizer is built: loading may replace Brevitas scale Parameters
+        model.load_state_dict(saved["state_dict"])
+        restore_stats_state(model, saved.get("quant_stats", {}))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = cosine_schedule(opt, cfg.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
@@ -225,8 +229,6 @@ def _train(
     history: list[dict] = []
     start_epoch, seconds_before = 0, 0.0
     if saved is not None:
-        model.load_state_dict(saved["state_dict"])
-        restore_stats_state(model, saved.get("quant_stats", {}))
         opt.load_state_dict(saved["optimizer"])
         gen.set_state(saved["rng"]["generator"])
         torch.set_rng_state(saved["rng"]["torch"])
