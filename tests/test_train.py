@@ -399,3 +399,38 @@ def test_dorefa_and_xnor_export_as_plain_quant_nodes(trained, digits, tmp_path, 
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     assert np.array_equal(execute_qonnx(w, x), ref)
+
+
+def test_cnv_converts_to_finn_hardware_layers(tmp_path):
+    """A CNV (random weights, int w2a2, 28x28x1) exports and goes through FINN to estimates
+    with every layer a hardware layer: unpadded convs, max-pool after quantized activations."""
+    from fewerbits.export.exporter import export_qonnx
+    from fewerbits.hw.flow import build
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fewerbits.config import BuildConfig
+
+    torch.manual_seed(0)
+    model = build_model("cnv", make_scheme("int", 2, 2), (1, 28, 28), 10)
+    model.train()
+    with torch.no_grad():  # a few batches so BN and activation statistics are not trivial
+        for _ in range(3):
+            model(torch.randint(0, 256, (8, 1, 28, 28)).float())
+    model.eval()
+    export_qonnx(model, (1, 28, 28), tmp_path / "model.onnx")
+    res = build(
+        tmp_path / "model.onnx",
+        tmp_path / "build",
+        BuildConfig(until="estimates", target_fps=1000),
+        progress=False,
+    )
+    ops = [n.op_type for n in ModelWrapper(res["final_model"]).graph.node]
+    assert (
+        ops.count("ConvolutionInputGenerator_rtl") + ops.count("ConvolutionInputGenerator_hls") == 7
+    )
+    assert sum(o.startswith("MVAU") for o in ops) == 8  # 5 convs + 3 FC
+    assert sum(o.startswith("Pool") or o.startswith("StreamingMaxPool") for o in ops) == 2
+    hw = ("MVAU", "ConvolutionInputGenerator", "Pool", "StreamingMaxPool", "Thresholding",
+          "ElementwiseMul", "ElementwiseAdd", "LabelSelect")  # fmt: skip
+    assert all(o.startswith(hw) for o in ops), ops
+    assert res["estimates"]["fps"] > 0
