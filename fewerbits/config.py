@@ -26,6 +26,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     max_steps: int | None = None  # cap on optimiser steps per epoch (tests, smoke runs)
+    threads: int = 1  # CPU threads for training (1: reproducible, fastest on a shared box)
 
 
 @dataclass

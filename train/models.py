@@ -53,6 +53,68 @@ class MLP(nn.Module):
         return self.layers(x)
 
 
+#: BNN-PYNQ CNV: (output channels, max-pool after this conv) for the six 3x3 unpadded convs
+CNV_CONVS: tuple[tuple[int, bool], ...] = (
+    (64, False),
+    (64, True),
+    (128, False),
+    (128, True),
+    (256, False),
+    (256, False),
+)
+CNV_FCS: tuple[int, ...] = (512, 512)
+
+
+class CNV(nn.Module):
+    """BNN-PYNQ CNV: 3x3 unpadded conv-BN-act layers 64-64-pool-128-128-pool-256-256, then
+    FC 512-512 and the output layer; max-pool after the quantized activation (as FINN expects).
+
+    At 32x32 the last conv leaves 1x1 (BNN-PYNQ's shape). For smaller inputs (28x28 MNIST) the
+    trailing 256-channel convs that would shrink the map below 1x1 are left out (28x28: one is,
+    leaving 2x2x256); inputs smaller than 16x16 are refused."""
+
+    def __init__(
+        self, scheme: Scheme, input_shape: tuple[int, ...], classes: int, width: float = 1.0
+    ):
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ModelError(f"--model cnv needs image input (C, H, W), got shape {input_shape}")
+        c, h, w = input_shape
+        layers: list[nn.Module] = [ScaleInput(), scheme.input_layer()]
+        for i, (ch_full, pool) in enumerate(CNV_CONVS):
+            ch = max(1, round(ch_full * width))
+            if min(h, w) - 2 < 1:
+                if i < 4:  # both pools must fit
+                    raise ModelError(
+                        f"--model cnv: input {h}x{w} is too small (needs at least 16x16)"
+                    )
+                break
+            layers += [
+                qnn.QuantConv2d(c, ch, 3, padding=0, bias=False, **scheme.weight_kwargs()),
+                nn.BatchNorm2d(ch),
+                scheme.act_layer(ch),
+            ]
+            c, h, w = ch, h - 2, w - 2
+            if pool:
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+        layers.append(nn.Flatten())
+        features = c * h * w
+        for f_full in CNV_FCS:
+            f = max(1, round(f_full * width))
+            layers += [
+                qnn.QuantLinear(features, f, bias=False, **scheme.weight_kwargs()),
+                nn.BatchNorm1d(f),
+                scheme.act_layer(f),
+            ]
+            features = f
+        layers.append(qnn.QuantLinear(features, classes, bias=False, **scheme.weight_kwargs()))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
 @dataclass(frozen=True)
 class ZooEntry:
     """A built-in topology."""
@@ -77,6 +139,7 @@ ZOO: dict[str, ZooEntry] = {
     "tfc": ZooEntry(_mlp((64, 64, 64)), "MLP, 3 hidden layers of 64 (BNN-PYNQ TFC)"),
     "sfc": ZooEntry(_mlp((256, 256, 256)), "MLP, 3 hidden layers of 256 (BNN-PYNQ SFC)"),
     "lfc": ZooEntry(_mlp((1024, 1024, 1024)), "MLP, 3 hidden layers of 1024 (BNN-PYNQ LFC)"),
+    "cnv": ZooEntry(CNV, "VGG-like conv net 64-64-128-128-256-256, FC 512-512 (BNN-PYNQ CNV)"),
 }
 
 
@@ -93,7 +156,12 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
     mod_spec = importlib.util.spec_from_file_location(f"fewerbits_user_{path.stem}", path)
     assert mod_spec and mod_spec.loader
     module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - any error in user code becomes one line
+        raise ModelError(
+            f"--model {spec!r}: importing {path} failed: {type(e).__name__}: {e}"
+        ) from e
     factory = getattr(module, func, None)
     if not callable(factory):
         raise ModelError(f"--model {spec!r}: {path} has no function {func!r}")
@@ -120,7 +188,10 @@ def build_model(
         "num_classes": classes,
     }
     kwargs = {k: v for k, v in offered.items() if k in params}
-    model = factory(**kwargs)
+    try:
+        model = factory(**kwargs)
+    except Exception as e:  # noqa: BLE001 - any error in user code becomes one line
+        raise ModelError(f"--model {name!r}: the factory raised {type(e).__name__}: {e}") from e
     if not isinstance(model, nn.Module):
         raise ModelError(
             f"--model {name!r}: the factory returned {type(model).__name__}, not nn.Module"

@@ -31,6 +31,9 @@ def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = No
     p.add_argument(
         "--max-steps", type=int, default=None, help="cap optimiser steps per epoch (smoke runs)"
     )
+    p.add_argument(
+        "--threads", type=int, default=d.threads, help="CPU threads for training (default 1)"
+    )
 
 
 def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = None) -> None:
@@ -70,6 +73,7 @@ def train_config(a: argparse.Namespace) -> TrainConfig:
         seed=a.seed,
         device=a.device,
         max_steps=a.max_steps,
+        threads=a.threads,
     )
 
 
