@@ -36,6 +36,9 @@ class BuildConfig:
     clock_ns: float = 10.0
     target_fps: int | None = None
     until: str = "codegen"
+    # "rtl": all-RTL dataflow partition (MVAU_rtl, Thresholding_rtl, ...; float output scale in
+    # software) so it can be simulated with Verilator; "auto": FINN's default HLS/RTL choice
+    impl_style: str = "rtl"
 
 
 @dataclass

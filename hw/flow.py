@@ -90,6 +90,8 @@ def dataflow_config(build: BuildConfig, out_dir: Path):
         target_fps=build.target_fps or 100_000,
         save_intermediate_models=False,
         verbose=False,
+        # impl_style "rtl": standalone thresholds so MVAUs can be MVAU_rtl (see hw/rtlsim/flowsteps.py)
+        standalone_thresholds=build.impl_style == "rtl",
     )
     return bc.DataflowBuildConfig.construct_from(cfg)
 
@@ -137,11 +139,14 @@ def build(model_onnx: Path, out_dir: Path, build_cfg: BuildConfig, progress: boo
     model = ModelWrapper(str(model_onnx))
     record = StepRecord(skipped=skipped)
     bar = tqdm(to_run, desc="FINN build", disable=not progress, leave=False)
+    overrides = {}
+    if build_cfg.impl_style == "rtl":
+        from .rtlsim.flowsteps import RTL_STEP_OVERRIDES as overrides
     for step in bar:
         bar.set_postfix_str(step.removeprefix("step_"))
         t0 = time.time()
         try:
-            model = build_dataflow_step_lookup[step](model, cfg)
+            model = overrides.get(step, build_dataflow_step_lookup[step])(model, cfg)
         except finn_env.VivadoRequiredError as e:
             raise BuildError(f"{step}: {e}") from None
         except Exception as e:  # noqa: BLE001 - FINN raises bare exceptions; name the step
