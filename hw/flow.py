@@ -122,6 +122,8 @@ def build(model_onnx: Path, out_dir: Path, build_cfg: BuildConfig, progress: boo
     if not model_onnx.is_file():
         raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
     get_board(build_cfg.board)
+    if build_cfg.impl_style not in ("rtl", "auto"):
+        raise BuildError(f"impl_style {build_cfg.impl_style!r}: choose 'rtl' or 'auto'")
     out_dir.mkdir(parents=True, exist_ok=True)
     finn_env.prepare_finn(out_dir)
 

@@ -21,7 +21,7 @@ behind the PYNQ DMA engines:
   streamed back to back through one simulation.
 * ``idt`` / ``odt``, ``ishape_normal``/``ishape_folded``/``oshape_normal``/``oshape_folded``:
   FINN DataTypes and shapes (batch 1) of the accelerator's input and output, as in FINN's
-  driver settings.
+  driver settings (folded shapes always with the leading batch dimension).
 * ``last_timing()``: cycles per frame (steady state), latency and simulation speed of the last
   ``run_packed`` call.
 

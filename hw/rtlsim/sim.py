@@ -65,17 +65,19 @@ class Geometry:
     in_bytes: int
     out_bytes: int
 
+    # words per frame from the normal shape (batch 1): FINN's folded shapes do not always carry
+    # the batch dimension (StreamingDataWidthConverter's folded output shape has none)
     @property
     def in_words(self) -> int:
-        return int(np.prod(self.in_folded[1:-1]))
+        return int(np.prod(self.in_normal)) // self.in_folded[-1]
 
     @property
     def out_words(self) -> int:
-        return int(np.prod(self.out_folded[1:-1]))
+        return int(np.prod(self.out_normal)) // self.out_folded[-1]
 
     def pack_in(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        folded = x.reshape(n, *self.in_folded[1:])
+        folded = x.reshape(n, self.in_words, self.in_folded[-1])
         return packing.pack(folded, self.idt, self.in_bytes)
 
     def unpack_out(self, words: np.ndarray, n: int) -> np.ndarray:
@@ -83,13 +85,19 @@ class Geometry:
         return v.reshape(n, *self.out_normal[1:])
 
 
+def _with_batch(folded) -> tuple:
+    """FINN folded shapes are (batch, ..., fold, inner); a few ops omit the batch: add it."""
+    folded = tuple(int(v) for v in folded)
+    return folded if len(folded) >= 3 and folded[0] == 1 else (1, *folded)
+
+
 def geometry(first_inst, last_inst=None) -> Geometry:
     last_inst = last_inst or first_inst
     return Geometry(
         idt=first_inst.get_input_datatype(0),
         odt=last_inst.get_output_datatype(0),
-        in_folded=tuple(first_inst.get_folded_input_shape(0)),
-        out_folded=tuple(last_inst.get_folded_output_shape(0)),
+        in_folded=_with_batch(first_inst.get_folded_input_shape(0)),
+        out_folded=_with_batch(last_inst.get_folded_output_shape(0)),
         in_normal=tuple(first_inst.get_normal_input_shape(0)),
         out_normal=tuple(last_inst.get_normal_output_shape(0)),
         in_bytes=first_inst.get_instream_width_padded(0) // 8,
