@@ -141,3 +141,21 @@ def test_mutated_threshold_fails(stitched_level, demo_data, demo_run: Path):
         dat.write_text(original)
     [res] = run_ladder(ref, x, [stitched_level])
     assert res.status == "pass"
+
+
+def test_auto_style_build_lists_hls_layers_as_skipped(demo_run: Path, tmp_path):
+    """FINN's own choice (impl_style 'auto') gives MVAU_hls: no stitched level, HLS nodes skipped."""
+    from fewerbits.hw.flow import build
+    from fewerbits.hw.rtlsim.levels import rtl_nodes_level, rtl_stitched_level
+    from fewerbits.hw.rtlsim.sim import BuildGraphs
+
+    from fewerbits.config import BuildConfig
+
+    out = tmp_path / "auto"
+    build(demo_run / "export" / "model.onnx", out, BuildConfig(impl_style="auto"), progress=False)
+    skipped = BuildGraphs(out).skipped()
+    assert skipped and all(s["op_type"].endswith("_hls") for s in skipped)
+    assert all("needs Vitis HLS" in s["reason"] for s in skipped)
+    reason = rtl_stitched_level(out).available()
+    assert reason is not None and "Vitis HLS" in reason
+    assert rtl_nodes_level(out).available() is None  # Thresholding_rtl layers remain
