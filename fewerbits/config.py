@@ -40,6 +40,9 @@ class BuildConfig:
     until: str = "auto"  # auto: as far as this machine's tools allow (bitstream with Vivado)
     fit: float | None = None  # budget fraction for the folding search (hw/folding.py)
     folding: str | None = None  # a FINN folding-config JSON file
+    # "rtl": all-RTL dataflow partition (MVAU_rtl, Thresholding_rtl, ...; float output scale in
+    # software) so it can be simulated with Verilator; "auto": FINN's default HLS/RTL choice
+    impl_style: str = "rtl"
 
 
 @dataclass

@@ -140,9 +140,9 @@ def dataflow_config(build: BuildConfig, out_dir: Path, part: str | None = None):
         shell_flow_type=bc.ShellFlowType(board.shell_flow),
         generate_outputs=outputs,
         target_fps=target,
-        # standalone Thresholding layers: the MVAU can then be MVAU_rtl (FINN's RTL MVU does
-        # not embed thresholds) and the thresholds become Thresholding_rtl
-        standalone_thresholds=True,
+        # impl_style "rtl": standalone Thresholding layers, so the MVAU can be MVAU_rtl (FINN's
+        # RTL MVU does not embed thresholds) and the thresholds become Thresholding_rtl
+        standalone_thresholds=build.impl_style == "rtl",
         save_intermediate_models=False,
         verbose=False,
     )
@@ -282,6 +282,8 @@ def step_fewerbits_prefer_rtl(model, cfg, ctx: BuildContext):
     from finn.custom_op.fpgadataflow.rtl import custom_op as rtl_variants
     from qonnx.custom_op.registry import getCustomOp
 
+    if ctx.build.impl_style != "rtl":
+        return model  # "auto": FINN's own choice
     for node in model.graph.node:
         if _is_hw(node) and node.op_type + "_rtl" in rtl_variants:
             inst = getCustomOp(node)
@@ -334,12 +336,17 @@ CUSTOM_STEPS: dict[str, Callable] = {
 
 
 def run_step(step: str, model, cfg, ctx: BuildContext):
-    """Run one named step (ours or FINN's)."""
+    """Run one named step (ours or FINN's; with impl_style "rtl", the all-RTL variants of FINN's
+    steps from hw/rtlsim/flowsteps.py)."""
     fn = CUSTOM_STEPS.get(step)
     if fn is None:
         from finn.builder.build_dataflow_steps import build_dataflow_step_lookup
 
         fn = build_dataflow_step_lookup[step]
+        if ctx.build.impl_style == "rtl":
+            from .rtlsim.flowsteps import RTL_STEP_OVERRIDES
+
+            fn = RTL_STEP_OVERRIDES.get(step, fn)
         return fn(model, cfg)
     if len(inspect.signature(fn).parameters) >= 3:
         return fn(model, cfg, ctx)
@@ -450,6 +457,8 @@ def build(
         raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
     board = get_board(build_cfg.board)
     part, part_board = resolve_part(board, build_cfg.part)
+    if build_cfg.impl_style not in ("rtl", "auto"):
+        raise BuildError(f"impl_style {build_cfg.impl_style!r}: choose 'rtl' or 'auto'")
     if build_cfg.fit is not None and not 0 < build_cfg.fit <= 1:
         raise BuildError(f"--fit {build_cfg.fit:g}: give a fraction of the part in (0, 1]")
     if build_cfg.folding is not None and not Path(build_cfg.folding).is_file():

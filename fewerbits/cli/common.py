@@ -57,6 +57,12 @@ def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = No
         choices=["auto", "estimates", "codegen", "ip", "bitstream"],
         help="last stage to build (auto: bitstream when Vivado is found, else codegen)",
     )
+    p.add_argument(
+        "--impl-style",
+        default=d.impl_style,
+        choices=["rtl", "auto"],
+        help="rtl: all-RTL accelerator where FINN allows it (simulable with Verilator); auto: FINN's choice",
+    )
 
 
 def train_config(a: argparse.Namespace) -> TrainConfig:
@@ -86,4 +92,5 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
         until=a.until,
         fit=getattr(a, "fit", None),
         folding=getattr(a, "folding", None),
+        impl_style=a.impl_style,
     )

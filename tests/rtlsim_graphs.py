@@ -1,0 +1,223 @@
+"""Single-node FINN graphs (FINN's own custom ops + FINN's code generation) for RTL node tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PART_7 = "xc7z020clg400-1"  # Pynq-Z1: DSP48E1
+PART_US = "xczu3eg-sbva484-1-e"  # Ultra96: DSP48E2
+CLK_NS = 10.0
+
+
+def _dt(name):
+    from qonnx.core.datatype import DataType
+
+    return DataType[name]
+
+
+def _model(node, in_shape, out_shape, idt: str, inits: dict | None = None, odt: str | None = None):
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    inp = helper.make_tensor_value_info("inp", TensorProto.FLOAT, list(in_shape))
+    outp = helper.make_tensor_value_info("outp", TensorProto.FLOAT, list(out_shape))
+    g = helper.make_graph([node], "single", [inp], [outp])
+    m = ModelWrapper(qonnx_make_model(g, producer_name="fewerbits-test"))
+    m.set_tensor_datatype("inp", _dt(idt))
+    if odt:
+        m.set_tensor_datatype("outp", _dt(odt))
+    for name, (arr, dt) in (inits or {}).items():
+        m.set_initializer(name, arr.astype(np.float32))
+        m.set_tensor_datatype(name, _dt(dt))
+    return m
+
+
+def _node(op, inputs, **attrs):
+    from onnx import helper
+
+    return helper.make_node(
+        op,
+        inputs,
+        ["outp"],
+        domain="finn.custom_op.fpgadataflow",
+        backend="fpgadataflow",
+        preferred_impl_style="rtl",
+        **attrs,
+    )
+
+
+def thresholding(rng, signed: bool):
+    c = int(rng.choice([4, 6, 8, 12]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 4, 6) if c % d == 0]))
+    wi = int(rng.integers(4, 11))
+    ob = int(rng.integers(1, 4))
+    idt = f"INT{wi}" if signed else f"UINT{wi}"
+    lo, hi = (-(2 ** (wi - 1)), 2 ** (wi - 1) - 1) if signed else (0, 2**wi - 1)
+    steps = 2**ob - 1
+    thr = np.sort(rng.integers(lo, hi + 1, size=(c, steps)), axis=1)
+    actval = -(2 ** (ob - 1)) if signed and ob > 1 else 0
+    odt = f"INT{ob}" if actval < 0 else f"UINT{ob}"
+    node = _node(
+        "Thresholding",
+        ["inp", "thr"],
+        NumChannels=c,
+        PE=pe,
+        numSteps=steps,
+        inputDataType=idt,
+        weightDataType=idt,
+        outputDataType=odt,
+        ActVal=actval,
+        numInputVectors=[1, 2],
+    )
+    m = _model(node, (1, 2, c), (1, 2, c), idt, {"thr": (thr, idt)}, odt)
+    return m, PART_7, f"C{c} PE{pe} {idt}->{odt}"
+
+
+def mvau(rng, signed_act: bool, narrow_part: bool):
+    mw = int(rng.choice([8, 12, 16, 24]))
+    mh = int(rng.choice([4, 6, 8]))
+    simd = int(rng.choice([d for d in (1, 2, 3, 4, 6, 8) if mw % d == 0]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 4) if mh % d == 0]))
+    wb, ab = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    wlo = -(2 ** (wb - 1)) + (1 if narrow_part else 0)
+    w = rng.integers(wlo, 2 ** (wb - 1), size=(mw, mh))
+    if not narrow_part:
+        w[0, 0] = -(2 ** (wb - 1))  # a non-narrow weight: needs DSP48E2
+    idt = f"INT{ab}" if signed_act else f"UINT{ab}"
+    amax = 2 ** (ab - 1) if signed_act else 2**ab - 1
+    acc_bits = int(np.ceil(np.log2(mw * amax * 2 ** (wb - 1) + 1))) + 1
+    odt = f"INT{acc_bits}"
+    node = _node(
+        "MVAU",
+        ["inp", "w"],
+        MW=mw,
+        MH=mh,
+        SIMD=simd,
+        PE=pe,
+        inputDataType=idt,
+        weightDataType=f"INT{wb}",
+        outputDataType=odt,
+        accDataType=odt,
+        noActivation=1,
+        binaryXnorMode=0,
+        mem_mode="internal_decoupled",
+        resType="dsp",
+        numInputVectors=[1, 3],
+    )
+    m = _model(node, (1, 3, mw), (1, 3, mh), idt, {"w": (w, f"INT{wb}")}, odt)
+    part = PART_7 if narrow_part else PART_US
+    return m, part, f"MW{mw} MH{mh} SIMD{simd} PE{pe} {idt} x INT{wb} on {part[:7]}"
+
+
+def dwc(rng):
+    bits = int(rng.integers(2, 9))
+    e = 24
+    a, b = [int(v) for v in rng.choice([1, 2, 3, 4, 6, 12], size=2, replace=False)]
+    if max(a, b) % min(a, b):
+        b = a * 2
+    dt = f"INT{bits}"
+    node = _node(
+        "StreamingDataWidthConverter",
+        ["inp"],
+        inShape=[1, e],
+        outShape=[1, e],
+        inWidth=a * bits,
+        outWidth=b * bits,
+        dataType=dt,
+    )
+    return _model(node, (1, e), (1, e), dt, odt=dt), PART_7, f"{dt} {a}->{b} elems/word"
+
+
+def fmpadding(rng):
+    h, w = int(rng.integers(3, 7)), int(rng.integers(3, 7))
+    c = int(rng.choice([2, 4, 6]))
+    simd = int(rng.choice([d for d in (1, 2, 3) if c % d == 0]))
+    pad = [int(v) for v in rng.integers(0, 3, size=4)]
+    dt = str(rng.choice(["UINT4", "INT6", "INT8"]))
+    node = _node(
+        "FMPadding",
+        ["inp"],
+        ImgDim=[h, w],
+        Padding=pad,
+        NumChannels=c,
+        SIMD=simd,
+        inputDataType=dt,
+        numInputVectors=1,
+    )
+    out = (1, h + pad[0] + pad[2], w + pad[1] + pad[3], c)
+    return (
+        _model(node, (1, h, w, c), out, dt, odt=dt),
+        PART_7,
+        f"{h}x{w}x{c} pad{pad} SIMD{simd} {dt}",
+    )
+
+
+def swg(rng):
+    k = int(rng.choice([2, 3]))
+    s = int(rng.choice([1, 2]))
+    ifm = int(rng.integers(k + 2, 8))
+    ofm = (ifm - k) // s + 1
+    c = int(rng.choice([2, 4]))
+    simd = int(rng.choice([d for d in (1, 2, 4) if c % d == 0]))
+    dt = str(rng.choice(["UINT4", "INT4", "UINT8"]))
+    node = _node(
+        "ConvolutionInputGenerator",
+        ["inp"],
+        ConvKernelDim=[k, k],
+        IFMChannels=c,
+        IFMDim=[ifm, ifm],
+        OFMDim=[ofm, ofm],
+        SIMD=simd,
+        Stride=[s, s],
+        Dilation=[1, 1],
+        inputDataType=dt,
+        outputDataType=dt,
+    )
+    m = _model(node, (1, ifm, ifm, c), (1, ofm, ofm, k * k * c), dt, odt=dt)
+    return m, PART_7, f"{ifm}x{ifm}x{c} k{k} s{s} SIMD{simd} {dt}"
+
+
+def fifo(rng):
+    depth = int(rng.choice([2, 5, 16, 40]))
+    n, e = int(rng.integers(3, 10)), int(rng.choice([1, 2, 4]))
+    dt = str(rng.choice(["UINT3", "INT8", "INT5"]))
+    node = _node(
+        "StreamingFIFO",
+        ["inp"],
+        depth=depth,
+        folded_shape=[1, n, e],
+        normal_shape=[1, n * e],
+        dataType=dt,
+    )
+    return _model(node, (1, n * e), (1, n * e), dt, odt=dt), PART_7, f"depth{depth} {n}x{e} {dt}"
+
+
+def codegen(model, part: str, work: Path):
+    """FINN's SpecializeLayers (RTL preferred) + PrepareIP (code generation) on the graph."""
+    from fewerbits.compat.finn_env import prepare_finn
+
+    prepare_finn(work)
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    model = model.transform(SpecializeLayers(part))
+    model = model.transform(GiveUniqueNodeNames())
+    model = model.transform(InferDataTypes())
+    model = model.transform(PrepareIP(part, CLK_NS))
+    return model
+
+
+@pytest.fixture(scope="session")
+def rtlsim_cache(tmp_path_factory):
+    """A Verilator model cache for this test session (fresh in CI: compile times count)."""
+    path = tmp_path_factory.getbasetemp() / "fewerbits_cache"
+    path.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEWERBITS_CACHE", str(path))
+        yield path
