@@ -121,7 +121,10 @@ def test_pynq_backend_on_stand_in_bit_exact(demo, tmp_path, monkeypatch, dma):
         tp = acc.throughput_test(batch_size=8)
     assert any(e.startswith(f"{dma} batch 7") for e in pynq.LOG)
     assert "flush" in pynq.LOG and "invalidate" in pynq.LOG
-    assert tp["bytes_in"] == 8 * 784 and tp["bytes_out"] == 8 * 40 and tp["frames_per_s"] > 0
+    s = load_settings(d)
+    assert s.inp.frame_bytes == 784  # 784 UINT8 pixels, one byte each
+    assert tp["bytes_in"] == 8 * s.inp.frame_bytes and tp["bytes_out"] == 8 * s.out.frame_bytes
+    assert tp["frames_per_s"] > 0
 
 
 @pytest.mark.parametrize("n", [1, 7, 64])
@@ -238,7 +241,9 @@ def test_settings_disagreeing_with_bitfile_is_caught(demo, tmp_path, monkeypatch
 
 def test_throughput_python(python_acc):
     tp = python_acc.throughput_test(batch_size=16)
-    assert tp["batch_size"] == 16 and tp["bytes_in"] == 16 * 784 and tp["bytes_out"] == 16 * 40
+    s = python_acc.settings
+    assert tp["batch_size"] == 16 and tp["bytes_in"] == 16 * 784
+    assert tp["bytes_out"] == 16 * s.out.frame_bytes
     assert tp["frames_per_s"] > 0 and tp["latency_ms"] > 0
 
 
