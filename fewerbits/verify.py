@@ -64,6 +64,8 @@ class LevelResult:
     ulp_bound: int | None = None
     seconds: float | None = None
     reason: str | None = None
+    node: str | None = None  # first diverging node (failing levels)
+    first_failing_sample: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,11 +107,25 @@ def compare(
 
 
 def run_ladder(
-    reference: np.ndarray, x: np.ndarray, levels: list[Level], ulp_bound: int = DEFAULT_ULP_BOUND
+    reference: np.ndarray,
+    x: np.ndarray,
+    levels: list[Level],
+    ulp_bound: int = DEFAULT_ULP_BOUND,
+    progress: bool = False,
 ) -> list[LevelResult]:
-    """Run every level on ``x`` and compare each with ``reference``."""
+    """Run every level on ``x`` and compare each with ``reference``.
+
+    A level whose outputs are within the ULP bound but not bit-exact must still have
+    bit-exact integer activations on those samples: if it and the first level can ``trace``,
+    the integer tensors of (up to 20) non-exact samples are compared exactly, and any
+    difference fails the level."""
+    from tqdm.auto import tqdm
+
+    reference = np.asarray(reference, dtype=np.float32)
     results = []
-    for level in levels:
+    bar = tqdm(levels, desc="verify", disable=not progress, leave=False)
+    for level in bar:
+        bar.set_postfix_str(level.name)
         reason = level.available()
         if reason is not None:
             results.append(LevelResult(name=level.name, status="skipped", reason=reason))
@@ -124,24 +140,128 @@ def run_ladder(
                     status="fail",
                     samples=len(x),
                     reason=f"{type(e).__name__}: {e}",
+                    seconds=round(time.time() - t0, 3),
                 )
             )
             continue
         res = compare(level.name, reference, out, ulp_bound)
+        if res.status == "fail":
+            res.first_failing_sample = first_failing_sample(reference, out, ulp_bound)
+        elif res.bit_exact < res.samples and hasattr(level, "trace") and levels:
+            _check_integer_tensors(res, levels[0], level, reference, out, x)
         res.seconds = round(time.time() - t0, 3)
         results.append(res)
     return results
 
 
+def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x) -> None:
+    """Fail ``res`` if an integer activation differs on a sample that is only ULP-close."""
+    if not hasattr(ref_level, "trace") or ref_level is level:
+        return
+    n = len(reference)
+    inexact = np.nonzero(
+        np.any(
+            reference.reshape(n, -1).view(np.int32)
+            != np.asarray(out, np.float32).reshape(n, -1).view(np.int32),
+            axis=1,
+        )
+    )[0]
+    for i in inexact[:20]:
+        ref_t, got_t = ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1])
+        for r, (gname, gval, gdt) in zip(ref_t, got_t, strict=False):
+            if _codes_equal(r, gval, gdt) is False:
+                res.status, res.node, res.first_failing_sample = "fail", gname, int(i)
+                res.reason = f"integer output of {gname} differs (float output within ULP bound)"
+                return
+    res.reason = (
+        f"{len(inexact)} sample(s) within {res.ulp_bound} ULP (float tail); integer "
+        f"activations bit-exact on {min(len(inexact), 20)} checked"
+    )
+
+
+def first_failing_sample(ref: np.ndarray, out: np.ndarray, ulp_bound: int) -> int | None:
+    """Index of the first sample that is neither bit-exact nor within ``ulp_bound``."""
+    n = len(ref)
+    ulps = ulp_distance(ref.reshape(n, -1), np.asarray(out).reshape(n, -1)).max(axis=1)
+    bad = np.nonzero(ulps > 0 if ulp_bound == 0 else ulps > ulp_bound)[0]
+    if not len(bad):
+        bad = np.nonzero(ulps > 0)[0]
+    return int(bad[0]) if len(bad) else None
+
+
+def _codes_equal(ref: tuple, val: np.ndarray, dtype: str) -> bool | None:
+    """Compare a reference activation's integer levels with a FINN thresholding output.
+
+    ``ref`` is ``(name, levels, lowest_level)``. FINN holds either the level itself (signed
+    bias absorbed), the count above the lowest level (bias not absorbed), or 0/1 for bipolar
+    after the XNOR conversion; NHWC layouts are transposed to NCHW. None if the two tensors
+    cannot be aligned."""
+    r = np.asarray(ref[1], dtype=np.float64)
+    v = np.asarray(val, dtype=np.float64)
+    if v.shape != r.shape:
+        if v.ndim == 4 and r.ndim == 4 and v.transpose(0, 3, 1, 2).shape == r.shape:
+            v = v.transpose(0, 3, 1, 2)
+        elif v.size == r.size:
+            v = v.reshape(r.shape)
+        else:
+            return None
+    if dtype == "BINARY":
+        return bool(np.array_equal(2 * v - 1, r))
+    return bool(np.array_equal(v, r) or np.array_equal(v + ref[2], r))
+
+
+def locate_divergence(reference_level, level, x1: np.ndarray) -> str:
+    """Name the first node of ``level`` whose integer output differs from the reference
+    level's activation codes on the sample ``x1`` (both levels need ``trace``)."""
+    ref = reference_level.trace(x1)
+    got = level.trace(x1)
+    last = None
+    for r, (gname, gval, gdt) in zip(ref, got, strict=False):
+        eq = _codes_equal(r, gval, gdt)
+        if eq is False:
+            return f"{gname} (integer output differs from {r[0]})"
+        last = gname
+    if len(ref) != len(got):
+        return (
+            f"{level.name} has {len(got)} thresholding nodes, reference has {len(ref)} "
+            f"activation quantizers; last matching node: {last}"
+        )
+    return f"float tail after {last}" if last else "output"
+
+
+def localize(results: list[LevelResult], levels: list, x: np.ndarray, reference_level) -> None:
+    """For the first failing level, fill ``node`` with the first diverging node (in place)."""
+    by_name = {lv.name: lv for lv in levels}
+    for r in results:
+        if r.status != "fail":
+            continue
+        lv = by_name.get(r.name)
+        if lv is None or not hasattr(lv, "trace") or r.first_failing_sample is None:
+            return
+        if not hasattr(reference_level, "trace"):
+            return
+        try:
+            r.node = locate_divergence(
+                reference_level, lv, x[r.first_failing_sample : r.first_failing_sample + 1]
+            )
+        except Exception as e:  # noqa: BLE001 - localisation is best effort, say why
+            r.node = f"(could not localise: {type(e).__name__}: {e})"
+        return
+
+
 def summary_line(results: list[LevelResult]) -> str:
-    """One line: all passed, or the first failing level."""
+    """One line: all passed, or the first failing level (and node)."""
     for r in results:
         if r.status == "fail":
             extra = (
                 r.reason
                 or f"{r.bit_exact}/{r.samples} bit-exact, max {r.max_ulp} ULP, argmax {r.argmax_agree:.3f}"
             )
-            return f"verify FAILED at level {r.name}: {extra}"
+            where = f", first diverging node {r.node}" if r.node else ""
+            sample = (
+                f" (sample {r.first_failing_sample})" if r.first_failing_sample is not None else ""
+            )
+            return f"verify FAILED at level {r.name}{where}{sample}: {extra}"
     ran = [r for r in results if r.status == "pass"]
     skipped = [r.name for r in results if r.status == "skipped"]
     line = f"verify passed: {len(ran)} level(s) ({', '.join(r.name for r in ran)})"

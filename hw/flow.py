@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from fewerbits.compat import finn_env
+from fewerbits.compat import finn_env, finn_thresholds
 from fewerbits.config import BuildConfig, write_json
 from fewerbits.errors import FewerbitsError
 
@@ -27,9 +27,11 @@ INTERMEDIATE = "intermediate_models"
 
 #: FINN steps that run on any Linux box (through HLS/RTL code generation).
 SOFTWARE_STEPS = [
+    "step_fewerbits_record_rounding",  # fewerbits/compat/finn_thresholds.py
     "step_qonnx_to_finn",
     "step_tidy_up",
     "step_streamline",
+    "step_fewerbits_fix_thresholds",  # fewerbits/compat/finn_thresholds.py
     "step_convert_to_hw",
     "step_minimize_bit_width_initial",
     "step_create_dataflow_partition",
@@ -141,7 +143,8 @@ def build(model_onnx: Path, out_dir: Path, build_cfg: BuildConfig, progress: boo
         bar.set_postfix_str(step.removeprefix("step_"))
         t0 = time.time()
         try:
-            model = build_dataflow_step_lookup[step](model, cfg)
+            step_fn = finn_thresholds.STEPS.get(step) or build_dataflow_step_lookup[step]
+            model = step_fn(model, cfg)
         except finn_env.VivadoRequiredError as e:
             raise BuildError(f"{step}: {e}") from None
         except Exception as e:  # noqa: BLE001 - FINN raises bare exceptions; name the step
