@@ -74,7 +74,13 @@ def export_qonnx(
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
-        brevitas_export_qonnx(model, torch.zeros(1, *input_shape), export_path=str(raw))
+        # TorchScript exporter (dynamo=False): ~20x faster than torch.export here (0.1 s vs
+        # 2-4 s per model) and the graphs are the same after qonnx cleanup.
+        dummy = torch.zeros(1, *input_shape)
+        try:
+            brevitas_export_qonnx(model, dummy, export_path=str(raw), dynamo=False)
+        except TypeError:  # a torch without the TorchScript exporter
+            brevitas_export_qonnx(model, dummy, export_path=str(raw))
         wrapper = cleanup_model(ModelWrapper(str(raw)))
     wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[input_dtype])
     tmp_out = out_file.with_suffix(".onnx.tmp")

@@ -29,6 +29,7 @@ INTERMEDIATE = "intermediate_models"
 SOFTWARE_STEPS = [
     "step_fewerbits_record_rounding",  # fewerbits/compat/finn_thresholds.py
     "step_qonnx_to_finn",
+    "step_fewerbits_fix_float_ties",  # fewerbits/compat/finn_thresholds.py
     "step_tidy_up",
     "step_streamline",
     "step_fewerbits_fix_thresholds",  # fewerbits/compat/finn_thresholds.py

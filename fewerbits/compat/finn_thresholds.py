@@ -165,6 +165,55 @@ def accumulator_range(model, tensor: str) -> tuple[np.ndarray, np.ndarray] | Non
     return acc_min, acc_max
 
 
+def strict_steps(tie: str, min_int: int, shape: tuple[int, int]) -> np.ndarray:
+    """Which threshold steps must compare ``x > t`` (tie goes down) instead of ``x >= t``.
+
+    Step ``i`` moves the output from level ``min_int + i`` to ``min_int + i + 1``."""
+    upper = min_int + 1 + np.arange(shape[1])[None, :]
+    if tie == "up":
+        strict = np.zeros(shape, dtype=bool)
+    elif tie == "down":
+        strict = np.ones(shape, dtype=bool)
+    elif tie == "even":  # the tie goes to the even one of the two levels
+        strict = np.broadcast_to(upper % 2 != 0, shape)
+    elif tie in ("away", "zero"):  # the tie at upper - 1/2 goes away from / towards zero
+        pos = np.broadcast_to(upper > 0, shape)
+        strict = ~pos if tie == "away" else pos
+    else:
+        raise ThresholdFixError(f"unknown tie rule {tie!r}")
+    return np.array(strict)
+
+
+def _records(model) -> list[dict]:
+    raw = model.get_metadata_prop(META_KEY)
+    return json.loads(raw) if raw else []
+
+
+def fix_float_ties(model):
+    """Right after qonnx_to_finn (float domain): every threshold is a half-step boundary, so a
+    step whose tie must go down compares ``x > t``, i.e. ``x >= nextafter(t, +inf)`` in
+    float32. Return ``(model, n_fixed)``."""
+    records = _records(model)
+    mts = [n for n in model.graph.node if n.op_type == "MultiThreshold"]
+    if len(records) != len(mts):
+        raise ThresholdFixError(
+            f"{len(mts)} MultiThreshold nodes after step_qonnx_to_finn but {len(records)} "
+            "activation quantizers were recorded; was step_fewerbits_record_rounding run?"
+        )
+    for rec, mt in zip(records, mts, strict=True):
+        t = np.asarray(model.get_initializer(mt.input[1]), dtype=np.float32)
+        strict = strict_steps(rec["tie"], rec["min_int"], t.shape)
+        bumped = np.where(strict, np.nextafter(t, np.float32(np.inf)), t)
+        model.set_initializer(mt.input[1], bumped.astype(np.float32))
+    return model, len(mts)
+
+
+def step_fewerbits_fix_float_ties(model, cfg=None):
+    """FINN builder step (right after step_qonnx_to_finn): float thresholds with tie rules."""
+    model, _ = fix_float_ties(model)
+    return model
+
+
 def exact_thresholds(
     t: np.ndarray,
     tie: str,
@@ -178,19 +227,7 @@ def exact_thresholds(
     """
     t = np.asarray(t, dtype=np.float64)
     tie_at = t == np.round(t)
-    upper = min_int + 1 + np.arange(t.shape[1])[None, :]
-    if tie == "up":
-        strict = np.zeros_like(tie_at)
-    elif tie == "down":
-        strict = np.ones_like(tie_at)
-    elif tie == "even":
-        strict = np.broadcast_to(upper % 2 != 0, t.shape)
-    elif tie in ("away", "zero"):  # away: up for upper > 0.5; zero: towards 0
-        pos = np.broadcast_to(upper > 0, t.shape)
-        strict = ~pos if tie == "away" else pos
-    else:
-        raise ThresholdFixError(f"unknown tie rule {tie!r}")
-    out = np.ceil(t) + (tie_at & strict)
+    out = np.ceil(t) + (tie_at & strict_steps(tie, min_int, t.shape))
     if acc_range is not None:
         lo = np.asarray(acc_range[0], dtype=np.float64).reshape(-1, 1)
         hi = np.asarray(acc_range[1], dtype=np.float64).reshape(-1, 1)
@@ -205,8 +242,7 @@ def fix_thresholds(model, records: list[dict] | None = None):
     from qonnx.custom_op.registry import getCustomOp
 
     if records is None:
-        raw = model.get_metadata_prop(META_KEY)
-        records = json.loads(raw) if raw else []
+        records = _records(model)
     mts = [n for n in model.graph.node if n.op_type == "MultiThreshold"]
     if records and len(records) != len(mts):
         modes = {(r["tie"], r["min_int"]) for r in records}
@@ -247,5 +283,6 @@ def step_fewerbits_fix_thresholds(model, cfg=None):
 #: custom steps of this module, by name (hw/flow.py looks steps up here first)
 STEPS = {
     "step_fewerbits_record_rounding": step_fewerbits_record_rounding,
+    "step_fewerbits_fix_float_ties": step_fewerbits_fix_float_ties,
     "step_fewerbits_fix_thresholds": step_fewerbits_fix_thresholds,
 }
