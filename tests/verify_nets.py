@@ -73,8 +73,8 @@ def _act(abits: int) -> nn.Module:
     return qnn.QuantReLU(act_quant=ActQ, bit_width=abits)
 
 
-def _input(dyadic: bool) -> list[nn.Module]:
-    if dyadic:
+def _input(pow2: bool) -> list[nn.Module]:
+    if pow2:
         return [Div(256.0), qnn.QuantIdentity(act_quant=InputQuant256)]
     from fewerbits.train.models import ScaleInput
     from fewerbits.train.schemes import InputQuant
@@ -101,11 +101,15 @@ def mlp(
     bn: bool = True,
     dyadic: bool = True,
     seed: int = 0,
+    pow2_input: bool = True,
 ) -> nn.Module:
-    """Input quant, (QuantLinear [BN] act) per hidden layer, QuantLinear out."""
+    """Input quant, (QuantLinear [BN] act) per hidden layer, QuantLinear out.
+
+    ``dyadic``: exactly representable BatchNorm; ``pow2_input``: input scale 1/256 (else the
+    zoo's x/255 with scale 1/255, whose float32 products are not exact)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    layers: list[nn.Module] = [*_input(dyadic), nn.Flatten()]
+    layers: list[nn.Module] = [*_input(pow2_input), nn.Flatten()]
     w = in_features
     for h in hidden:
         layers.append(qnn.QuantLinear(w, h, bias=False, **_wkw(wbits)))
@@ -147,11 +151,12 @@ def cnv(
     pool: bool = True,
     dyadic: bool = True,
     seed: int = 0,
+    pow2_input: bool = True,
 ) -> nn.Module:
     """A small CNV-style net: (QuantConv3x3 [BN] act [MaxPool2]) per block, QuantLinear out."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    layers: list[nn.Module] = list(_input(dyadic))
+    layers: list[nn.Module] = list(_input(pow2_input))
     c, s = in_ch, size
     for i, ch in enumerate(channels):
         layers.append(qnn.QuantConv2d(c, ch, 3, bias=False, **_wkw(wbits)))
@@ -275,7 +280,7 @@ def craft_first_layer_ties(model: nn.Module, shape: tuple[int, ...], abits: int)
                 rem -= step * a[i, c]
             if rem == 0:
                 xs.append(x.reshape(shape))
-    return np.asarray(xs, np.float32)
+    return np.asarray(xs, np.float32).reshape(-1, *shape)
 
 
 # ---- build + verify --------------------------------------------------------------------------
