@@ -226,6 +226,36 @@ def to_python_exec(model, tmp_dir: Path, tag: str = "m"):
     return model
 
 
+def with_parent(model, build_dir: Path, tmp_dir: Path):
+    """FINN's step_create_dataflow_partition continues with the accelerator partition only;
+    nodes left outside it (e.g. an input Transpose or a float tail) live in the parent, which
+    is not saved. If ``model`` is such a partition, rebuild the parent from the
+    step_convert_to_hw model with FINN's own CreateDataflowPartition and point its partition
+    node at ``model``, so the level computes the whole network."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    hw_file = Path(build_dir) / "intermediate_models" / "step_convert_to_hw.onnx"
+    is_partition = all(n.domain.startswith("finn.custom_op.fpgadataflow") for n in model.graph.node)
+    if not is_partition or not hw_file.is_file():
+        return model
+    hw = ModelWrapper(str(hw_file))
+    if all(n.domain.startswith("finn.custom_op.fpgadataflow") for n in hw.graph.node):
+        return model  # the partition is the whole network
+    from finn.transformation.fpgadataflow.create_dataflow_partition import (
+        CreateDataflowPartition,
+    )
+
+    parent = hw.transform(CreateDataflowPartition(partition_model_dir=str(tmp_dir / "parts")))
+    sdp = parent.get_nodes_by_op_type("StreamingDataflowPartition")
+    if len(sdp) != 1:
+        return model
+    child = Path(tmp_dir) / "partition.onnx"
+    model.save(str(child))
+    getCustomOp(sdp[0]).set_nodeattr("model", str(child))
+    return parent
+
+
 def _is_thresholding(inst, n) -> bool:
     if n.op_type in ("MultiThreshold", "Thresholding"):
         return True
@@ -269,9 +299,9 @@ class FinnGraphLevel:
 
             finn_env.prepare_finn(self.build_dir)
             self._tmp = tempfile.TemporaryDirectory(prefix="fewerbits-verify-")
-            self._model = to_python_exec(
-                ModelWrapper(str(self.model_file)), Path(self._tmp.name), self.name
-            )
+            tmp = Path(self._tmp.name)
+            model = with_parent(ModelWrapper(str(self.model_file)), Path(self.build_dir), tmp)
+            self._model = to_python_exec(model, tmp, self.name)
         return self._model
 
     def _execute(self, x1: np.ndarray, full: bool = False) -> dict:

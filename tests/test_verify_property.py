@@ -59,9 +59,10 @@ def _net(kind: str, wbits: int, abits: int, bn: bool, pool: bool, dyadic: bool, 
     seed=st.integers(0, 2**16),
 )
 def test_pytorch_equals_folded_hw_graph(work_dir, kind, wbits, abits, bn, pool, dyadic, seed):
-    from fewerbits.config import BuildConfig
     from fewerbits.export.exporter import export_qonnx
     from fewerbits.hw.flow import build
+
+    from fewerbits.config import BuildConfig
     from fewerbits.verify_levels import FINN_LEVEL_STEPS, FinnGraphLevel, pytorch_reference
 
     model, shape = _net(kind, wbits, abits, bn, pool, dyadic, seed)
