@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 from brevitas.core.restrict_val import RestrictValueType
 from brevitas.core.scaling import ScalingImplType
+from brevitas.inject.enum import FloatToIntImplType
 from brevitas.quant import (
     Int8WeightPerTensorFixedPoint,
     SignedBinaryActPerTensorConst,
@@ -67,10 +68,16 @@ def _wkw(wbits: int) -> dict:
     return {"weight_quant": WQ, "weight_bit_width": wbits}
 
 
-def _act(abits: int) -> nn.Module:
+class ActQFloor(ActQ):
+    """Like ActQ, but rounds down (exported as rounding_mode FLOOR)."""
+
+    float_to_int_impl_type = FloatToIntImplType.FLOOR
+
+
+def _act(abits: int, floor: bool = False) -> nn.Module:
     if abits == 1:
         return qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
-    return qnn.QuantReLU(act_quant=ActQ, bit_width=abits)
+    return qnn.QuantReLU(act_quant=ActQFloor if floor else ActQ, bit_width=abits)
 
 
 def _input(pow2: bool) -> list[nn.Module]:
@@ -102,6 +109,7 @@ def mlp(
     dyadic: bool = True,
     seed: int = 0,
     pow2_input: bool = True,
+    floor: bool = False,
 ) -> nn.Module:
     """Input quant, (QuantLinear [BN] act) per hidden layer, QuantLinear out.
 
@@ -120,7 +128,7 @@ def mlp(
             else:
                 _random_bn(b, rng)
             layers.append(b)
-        layers.append(_act(abits))
+        layers.append(_act(abits, floor))
         w = h
     layers.append(qnn.QuantLinear(w, classes, bias=False, **_wkw(wbits)))
     net = nn.Sequential(*layers).eval()

@@ -49,8 +49,6 @@ _TIE_RULES = {
     "HALF_UP": "away",
     "HALF_DOWN": "zero",
 }
-#: modes rewritten as a half-step shift in front of a ROUND quantizer: shift sign, tie rule
-_SHIFTED = {"FLOOR": (-0.5, "up"), "CEIL": (+0.5, "down")}
 
 
 class ThresholdFixError(RuntimeError):
@@ -79,7 +77,6 @@ def _attr(node, name: str, default):
 
 def record_rounding(model):
     """Record (and normalise) every activation quantizer; return ``(model, records)``."""
-    from onnx import helper
 
     records = []
     new_nodes = []
@@ -94,23 +91,16 @@ def record_rounding(model):
         signed, narrow = bool(_attr(node, "signed", 1)), bool(_attr(node, "narrow", 0))
         bits = int(np.asarray(model.get_initializer(node.input[3])).item())
         min_int = (-(2 ** (bits - 1)) + int(narrow)) if signed else 0
-        if mode in _SHIFTED:
-            # floor(v) == ceil-to-upper-level-at-ties(v - 1/2) and ceil(v) == round-down-at-
-            # ties(v + 1/2): shift by half a quantization step in front of a ROUND Quant
-            sign, tie = _SHIFTED[mode]
-            scale = np.asarray(model.get_initializer(node.input[1]), dtype=np.float32)
-            shift = (sign * 0.5 * scale).astype(np.float32)
-            shift_name = model.make_new_valueinfo_name()
-            model.set_initializer(shift_name, shift)
-            shifted = model.make_new_valueinfo_name()
-            new_nodes.append(
-                (node, helper.make_node("Add", [node.input[0], shift_name], [shifted]))
+        if mode in ("FLOOR", "CEIL", "UP", "DOWN"):
+            # FINN builds these as round-half-up (off by half a step everywhere); a half-step
+            # shift in front of the Quant changes FINN's handler choice and was not exact in
+            # our tests, so refuse instead of building a wrong accelerator
+            raise ThresholdFixError(
+                f"Quant node {node.name}: rounding_mode {mode} is built by FINN "
+                f"{FINN_PLUS_VERSION} as round-half-up (wrong by half a step); use ROUND "
+                "(Brevitas' default) for activation quantizers"
             )
-            node.input[0] = shifted
-            for a in node.attribute:
-                if a.name == "rounding_mode":
-                    a.s = b"ROUND"
-        elif mode in _TIE_RULES:
+        if mode in _TIE_RULES:
             tie = _TIE_RULES[mode]
         else:
             raise ThresholdFixError(
