@@ -15,20 +15,23 @@ Two upstream problems, both measured (see /work/shared/notes/upstream-stack.md):
    ``step_minimize_bit_width`` then infers a too narrow accumulator and MVAU_hls asserts
    ``thresholds >= 0`` at code generation (symptom: every w1a1 net fails to build).
 
-The fix is two FINN-builder-style steps (``step(model, cfg) -> model``) inserted into the flow:
+The fix is three FINN-builder-style steps (``step(model, cfg) -> model``) in hw/flow.py:
 
 * :func:`step_fewerbits_record_rounding` (before ``step_qonnx_to_finn``) records, for every
-  activation quantizer in graph order, the rounding mode and the lowest integer level, and
-  rewrites ``FLOOR``/``CEIL`` quantizers as an exact half-step shift in front of a
-  ``ROUND`` quantizer (which FINN converts), remembering the tie direction the shift needs.
-* :func:`step_fewerbits_fix_thresholds` (right after ``step_streamline``), where every
-  MultiThreshold whose input is an integer accumulator gets exact integer thresholds: for an
-  integer ``x``, ``x >= t`` equals ``x >= ceil(t)``, and a threshold that lies exactly on an
-  integer is a tie, resolved by the recorded rule (``x >= t`` when the tie goes up, ``x >= t + 1``
-  when it goes down; for round-half-even, up iff the upper level is even). Thresholds are then
-  clipped to ``[acc_min, acc_max + 1]`` of the accumulator range computed from the producing
-  MatMul/Conv/XnorPopcountMatMul weights, which is the XNOR fix. Both leave the function computed
-  on the accumulator's range unchanged except at ties, where it now matches PyTorch.
+  activation quantizer in graph order, the tie rule of its rounding mode and its lowest
+  integer level. FLOOR/CEIL/UP/DOWN quantizers are refused (FINN would build them as
+  round-half-up, off by half a step).
+* :func:`step_fewerbits_fix_float_ties` (right after ``step_qonnx_to_finn``): every float
+  threshold is a half-step boundary; a step whose tie must go down compares ``x > t``, written
+  as ``x >= nextafter(t, +inf)`` in float32.
+* :func:`step_fewerbits_fix_thresholds` (right after ``step_streamline``): every MultiThreshold
+  whose input is an integer accumulator gets exact integer thresholds: for an integer ``x``,
+  ``x >= t`` equals ``x >= ceil(t)``, and a threshold exactly on an integer is a tie, resolved
+  by the recorded rule (``x >= t`` when the tie goes up, ``x >= t + 1`` when it goes down; for
+  round-half-even, up iff the upper level is even). Thresholds are then clipped to
+  ``[acc_min, acc_max + 1]`` of the accumulator range computed from the producing
+  MatMul/Conv/XnorPopcountMatMul weights, which is the XNOR fix. The function computed on the
+  accumulator's range is unchanged except at ties, where it now matches PyTorch.
 """
 
 from __future__ import annotations
