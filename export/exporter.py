@@ -216,6 +216,7 @@ def export(
         raise
     info.update(graph_summary(wrapper))
     info["input_shape"] = list(input_shape)
+    given = samples is not None
     if samples is None and info.get("dataset"):
         from fewerbits.train.datasets import load_dataset
 
@@ -229,7 +230,8 @@ def export(
         samples = rng.integers(int(dt.min()), int(dt.max()) + 1, (100, *input_shape))
         info["check_inputs"] = f"100 random {input_dtype} inputs (seed 0)"
     else:
-        info["check_inputs"] = f"{len(samples)} test images of {info.get('dataset')}"
+        what = "given inputs" if given else f"test images of {info.get('dataset')}"
+        info["check_inputs"] = f"{len(samples)} {what}"
     info["verification"] = [check_samples(model, wrapper, np.asarray(samples, np.float32))]
     write_json(out_dir / EXPORT_JSON, info)
     return info

@@ -23,7 +23,7 @@ def _without_fix(monkeypatch):
 
 
 def _run(tmp, model, shape, x, until="codegen"):
-    e = vn.export_factory_model(model, shape, tmp)
+    e = vn.export_factory_model(model, shape, tmp, samples=x)
     return vn.verify(vn.build(e, until=until), x)
 
 

@@ -263,13 +263,10 @@ def craft_first_layer_ties(model: nn.Module, shape: tuple[int, ...], abits: int)
     zero = np.zeros((1, *shape), np.float32)
     base = pre_activations(model, zero)[0][0].reshape(-1)
     scale = pre_activations(model, zero)[0][1]
-    # the exact linear map of pixel i: response to a unit pixel step
-    cols = []
-    for i in range(n_in):
-        e = zero.copy().reshape(-1)
-        e[i] = 1.0
-        cols.append(pre_activations(model, e.reshape(1, *shape))[0][0].reshape(-1) - base)
-    a = np.stack(cols)  # (n_in, channels)
+    # the exact linear map of pixel i: response to a unit pixel step (one batched pass)
+    eye = np.eye(n_in, dtype=np.float32).reshape(n_in, *shape)
+    cols = pre_activations(model, eye)[0][0].reshape(n_in, -1) - base[None, :]
+    a = cols  # (n_in, channels)
     pre_shape = pre_activations(model, zero)[0][0].shape[1:]
     # one element per channel (position 0 of each conv channel): every channel, every level
     per_ch = int(np.prod(pre_shape[1:])) if len(pre_shape) > 1 else 1
@@ -294,7 +291,9 @@ def craft_first_layer_ties(model: nn.Module, shape: tuple[int, ...], abits: int)
 # ---- build + verify --------------------------------------------------------------------------
 
 
-def export_factory_model(model: nn.Module, shape: tuple[int, ...], out: Path) -> Path:
+def export_factory_model(
+    model: nn.Module, shape: tuple[int, ...], out: Path, samples: np.ndarray | None = None
+) -> Path:
     """Write the model as a user would (file.py:factory + --weights state_dict) and export it
     through the real API. ``model`` must come from :func:`mlp`/:func:`cnv` (it records its
     constructor call in ``model.spec``)."""
@@ -313,6 +312,7 @@ def export_factory_model(model: nn.Module, shape: tuple[int, ...], out: Path) ->
         {"factory": f"{out / 'factory.py'}:make", "weights": str(out / "weights.pt")},
         out / "export",
         shape,
+        samples=samples,
     )
     return out / "export"
 
