@@ -206,7 +206,8 @@ def export(
         try:
             model = source_model(source)
         except (FileNotFoundError, RuntimeError) as e:
-            raise ExportError(f"{source.get('weights') or source['factory']}: {e}") from None
+            msg = " ".join(str(e).split())  # torch's load_state_dict errors span lines
+            raise ExportError(f"{source.get('weights') or source['factory']}: {msg}") from None
     check_deployable(model)
     wrapper = export_qonnx(model, tuple(input_shape), out_dir / MODEL_ONNX, input_dtype)
     try:

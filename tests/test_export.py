@@ -56,7 +56,9 @@ def test_export_factory_with_weights(tmp_path):
         import net  # noqa: F401 - the same factory, to write its weights
     finally:
         sys.path.pop(0)
-    torch.save(net.make().state_dict(), tmp_path / "w.pt")
+    model = net.make()
+    model(torch.randint(0, 256, (8, 1, 6, 6)).float())  # learned scales initialise on use
+    torch.save(model.eval().state_dict(), tmp_path / "w.pt")
     p = _cli(
         "export",
         f"{tmp_path / 'net.py'}:make",
@@ -110,6 +112,28 @@ def test_refuses_unsupported_layer_naming_it(tmp_path):
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and "layer 3 (Sigmoid)" in err[0], p.stderr
     assert not (tmp_path / "e").exists() or not (tmp_path / "e" / "model.onnx").exists()
+
+
+def test_bad_weights_one_line(tmp_path):
+    (tmp_path / "n.py").write_text(
+        "from fewerbits.train.schemes import make_scheme\n"
+        "from fewerbits.train.models import MLP\n\n"
+        "def make():\n    return MLP(make_scheme('int', 2, 2), 16, (4,), 2)\n"
+    )
+    torch.save({"nope": torch.zeros(1)}, tmp_path / "w.pt")
+    p = _cli(
+        "export",
+        f"{tmp_path / 'n.py'}:make",
+        "--weights",
+        str(tmp_path / "w.pt"),
+        "--input-shape",
+        "1,4,4",
+        "--out",
+        str(tmp_path / "e"),
+    )
+    assert p.returncode == 1
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and "w.pt" in err[0] and "state_dict" in err[0], p.stderr
 
 
 def test_factory_needs_input_shape(tmp_path):
