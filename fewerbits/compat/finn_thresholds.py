@@ -237,13 +237,15 @@ def fix_thresholds(model, records: list[dict] | None = None):
     if records is None:
         records = _records(model)
     mts = [n for n in model.graph.node if n.op_type == "MultiThreshold"]
+    uniform_tie = "even"  # no record (model not from our flow): Brevitas' round-half-even
     if records and len(records) != len(mts):
-        modes = {(r["tie"], r["min_int"]) for r in records}
-        if len({m[0] for m in modes}) != 1:
+        ties = {r["tie"] for r in records}
+        if len(ties) != 1:
             raise ThresholdFixError(
                 f"{len(mts)} MultiThreshold nodes but {len(records)} recorded activation "
                 "quantizers with different rounding modes; cannot match them"
             )
+        uniform_tie = ties.pop()
     fixed = 0
     for i, mt in enumerate(mts):
         idt = model.get_tensor_datatype(mt.input[0])
@@ -253,8 +255,8 @@ def fix_thresholds(model, records: list[dict] | None = None):
         t = model.get_initializer(mt.input[1])
         if records and len(records) == len(mts):
             rec = records[i]
-        else:  # no record (model not from our flow): Brevitas default, round-half-to-even
-            rec = {"tie": "even", "min_int": int(round(inst.get_nodeattr("out_bias")))}
+        else:  # one rounding mode for all; the lowest level is the absorbed output bias
+            rec = {"tie": uniform_tie, "min_int": int(round(inst.get_nodeattr("out_bias")))}
         tie, min_int = rec["tie"], rec["min_int"]
         rng = accumulator_range(model, mt.input[0])
         if rng is not None and t.shape[0] not in (1, len(rng[0])):
