@@ -12,9 +12,7 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
-from fewerbits.config import RunConfig, write_json
+from fewerbits.config import RunConfig
 from fewerbits.errors import FewerbitsError
 
 
@@ -40,13 +38,13 @@ def stage(msg: str) -> None:
 
 def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     """Run the whole pipeline and write OUT/report.json and OUT/report.md; return the report."""
-    from fewerbits.export.exporter import EXPORT_JSON, MODEL_ONNX, export_qonnx, graph_summary
+    from fewerbits.export.exporter import MODEL_ONNX, export
     from fewerbits.hw.flow import build
     from fewerbits.report import write_report
     from fewerbits.train.datasets import load_dataset
-    from fewerbits.train.trainer import load_checkpoint, train
-    from fewerbits.verify import run_ladder, summary_line
-    from fewerbits.verify_levels import pytorch_reference, qonnx_level
+    from fewerbits.train.trainer import train
+    from fewerbits.verify import LevelResult, summary_line
+    from fewerbits.verify_levels import verify_directory
 
     out = Path(out)
     check_writable(out)
@@ -61,32 +59,27 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     t0 = time.time()
     train_report = train(tc, out / "train", data=data, progress=progress)
     timings["train"] = time.time() - t0
-    model, ckpt = load_checkpoint(out / "train")
     stage(f"    test accuracy {train_report['test_accuracy']:.4f}")
 
     stage("2/4 export to QONNX")
     t0 = time.time()
-    wrapper = export_qonnx(model, tuple(ckpt["input_shape"]), out / "export" / MODEL_ONNX)
-    export_info = graph_summary(wrapper)
+    export_info = export({"checkpoint": str(out / "train")}, out / "export")
     timings["export"] = time.time() - t0
 
-    stage("3/4 verify PyTorch == QONNX on the test split")
-    t0 = time.time()
-    n = cfg.verify_samples or len(data.x_test)
-    x = data.x_test[:n].astype(np.float32)
-    ref = pytorch_reference(model, x)
-    levels = run_ladder(ref, x, [qonnx_level(out / "export" / MODEL_ONNX)])
-    timings["verify"] = time.time() - t0
-    export_info["verification"] = [r.to_dict() for r in levels]
-    write_json(out / "export" / EXPORT_JSON, export_info)
-    stage("    " + summary_line(levels))
-
     stage(
-        f"4/4 FINN build for {cfg.build.board} at {1000 / cfg.build.clock_ns:.0f} MHz (until {cfg.build.until})"
+        f"3/4 FINN build for {cfg.build.board} at {1000 / cfg.build.clock_ns:.0f} MHz (until {cfg.build.until})"
     )
     t0 = time.time()
     hw = build(out / "export" / MODEL_ONNX, out / "build", cfg.build, progress=progress)
     timings["build"] = time.time() - t0
+
+    stage("4/4 verify PyTorch == QONNX == onnxruntime == FINN graphs on the test split")
+    t0 = time.time()
+    n = cfg.verify_samples or len(data.x_test)
+    verified = verify_directory(out / "build", samples=n, progress=progress)
+    levels = [LevelResult(**lv) for lv in verified["levels"]]
+    timings["verify"] = time.time() - t0
+    stage("    " + summary_line(levels))
     timings["total"] = time.time() - t_start
 
     report = {
@@ -99,7 +92,7 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
         "export": {k: export_info[k] for k in ("opset", "nodes", "input", "output")},
         "verification": {
             "levels": [r.to_dict() for r in levels],
-            "all_passed": all(r.status != "fail" for r in levels),
+            "all_passed": verified["all_passed"],
         },
         "estimates": hw["estimates"],
         "steps": {"ran": hw["steps"]["ran"], "skipped": hw["steps"]["skipped"]},

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from fewerbits.compat import finn_env
+from fewerbits.compat import finn_env, finn_thresholds
 from fewerbits.config import BuildConfig, write_json
 from fewerbits.errors import FewerbitsError
 
@@ -42,9 +42,12 @@ FOLDING_JSON = "folding.json"
 
 #: FINN steps (and ours) that run on any Linux box (through HLS/RTL code generation).
 SOFTWARE_STEPS = [
+    "step_fewerbits_record_rounding",  # fewerbits/compat/finn_thresholds.py
     "step_qonnx_to_finn",
+    "step_fewerbits_fix_float_ties",  # fewerbits/compat/finn_thresholds.py
     "step_tidy_up",
     "step_streamline",
+    "step_fewerbits_fix_thresholds",  # fewerbits/compat/finn_thresholds.py
     "step_convert_to_hw",
     "step_fewerbits_check_hw",
     "step_fewerbits_drop_identity_thresholds",
@@ -338,7 +341,7 @@ CUSTOM_STEPS: dict[str, Callable] = {
 def run_step(step: str, model, cfg, ctx: BuildContext):
     """Run one named step (ours or FINN's; with impl_style "rtl", the all-RTL variants of FINN's
     steps from hw/rtlsim/flowsteps.py)."""
-    fn = CUSTOM_STEPS.get(step)
+    fn = CUSTOM_STEPS.get(step) or finn_thresholds.STEPS.get(step)
     if fn is None:
         from finn.builder.build_dataflow_steps import build_dataflow_step_lookup
 

@@ -1,4 +1,4 @@
-"""`fewerbits export`: checkpoint -> QONNX model.onnx, export.json."""
+"""`fewerbits export`: checkpoint or file.py:factory -> QONNX model.onnx, export.json."""
 
 from __future__ import annotations
 
@@ -7,19 +7,57 @@ from pathlib import Path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("export", help="checkpoint -> QONNX model.onnx, export.json")
-    p.add_argument("checkpoint", help="checkpoint.pt or the folder holding it")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser(
+        "export", help="checkpoint.pt or file.py:factory -> QONNX model.onnx, export.json"
+    )
+    p.add_argument("model", help="checkpoint.pt (or the folder holding it), or file.py:factory")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--weights", default=None, help="state_dict .pt for a file.py:factory model")
+    p.add_argument(
+        "--input-shape",
+        default=None,
+        help="input shape without batch for a factory model, e.g. 1,28,28",
+    )
+    p.add_argument(
+        "--input-datatype", default="UINT8", help="QONNX datatype of the input (default UINT8)"
+    )
     return p
 
 
-def main(a: argparse.Namespace) -> int:
-    from fewerbits.config import write_json
-    from fewerbits.export.exporter import EXPORT_JSON, MODEL_ONNX, export_qonnx, graph_summary
-    from fewerbits.train.trainer import load_checkpoint
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    from fewerbits.export.exporter import ExportError
 
-    model, ckpt = load_checkpoint(Path(a.checkpoint))
-    w = export_qonnx(model, tuple(ckpt["input_shape"]), Path(a.out) / MODEL_ONNX)
-    write_json(Path(a.out) / EXPORT_JSON, graph_summary(w))
-    print(f"wrote {Path(a.out) / MODEL_ONNX}")
-    return 0
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ExportError(f"--input-shape {text!r}: expected integers like 1,28,28") from None
+    if not shape or min(shape) < 1:
+        raise ExportError(f"--input-shape {text!r}: expected positive integers like 1,28,28")
+    return shape
+
+
+def main(a: argparse.Namespace) -> int:
+    from fewerbits.export.exporter import MODEL_ONNX, ExportError, export
+
+    spec = a.model
+    if spec.endswith(".pt") or Path(spec).is_dir():
+        if a.weights:
+            raise ExportError("--weights is only for file.py:factory models")
+        source = {"checkpoint": spec}
+    elif ".py:" in spec:
+        source = {"factory": spec, "weights": a.weights}
+    else:
+        raise ExportError(f"{spec!r}: give a checkpoint.pt (or its folder) or file.py:factory")
+    shape = parse_shape(a.input_shape)
+    # a batch dimension of 1 in --input-shape is accepted and dropped: 1,1,28,28 == 1,28,28
+    if shape is not None and "factory" in source and len(shape) in (2, 4) and shape[0] == 1:
+        shape = shape[1:]
+    info = export(source, Path(a.out), shape, input_dtype=a.input_datatype)
+    check = info["verification"][0]
+    print(
+        f"wrote {Path(a.out) / MODEL_ONNX}; PyTorch vs QONNX on {check['samples']} inputs: "
+        f"{check['bit_exact']}/{check['samples']} bit-exact ({check['status']})"
+    )
+    return 0 if check["status"] == "pass" else 1

@@ -1,22 +1,45 @@
-"""`fewerbits verify`: every available verification level on a build or export folder."""
+"""`fewerbits verify`: every available verification level on a build, export or run folder."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "verify", help="run every available verification level on a build or export folder"
     )
-    p.add_argument("dir")
+    p.add_argument("dir", help="a build, export or run folder")
+    p.add_argument(
+        "--input",
+        default=None,
+        help="X.npy: float32 inputs in the PyTorch model's layout (N,C,H,W or N,C)",
+    )
+    p.add_argument(
+        "--samples", type=int, default=None, help="use the first N inputs (default: all)"
+    )
     return p
 
 
 def main(a: argparse.Namespace) -> int:
-    print(
-        "fewerbits verify: not implemented yet (issue 4); `fewerbits run` verifies PyTorch == QONNX",
-        file=sys.stderr,
+    from fewerbits.verify_levels import VERIFY_JSON, verify_directory
+
+    out = verify_directory(
+        Path(a.dir),
+        Path(a.input) if a.input else None,
+        a.samples,
+        progress=not a.quiet,
     )
-    return 1
+    for lv in out["levels"]:
+        if lv["status"] == "skipped":
+            print(f"  {lv['name']:<16} skipped  {lv['reason']}")
+        else:
+            print(
+                f"  {lv['name']:<16} {lv['status']:<8} {lv['bit_exact']}/{lv['samples']} "
+                f"bit-exact, max {lv['max_ulp']} ULP, {lv['seconds']} s"
+                + (f"  [{lv['reason']}]" if lv.get("reason") else "")
+            )
+    print(out["summary"])
+    print(f"wrote {Path(a.dir) / VERIFY_JSON}")
+    return 0 if out["all_passed"] else 1
