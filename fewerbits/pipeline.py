@@ -94,6 +94,7 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
             "levels": [r.to_dict() for r in levels],
             "all_passed": verified["all_passed"],
         },
+        "rtl_simulation": verified.get("rtl", {}),
         "estimates": hw["estimates"],
         "steps": {"ran": hw["steps"]["ran"], "skipped": hw["steps"]["skipped"]},
         "timings_seconds": {k: round(v, 2) for k, v in timings.items()},

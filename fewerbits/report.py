@@ -133,6 +133,26 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
         if cmds:
             lines += ["", "To run them in the Docker image (with Vivado mounted):", ""]
             lines += [f"    {c}" for c in cmds]
+    rtl = report.get("rtl_simulation") or {}
+    st = rtl.get("rtl_stitched") or {}
+    if st.get("status") == "pass" and st.get("cycles_per_frame"):
+        lines += [
+            "",
+            "## Verilator RTL simulation",
+            "",
+            "| level | frames | bit-exact | cycles/frame | FINN estimate | ratio | latency (cycles) | sim frames/s |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| rtl_stitched | {st.get('frames')} | {st.get('bit_exact')} | {st.get('cycles_per_frame')} "
+            f"| {st.get('estimate_cycles_per_frame', '–')} | {st.get('estimate_ratio', '–')} "
+            f"| {st.get('latency_cycles', '–')} | {_fmt(st.get('frames_per_second'))} |",
+        ]
+    nodes = (rtl.get("rtl_nodes") or {}).get("nodes") or []
+    if nodes:
+        lines += ["", "| node | op | status | reason |", "|---|---|---|---|"]
+        lines += [
+            f"| {n.get('name')} | {n.get('op_type', '')} | {n.get('status', '')} | {n.get('reason') or ''} |"
+            for n in nodes
+        ]
     t = report.get("timings_seconds")
     if t:
         lines += ["", "## Timings (s)", "", " · ".join(f"{k} {v}" for k, v in t.items())]

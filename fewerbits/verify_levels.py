@@ -403,18 +403,15 @@ def standard_levels(model_onnx: Path, build_dir: Path | None) -> list:
 
 
 def _rtl_levels(build_dir: Path | None) -> dict:
-    """Levels provided by fewerbits.hw.rtlsim (issue 6), if present: ``verify_levels(build_dir)``
-    returning level objects named rtl_nodes / rtl_stitched."""
+    """The Verilator levels of fewerbits.hw.rtlsim (issue 6) for a build folder."""
     if build_dir is None:
         return {}
-    try:
-        from fewerbits.hw import rtlsim  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    provider = getattr(rtlsim, "verify_levels", None)
-    if provider is None:
-        return {}
-    return {lv.name: lv for lv in provider(Path(build_dir))}
+    from fewerbits.hw.rtlsim.levels import rtl_nodes_level, rtl_stitched_level
+
+    return {
+        lv.name: lv
+        for lv in (rtl_nodes_level(Path(build_dir)), rtl_stitched_level(Path(build_dir)))
+    }
 
 
 def as_level(name: str, fn) -> FunctionLevel:
@@ -538,5 +535,10 @@ def verify_directory(
         "all_passed": all(r.status != "fail" for r in results),
         "summary": summary_line(results),
     }
+    if build_dir is not None:
+        from fewerbits.hw.rtlsim.levels import rtl_numbers
+
+        rtl_levels = [lv for lv in levels if lv.name in RTL_LEVELS]
+        out["rtl"] = rtl_numbers(rtl_levels, [r for r in results if r.name in RTL_LEVELS])
     write_json(d / VERIFY_JSON, out)
     return out

@@ -1,6 +1,6 @@
 """Model zoo (BNN-PYNQ topologies) and loading of user models given as ``file.py:factory``.
 
-Every model takes raw pixel values 0..255 as float32 (NC or NCHW) and divides by 255 itself, so
+Every model takes raw pixel values 0..255 as float32 (NC or NCHW) and divides by 256 itself, so
 the exported graph's input is UINT8 in hardware.
 """
 
@@ -26,10 +26,11 @@ class ModelError(FewerbitsError):
 
 
 class ScaleInput(nn.Module):
-    """Divides raw pixel values by 255 (exported as a Div node in front of the input quantizer)."""
+    """Divides raw pixel values by 256, a power of two (exported as a Div node in front of the
+    input quantizer; see schemes.InputQuant for why not 255)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x / 255.0
+        return x / 256.0
 
 
 class MLP(nn.Module):

@@ -49,12 +49,15 @@ class SchemeError(FewerbitsError):
 
 
 class InputQuant(Uint8ActPerTensorFloat):
-    """8-bit unsigned input quantizer with a constant scale of 1/255: images arrive as the
-    integers 0..255 (divided by 255 inside the model), so the hardware input is UINT8."""
+    """8-bit unsigned input quantizer with the constant power-of-two scale 1/256 (the threshold
+    255/256 over 255 levels): images arrive as the integers 0..255 (divided by 256 inside the
+    model), so the hardware input is UINT8. A scale of 1/255 is not a power of two: the first
+    layer's float32 products k/255 * w are then inexact and PyTorch's own result depends on the
+    summation order, which no hardware can reproduce bit for bit."""
 
     scaling_impl_type = ScalingImplType.CONST
-    scaling_const = 1.0
-    max_val = 1.0
+    scaling_const = 255.0 / 256.0
+    max_val = 255.0 / 256.0
     restrict_scaling_type = RestrictValueType.FP
     bit_width = 8
 

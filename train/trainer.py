@@ -258,7 +258,7 @@ def _train(
             "dataset": cfg.dataset,
             "model": cfg.model,
             "scheme": {"name": scheme.name, "wbits": scheme.wbits, "abits": scheme.abits},
-            "input_normalisation": "raw uint8 pixel values in; x / 255 inside the model"
+            "input_normalisation": "raw uint8 pixel values in; x / 256 inside the model"
             if cfg.model in ZOO
             else "as defined by the user model (fewerbits feeds raw uint8 pixel values)",
             "deployable": scheme.deployable,
