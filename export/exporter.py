@@ -69,6 +69,8 @@ def export_qonnx(
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
+    from fewerbits.compat.qonnx_fold import FoldConstantsWithOptionalInputs
+
     model.eval()
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +84,7 @@ def export_qonnx(
         except TypeError:  # a torch without the TorchScript exporter
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
         wrapper = cleanup_model(ModelWrapper(str(raw)))
+    wrapper = wrapper.transform(FoldConstantsWithOptionalInputs())
     wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[input_dtype])
     tmp_out = out_file.with_suffix(".onnx.tmp")
     wrapper.save(str(tmp_out))

@@ -76,7 +76,9 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     stage("4/4 verify PyTorch == QONNX == onnxruntime == FINN graphs on the test split")
     t0 = time.time()
     n = cfg.verify_samples or len(data.x_test)
-    verified = verify_directory(out / "build", samples=n, progress=progress)
+    verified = verify_directory(
+        out / "build", samples=n, progress=progress, skip=tuple(cfg.verify_skip)
+    )
     levels = [LevelResult(**lv) for lv in verified["levels"]]
     timings["verify"] = time.time() - t0
     stage("    " + summary_line(levels))

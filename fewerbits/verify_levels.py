@@ -39,10 +39,10 @@ VIVADO_LEVELS = {
 }
 #: Verilator levels (issue 6, hw/rtlsim) and the reason they are skipped until it provides them
 RTL_LEVELS = {
-    "rtl_nodes": "Verilator simulation of the generated RTL per node: fewerbits.hw.rtlsim "
-    "does not provide verify levels yet",
-    "rtl_stitched": "Verilator simulation of the stitched accelerator: fewerbits.hw.rtlsim "
-    "does not provide verify levels yet",
+    "rtl_nodes": "Verilator simulation of the generated RTL per node needs a build folder "
+    "(run `fewerbits build` first)",
+    "rtl_stitched": "Verilator simulation of the stitched accelerator needs a build folder "
+    "(run `fewerbits build` first)",
 }
 
 
@@ -379,7 +379,7 @@ def qonnx_level(model_onnx: Path) -> QonnxLevel:
     return QonnxLevel(Path(model_onnx))
 
 
-def standard_levels(model_onnx: Path, build_dir: Path | None) -> list:
+def standard_levels(model_onnx: Path, build_dir: Path | None, skip: tuple[str, ...] = ()) -> list:
     """The ladder for an export (and optionally build) folder, in order.
 
     Append more level objects (e.g. from fewerbits.hw.rtlsim) to the returned list; the RTL
@@ -399,7 +399,15 @@ def standard_levels(model_onnx: Path, build_dir: Path | None) -> list:
         if finn_env.vivado_available() and finn_env.vitis_hls_available():
             reason = "Vivado found, but fewerbits does not drive FINN's cppsim/xsim levels yet"
         levels.append(SkippedLevel(name, reason))
-    return levels
+    unknown = set(skip) - {lv.name for lv in levels}
+    if unknown:
+        raise VerifyInputError(
+            f"--skip {', '.join(sorted(unknown))}: no such level; levels are {', '.join(lv.name for lv in levels)}"
+        )
+    return [
+        SkippedLevel(lv.name, f"not requested (--skip {lv.name})") if lv.name in skip else lv
+        for lv in levels
+    ]
 
 
 def _rtl_levels(build_dir: Path | None) -> dict:
@@ -491,6 +499,7 @@ def verify_directory(
     samples: int | None = None,
     extra_levels: list | None = None,
     progress: bool = True,
+    skip: tuple[str, ...] = (),
 ) -> dict:
     """Run every level available for ``d`` and write ``d/verify.json``; return its content."""
     import json
@@ -513,7 +522,7 @@ def verify_directory(
     model = source_model(info["source"])
     ref = pytorch_reference(model, x)
     ref_seconds = time.time() - t0
-    levels = standard_levels(export_dir / "model.onnx", build_dir)
+    levels = standard_levels(export_dir / "model.onnx", build_dir, tuple(skip))
     if extra_levels:
         names = {lv.name: i for i, lv in enumerate(levels)}
         for lv in extra_levels:

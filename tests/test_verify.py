@@ -20,6 +20,7 @@ from fewerbits.verify_levels import FINN_LEVEL_STEPS
 RUN_LEVELS = ("qonnx", "onnxruntime", *FINN_LEVEL_STEPS)
 SKIPPED = ("rtl_nodes", "rtl_stitched", "cppsim", "rtlsim_xsim")
 REAL = 24  # real test images per net (plus crafted tie inputs)
+SKIP_RTL = ("--skip", "rtl_nodes", "--skip", "rtl_stitched")  # covered by tests/test_rtlsim_*
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_verify_cli_passes_on_intact_build(built):
     d, _ = built
-    p = _cli("verify", str(d / "build"), "--input", str(d / "x.npy"))
+    p = _cli("verify", str(d / "build"), "--input", str(d / "x.npy"), *SKIP_RTL)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "verify passed: 6 level(s)" in p.stdout
 
@@ -115,15 +116,23 @@ def test_broken_threshold_fails_naming_level_and_node(built, tmp_path):
     finn_env.prepare_finn(work / "build")
     f = work / "build" / "intermediate_models" / "step_hw_codegen.onnx"
     m = ModelWrapper(str(f))
-    node = next(n for n in m.graph.node if n.op_type.startswith("MVAU") and len(n.input) > 2)
-    t = m.get_initializer(node.input[2]).copy()
+    # the first layer holding thresholds: an MVAU with embedded thresholds, or (impl_style
+    # "rtl", standalone thresholds) a Thresholding layer
+    node, idx = next(
+        (n, 2 if n.op_type.startswith("MVAU") else 1)
+        for n in m.graph.node
+        if (n.op_type.startswith("MVAU") and len(n.input) > 2)
+        or n.op_type.startswith("Thresholding")
+    )
+    t = m.get_initializer(node.input[idx]).copy()
     # one channel's thresholds all moved below any accumulator value: that channel is stuck at
-    # its highest level (its thresholds are positive, so it is not there for most inputs)
-    assert t[0][0] > 0
-    t[0] = t[0].min() - 100000
-    m.set_initializer(node.input[2], t)
+    # its highest level (its first threshold is positive, so it is not there for most inputs)
+    c = int(np.argmax(t[:, 0]))
+    assert t[c][0] > 0
+    t[c] = t[c].min() - 100000
+    m.set_initializer(node.input[idx], t)
     m.save(str(f))
-    p = _cli("verify", str(work / "build"), "--input", str(work / "x.npy"))
+    p = _cli("verify", str(work / "build"), "--input", str(work / "x.npy"), *SKIP_RTL)
     assert p.returncode == 1, p.stdout + p.stderr
     line = p.stdout.strip().splitlines()[-2]
     assert line.startswith("verify FAILED at level folded_hw_graph"), line

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from fewerbits.errors import USER_ERRORS
 
@@ -30,7 +31,18 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: third-party warnings that say nothing actionable to a fewerbits user (stderr stays one line
+#: on errors): brevitas' optional CUDA kernel, qonnx's layout guess, torch's exporter notes
+QUIET_WARNINGS = (
+    "fast_hadamard_transform package not found",
+    "Assuming 4D input is NCHW",
+    "Converting a tensor with requires_grad=True to a scalar",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -20,6 +20,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--verify-samples", type=int, default=None, help="test images to verify (default: all)"
     )
+    p.add_argument(
+        "--skip",
+        nargs="*",
+        default=["rtl_nodes"],
+        metavar="LEVEL",
+        help="verification levels to leave out (default: rtl_nodes, one Verilator build per layer; "
+        "`--skip` alone runs every level)",
+    )
     return p
 
 
@@ -27,6 +35,11 @@ def main(a: argparse.Namespace) -> int:
     from fewerbits.config import RunConfig
     from fewerbits.pipeline import run
 
-    cfg = RunConfig(train=train_config(a), build=build_config(a), verify_samples=a.verify_samples)
+    cfg = RunConfig(
+        train=train_config(a),
+        build=build_config(a),
+        verify_samples=a.verify_samples,
+        verify_skip=a.skip,
+    )
     report = run(cfg, Path(a.out), progress=not a.quiet)
     return 0 if report["verification"]["all_passed"] else 1

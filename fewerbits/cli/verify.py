@@ -19,6 +19,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--samples", type=int, default=None, help="use the first N inputs (default: all)"
     )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="LEVEL",
+        help="leave a level out (repeatable), e.g. --skip rtl_nodes; it is reported as skipped",
+    )
     return p
 
 
@@ -30,6 +37,7 @@ def main(a: argparse.Namespace) -> int:
         Path(a.input) if a.input else None,
         a.samples,
         progress=not a.quiet,
+        skip=tuple(a.skip),
     )
     for lv in out["levels"]:
         if lv["status"] == "skipped":

@@ -155,7 +155,7 @@ def verilator_flags() -> list[str]:
         "--exe",
         "--build",
         "-j",
-        "1",
+        "0",  # compile with every core (Verilator's 0 = all)
         "--threads",
         "1",
         "--no-timing",
