@@ -48,11 +48,29 @@ def revert_float_tail(model):
 
 
 def step_convert_to_hw_int_only(model, cfg):
-    """FINN's step_convert_to_hw, then the float output scale back to software."""
-    from finn.builder.build_dataflow_steps import step_convert_to_hw
+    """FINN's step_convert_to_hw, then the float output scale back to software.
 
-    model = step_convert_to_hw(model, cfg)
-    model, _ = revert_float_tail(model)
+    FINN's standalone Thresholding layer only takes thresholds with out_scale 1; a bipolar
+    activation after non-binary weights (out_scale 2, bias -1) is refused ("MultiThreshold
+    out_scale must be 1 for HLS conversion"). Such a net is still buildable with the thresholds
+    inside the MVAU (HLS): fall back to that, for this build only, and say so."""
+    import copy
+
+    from finn.builder.build_dataflow_steps import step_convert_to_hw
+    from finn.util.exception import FINNUserError
+
+    try:
+        converted = step_convert_to_hw(copy.deepcopy(model), cfg)
+    except FINNUserError as e:
+        if "out_scale must be 1" not in str(e) or not cfg.standalone_thresholds:
+            raise
+        print(
+            f"fewerbits: {e} -> thresholds stay inside the MVAU (HLS) for this build; "
+            "the accelerator cannot be all-RTL"
+        )
+        cfg.standalone_thresholds = False
+        converted = step_convert_to_hw(model, cfg)
+    model, _ = revert_float_tail(converted)
     return model
 
 
