@@ -8,6 +8,7 @@ OUT/report.json, OUT/report.md
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -107,6 +108,11 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
             "final_model": os.path.relpath(hw["final_model"], out),
         },
     }
+    # the build's own facts (budget, folding, implementation per layer) for the folding table
+    build_report = json.loads((out / "build" / "report.json").read_text())
+    for key in ("budget", "folding", "fit", "implementations"):
+        if key in build_report:
+            report[key] = build_report[key]
     write_report(out, report)
     stage(f"done in {timings['total']:.0f} s: {out / 'report.md'}")
     return report
