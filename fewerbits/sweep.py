@@ -12,6 +12,7 @@ Outputs: ``DIR/sweep.json`` (one record per point), ``DIR/pareto.png`` and ``DIR
 from __future__ import annotations
 
 import json
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -176,6 +177,14 @@ def cheapest_per_accuracy(
     return rows
 
 
+def accuracy_levels(accuracies: list[float], step: float = 0.01) -> list[float]:
+    """Accuracy levels every ``step`` from the lowest to the highest accuracy reached (floored)."""
+    if not accuracies:
+        return []
+    lo, hi = (math.floor(a / step + 1e-9) for a in (min(accuracies), max(accuracies)))
+    return [round(k * step, 6) for k in range(lo, hi + 1)]
+
+
 def plot(records: list[dict], out_png: Path) -> None:
     """Accuracy vs energy and accuracy vs LUTs, Pareto fronts highlighted."""
     import matplotlib
@@ -241,8 +250,8 @@ def markdown(records: list[dict], cfg: SweepConfig) -> str:
             f"| {r['label']} | {r['status']} | {f(r.get('accuracy'), '.4f')} | {f((r.get('energy_pj') or 0) / 1000, '.2f') if r.get('energy_pj') else '–'} "
             f"| {f((r.get('weight_bits') or 0) / 1000, '.1f')} | {f(r.get('luts'), ',.0f')} | {f(r.get('brams'), 'g')} | {f(r.get('dsps'), 'g')} | {f(r.get('fps'), ',.0f')} |"
         )
-    accs = sorted(
-        {round(r["accuracy"], 2) for r in records if r.get("status") == "ok" and r.get("accuracy")}
+    accs = accuracy_levels(
+        [r["accuracy"] for r in records if r.get("status") == "ok" and r.get("accuracy")]
     )
     lines += [
         "",

@@ -45,6 +45,24 @@ def test_pareto_front_on_synthetic_records():
     assert [r["cheapest"] for r in rows] == ["b", "a", None]
 
 
+def test_accuracy_levels_grid():
+    from fewerbits.sweep import accuracy_levels
+
+    assert accuracy_levels([0.7923, 0.8417, 0.8821]) == [
+        0.79,
+        0.8,
+        0.81,
+        0.82,
+        0.83,
+        0.84,
+        0.85,
+        0.86,
+        0.87,
+        0.88,
+    ]
+    assert accuracy_levels([0.5]) == [0.5] and accuracy_levels([]) == []
+
+
 def test_grid_and_bits_parsing():
     cfg = SweepConfig(
         schemes=["binarynet", "int"], bits=parse_bits("1x1,2x2,4x4"), widths=[0.5, 1.0]
