@@ -525,6 +525,8 @@ def _default_command(model_onnx: Path, b: BuildConfig, out_dir: Path) -> str:
     args = ["--board", b.board, "--clock-ns", f"{b.clock_ns:g}"]
     if b.part:
         args += ["--part", b.part]
+    if b.impl_style != "rtl":
+        args += ["--impl-style", b.impl_style]
     if b.fit is not None:
         args += ["--fit", f"{b.fit:g}"]
     elif b.folding is not None:
