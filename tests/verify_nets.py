@@ -15,26 +15,17 @@ import brevitas.nn as qnn
 import numpy as np
 import torch
 import torch.nn as nn
-from brevitas.core.restrict_val import RestrictValueType
-from brevitas.core.scaling import ScalingImplType
 from brevitas.inject.enum import FloatToIntImplType
 from brevitas.quant import (
     Int8WeightPerTensorFixedPoint,
     SignedBinaryActPerTensorConst,
     SignedBinaryWeightPerTensorConst,
     Uint8ActPerTensorFixedPoint,
-    Uint8ActPerTensorFloat,
 )
+from fewerbits.train.schemes import InputQuant
 
-
-class InputQuant256(Uint8ActPerTensorFloat):
-    """UINT8 input with the constant power-of-two scale (255/256)/255 == 1/256 exactly."""
-
-    scaling_impl_type = ScalingImplType.CONST
-    scaling_const = 255.0 / 256.0
-    max_val = 255.0 / 256.0
-    restrict_scaling_type = RestrictValueType.FP
-    bit_width = 8
+# UINT8 input with the constant power-of-two scale (255/256)/255 == 1/256: the zoo's quantizer
+InputQuant256 = InputQuant
 
 
 class WQ(Int8WeightPerTensorFixedPoint):

@@ -33,22 +33,30 @@ class ScaleInput(nn.Module):
         return x / 256.0
 
 
+def fc_head(
+    scheme: Scheme, in_features: int, hidden: tuple[int, ...], classes: int
+) -> list[nn.Module]:
+    """Hidden Linear-BN-act layers, then the (unquantized-output) Linear classifier."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden:
+        layers += [
+            qnn.QuantLinear(width, h, bias=False, **scheme.weight_kwargs()),
+            nn.BatchNorm1d(h),
+            scheme.act_layer(h),
+        ]
+        width = h
+    layers.append(qnn.QuantLinear(width, classes, bias=False, **scheme.weight_kwargs()))
+    return layers
+
+
 class MLP(nn.Module):
     """BNN-PYNQ fully connected net: input quant, hidden layers of Linear-BN-act, Linear out."""
 
     def __init__(self, scheme: Scheme, in_features: int, hidden: tuple[int, ...], classes: int):
         super().__init__()
         layers: list[nn.Module] = [ScaleInput(), scheme.input_layer(), nn.Flatten()]
-        width = in_features
-        for h in hidden:
-            layers += [
-                qnn.QuantLinear(width, h, bias=False, **scheme.weight_kwargs()),
-                nn.BatchNorm1d(h),
-                scheme.act_layer(h),
-            ]
-            width = h
-        layers.append(qnn.QuantLinear(width, classes, bias=False, **scheme.weight_kwargs()))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*layers, *fc_head(scheme, in_features, hidden, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -100,17 +108,8 @@ class CNV(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
         layers.append(nn.Flatten())
-        features = c * h * w
-        for f_full in CNV_FCS:
-            f = max(1, round(f_full * width))
-            layers += [
-                qnn.QuantLinear(features, f, bias=False, **scheme.weight_kwargs()),
-                nn.BatchNorm1d(f),
-                scheme.act_layer(f),
-            ]
-            features = f
-        layers.append(qnn.QuantLinear(features, classes, bias=False, **scheme.weight_kwargs()))
-        self.layers = nn.Sequential(*layers)
+        fcs = tuple(max(1, round(f * width)) for f in CNV_FCS)
+        self.layers = nn.Sequential(*layers, *fc_head(scheme, c * h * w, fcs, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
