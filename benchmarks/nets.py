@@ -12,7 +12,7 @@ import brevitas.nn as qnn  # noqa: I001  (after fewerbits: the schemes module co
 import torch
 import torch.nn as nn
 from fewerbits.export.exporter import export_qonnx
-from fewerbits.train.models import MLP, ScaleInput
+from fewerbits.train.models import MLP, ScaleInput, fc_head
 from fewerbits.train.schemes import make_scheme
 
 
@@ -43,15 +43,7 @@ class CNV(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             prev = ch
         layers.append(nn.Flatten())
-        for f in fc:
-            layers += [
-                qnn.QuantLinear(prev, f, bias=False, **scheme.weight_kwargs()),
-                nn.BatchNorm1d(f),
-                scheme.act_layer(f),
-            ]
-            prev = f
-        layers.append(qnn.QuantLinear(prev, classes, bias=False, **scheme.weight_kwargs()))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*layers, *fc_head(scheme, prev, tuple(fc), classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
