@@ -18,7 +18,8 @@ from pathlib import Path
 from fewerbits.train.datasets import load_dataset
 from fewerbits.train.trainer import train
 
-from fewerbits.config import TrainConfig, write_json
+from fewerbits.core.config import TrainConfig
+from fewerbits.core.files import write_json
 
 #: (label, scheme, wbits, abits)
 SCHEMES = [

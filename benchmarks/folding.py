@@ -21,7 +21,7 @@ from fewerbits.hw.boards import get_board  # noqa: E402
 from fewerbits.hw.flow import build, dataflow_config  # noqa: E402
 from nets import export_net  # noqa: E402
 
-from fewerbits.config import BuildConfig  # noqa: E402
+from fewerbits.core.config import BuildConfig  # noqa: E402
 
 
 def main() -> None:

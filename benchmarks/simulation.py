@@ -32,7 +32,7 @@ NETS = {
 
 
 def make_run(out: Path, spec: dict) -> Path:
-    from fewerbits.config import RunConfig, TrainConfig
+    from fewerbits.core.config import RunConfig, TrainConfig
     from fewerbits.pipeline import run
 
     if not (out / "build" / "intermediate_models" / "step_hw_codegen.onnx").is_file():

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
 
 MODEL_ONNX = "model.onnx"
 EXPORT_JSON = "export.json"
@@ -69,7 +69,7 @@ def export_qonnx(
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
-    from fewerbits.compat.qonnx_fold import FoldConstantsWithOptionalInputs
+    from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
 
     model.eval()
     out_file = Path(out_file)
@@ -156,7 +156,7 @@ def source_model(source: dict) -> nn.Module:
 
 def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
     """PyTorch vs QONNX on ``x``: the first rung of the verification ladder."""
-    from fewerbits.verify import compare
+    from fewerbits.core.compare import compare
 
     model.eval()
     with torch.no_grad():
@@ -173,7 +173,7 @@ def export(
 ) -> dict:
     """Export a checkpoint (``{"checkpoint": path}``) or a user factory (``{"factory":
     "file.py:fn", "weights": path|None}``) to ``out_dir/model.onnx`` + ``export.json``."""
-    from fewerbits.config import write_json
+    from fewerbits.core.files import write_json
 
     out_dir = Path(out_dir)
     source = {

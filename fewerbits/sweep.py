@@ -22,8 +22,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from fewerbits.config import BuildConfig, TrainConfig, write_json
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.config import BuildConfig, TrainConfig
+from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import write_json
 
 RECORD = "record.json"
 FIXED_BITS = {"binarynet": (1, 1), "xnor": (1, 1), "binaryconnect": (1, 32), "float": (32, 32)}

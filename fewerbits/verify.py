@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-#: Default ULP bound for float tails (measured 1-4 ULP after streamlining; see README).
-DEFAULT_ULP_BOUND = 8
+from fewerbits.core.compare import (
+    DEFAULT_ULP_BOUND,
+    LevelResult,
+    compare,
+    first_failing_sample,
+)
 
 
 class Level(Protocol):
@@ -50,78 +54,6 @@ class FunctionLevel:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.fn(x)
-
-
-@dataclass
-class LevelResult:
-    """The outcome of one level, as written to verify.json / report.json."""
-
-    name: str
-    status: str  # pass | fail | skipped
-    samples: int = 0
-    bit_exact: int = 0
-    max_abs_diff: float | None = None
-    max_ulp: int | None = None
-    argmax_agree: float | None = None
-    ulp_bound: int | None = None
-    seconds: float | None = None
-    reason: str | None = None
-    node: str | None = None  # first diverging node (failing levels)
-    first_failing_sample: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Elementwise distance in float32 units in the last place (0 where bit-identical)."""
-    ai = np.asarray(a, dtype=np.float32).view(np.int32).astype(np.int64)
-    bi = np.asarray(b, dtype=np.float32).view(np.int32).astype(np.int64)
-    # map the sign-magnitude float ordering onto a monotonic integer line
-    ai = np.where(ai < 0, -(ai & 0x7FFFFFFF), ai)
-    bi = np.where(bi < 0, -(bi & 0x7FFFFFFF), bi)
-    return np.abs(ai - bi)
-
-
-def row_ulp_distance(ref: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Elementwise |ref - out| in float32 ULPs of the sample's largest reference magnitude.
-
-    Plain per-element ULPs are meaningless next to zero (an exact 0 against 1e-9 is ~8e8
-    ULPs although both come from the same dot product summed in another order), so float
-    tails are measured at the scale of each sample's output."""
-    ref = np.asarray(ref, dtype=np.float32).reshape(len(ref), -1)
-    out = np.asarray(out, dtype=np.float32).reshape(ref.shape)
-    mag = np.abs(ref).max(axis=1, keepdims=True)
-    unit = np.spacing(np.maximum(mag, np.finfo(np.float32).tiny)).astype(np.float64)
-    d = np.abs(ref.astype(np.float64) - out.astype(np.float64))
-    with np.errstate(invalid="ignore"):
-        u = np.where(np.isfinite(d), np.ceil(d / unit), np.iinfo(np.int32).max)
-    return u.astype(np.int64)
-
-
-def compare(
-    name: str, ref: np.ndarray, out: np.ndarray, ulp_bound: int = DEFAULT_ULP_BOUND
-) -> LevelResult:
-    """Compare a level's outputs with the reference: exact count, max diff, max ULP, argmax."""
-    ref = np.asarray(ref, dtype=np.float32)
-    out = np.asarray(out, dtype=np.float32).reshape(ref.shape)
-    n = ref.shape[0]
-    flat_r, flat_o = ref.reshape(n, -1), out.reshape(n, -1)
-    exact_rows = np.all(flat_r.view(np.int32) == flat_o.view(np.int32), axis=1)
-    ulps = row_ulp_distance(flat_r, flat_o)
-    max_ulp = int(ulps.max()) if ulps.size else 0
-    argmax = float(np.mean(flat_r.argmax(1) == flat_o.argmax(1))) if flat_r.shape[1] > 1 else 1.0
-    passed = bool(exact_rows.all()) or (max_ulp <= ulp_bound and argmax == 1.0)
-    return LevelResult(
-        name=name,
-        status="pass" if passed else "fail",
-        samples=n,
-        bit_exact=int(exact_rows.sum()),
-        max_abs_diff=float(np.abs(flat_r - flat_o).max()) if flat_r.size else 0.0,
-        max_ulp=max_ulp,
-        argmax_agree=argmax,
-        ulp_bound=None if exact_rows.all() else ulp_bound,
-    )
 
 
 def run_ladder(
@@ -195,16 +127,6 @@ def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x
         f"{len(inexact)} sample(s) within {res.ulp_bound} ULP (float tail); integer "
         f"activations bit-exact on {min(len(inexact), 20)} checked"
     )
-
-
-def first_failing_sample(ref: np.ndarray, out: np.ndarray, ulp_bound: int) -> int | None:
-    """Index of the first sample that is neither bit-exact nor within ``ulp_bound``."""
-    n = len(ref)
-    ulps = row_ulp_distance(ref.reshape(n, -1), np.asarray(out).reshape(n, -1)).max(axis=1)
-    bad = np.nonzero(ulps > 0 if ulp_bound == 0 else ulps > ulp_bound)[0]
-    if not len(bad):
-        bad = np.nonzero(ulps > 0)[0]
-    return int(bad[0]) if len(bad) else None
 
 
 def _codes_equal(ref: tuple, val: np.ndarray, dtype: str) -> bool | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
 from fewerbits.verify import FunctionLevel
 
 #: level name -> intermediate models that can serve it, first found wins
@@ -295,7 +295,7 @@ class FinnGraphLevel:
         if self._model is None:
             from qonnx.core.modelwrapper import ModelWrapper
 
-            from fewerbits.compat import finn_env
+            from fewerbits.compat.finn import env as finn_env
 
             finn_env.prepare_finn(self.build_dir)
             self._tmp = tempfile.TemporaryDirectory(prefix="fewerbits-verify-")
@@ -393,7 +393,7 @@ def standard_levels(model_onnx: Path, build_dir: Path | None, skip: tuple[str, .
     rtl = _rtl_levels(build_dir)
     for name, reason in RTL_LEVELS.items():
         levels.append(rtl.get(name) or SkippedLevel(name, reason))
-    from fewerbits.compat import finn_env
+    from fewerbits.compat.finn import env as finn_env
 
     for name, reason in VIVADO_LEVELS.items():
         if finn_env.vivado_available() and finn_env.vitis_hls_available():
@@ -505,7 +505,7 @@ def verify_directory(
     import json
     import time
 
-    from fewerbits.config import write_json
+    from fewerbits.core.files import write_json
     from fewerbits.export.exporter import source_model
     from fewerbits.verify import DEFAULT_ULP_BOUND, localize, run_ladder, summary_line
 

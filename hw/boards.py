@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
 
 
 class BoardError(FewerbitsError):

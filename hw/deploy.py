@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fewerbits.compat import finn_env
-from fewerbits.config import write_json
-from fewerbits.errors import FewerbitsError
+from fewerbits.compat.finn import env as finn_env
+from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import write_json
 
 from .driver import hostops
 from .driver.packing import packed_bytes

@@ -28,9 +28,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from fewerbits.compat import finn_env, finn_thresholds
-from fewerbits.config import BuildConfig, write_json
-from fewerbits.errors import FewerbitsError
+from fewerbits.compat.finn import env as finn_env
+from fewerbits.compat.finn import thresholds as finn_thresholds
+from fewerbits.core.config import BuildConfig
+from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import write_json
 
 from .boards import Board, get_board, resolve_part
 
@@ -42,12 +44,12 @@ FOLDING_JSON = "folding.json"
 
 #: FINN steps (and ours) that run on any Linux box (through HLS/RTL code generation).
 SOFTWARE_STEPS = [
-    "step_fewerbits_record_rounding",  # fewerbits/compat/finn_thresholds.py
+    "step_fewerbits_record_rounding",  # fewerbits/compat/finn/thresholds.py
     "step_qonnx_to_finn",
-    "step_fewerbits_fix_float_ties",  # fewerbits/compat/finn_thresholds.py
+    "step_fewerbits_fix_float_ties",  # fewerbits/compat/finn/thresholds.py
     "step_tidy_up",
     "step_streamline",
-    "step_fewerbits_fix_thresholds",  # fewerbits/compat/finn_thresholds.py
+    "step_fewerbits_fix_thresholds",  # fewerbits/compat/finn/thresholds.py
     "step_convert_to_hw",
     "step_fewerbits_check_hw",
     "step_fewerbits_drop_identity_thresholds",
@@ -643,7 +645,7 @@ def implementations(model) -> dict[str, str]:
 
 def write_build_report(out: Path, model_onnx, b: BuildConfig, part, board, result: dict) -> None:
     """DIR/report.json and DIR/report.md for a build directory."""
-    from fewerbits.report import write_report
+    from fewerbits.core.report import write_report
 
     folding = None
     f = out / FOLDING_JSON

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fewerbits.config import write_json
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import write_json
 
 #: resources in the order of the cost vectors
 RESOURCES = ("luts", "brams", "dsps", "urams")

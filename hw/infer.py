@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from fewerbits.config import write_json
+from fewerbits.core.files import write_json
 
 from .driver import Accelerator, DriverError
 from .driver.validate import evaluate

@@ -15,7 +15,7 @@ FEWERBITS = [sys.executable, "-m", "fewerbits.cli"]
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """`fewerbits run` with a tiny budget (2 epochs, 200 verified images), shared by tests."""
-    from fewerbits.config import RunConfig, TrainConfig
+    from fewerbits.core.config import RunConfig, TrainConfig
     from fewerbits.pipeline import run
 
     out = tmp_path_factory.mktemp("demo") / "run"

@@ -198,7 +198,7 @@ def fifo(rng):
 
 def codegen(model, part: str, work: Path):
     """FINN's SpecializeLayers (RTL preferred) + PrepareIP (code generation) on the graph."""
-    from fewerbits.compat.finn_env import prepare_finn
+    from fewerbits.compat.finn.env import prepare_finn
 
     prepare_finn(work)
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP

@@ -40,7 +40,7 @@ def nets(tmp_path_factory) -> dict[str, Path]:
 def tfc_build(nets, tmp_path_factory) -> Path:
     from fewerbits.hw.flow import build
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     out = tmp_path_factory.mktemp("b") / "tfc"
     build(nets["tfc"], out, BuildConfig(fit=0.7, until="codegen"), progress=False)
@@ -51,7 +51,7 @@ def tfc_build(nets, tmp_path_factory) -> Path:
 def cnv_build(nets, tmp_path_factory) -> Path:
     from fewerbits.hw.flow import build
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     out = tmp_path_factory.mktemp("b") / "cnv"
     build(nets["cnv"], out, BuildConfig(target_fps=2000, until="codegen"), progress=False)
@@ -188,7 +188,7 @@ def test_fit_never_exceeds_budget(which, tfc_build, cnv_build):
     from finn.builder.build_dataflow_steps import _minimize_bit_width
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     out = {"tfc": tfc_build, "cnv": cnv_build}[which]
     spec = ModelWrapper(str(out / "intermediate_models" / "step_specialize_layers.onnx"))
@@ -227,7 +227,7 @@ def test_fit_build_report_within_budget(tfc_build):
 def test_resume_skips_finished_steps_and_restarts_on_change(nets, tmp_path):
     from fewerbits.hw.flow import build
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     out = tmp_path / "r"
     first = build(nets["tfc"], out, BuildConfig(target_fps=5000, until="estimates"), progress=False)
@@ -344,7 +344,7 @@ def test_fit_tfc_w1a1_meets_1m_fps_target(tmp_path):
     """Issue target: TFC-w1a1 on xc7z020 at 100 MHz within 70 %: >= 1,000,000 estimated FPS."""
     from fewerbits.hw.flow import build
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     onnx = _nets_module().export_net("tfc", 1, 1, tmp_path / "tfc_w1a1.onnx")
     res = build(onnx, tmp_path / "o", BuildConfig(fit=0.7, until="estimates"), progress=False)

@@ -1,4 +1,4 @@
-"""Each finn-plus 1.6.1 workaround in fewerbits/compat/finn_env.py: the upstream bug is still
+"""Each finn-plus 1.6.1 workaround in fewerbits/compat/finn/env.py: the upstream bug is still
 there (so the test fails once upstream fixes it and the workaround can go), and the workaround
 removes it. Each case runs in a fresh interpreter without Vivado, like a user's first call."""
 
@@ -31,7 +31,7 @@ def test_finn_builder_import_needs_xsi_prebind(tmp_path):
     assert bug.returncode != 0 and "XILINX_VIVADO" in bug.stderr, "upstream fixed? drop prebind_xsi"
     fixed = run_py(
         f"""
-        from fewerbits.compat.finn_env import prepare_finn, VivadoRequiredError
+        from fewerbits.compat.finn.env import prepare_finn, VivadoRequiredError
         prepare_finn({str(tmp_path / "w")!r})
         import finn.builder.build_dataflow_steps
         import finn.xsi
@@ -56,7 +56,7 @@ def test_settings_kept_out_of_home(tmp_path):
     work = tmp_path / "run"
     fixed = run_py(
         f"""
-        from fewerbits.compat.finn_env import prepare_finn
+        from fewerbits.compat.finn.env import prepare_finn
         prepare_finn({str(work)!r})
         from finn.util.settings import get_settings
         from finn.util.basic import make_build_dir
@@ -81,7 +81,7 @@ def test_library_paths_for_generated_tcl(tmp_path):
     )
     code = """
         import os
-        from fewerbits.compat.finn_env import prepare_finn
+        from fewerbits.compat.finn.env import prepare_finn
         prepare_finn({w!r})
         print(os.environ.get("FINN_CUSTOM_HLS", ""), os.environ.get("FINN_RTLLIB", ""))
         """
@@ -111,7 +111,7 @@ def test_hw_reshape_registered(tmp_path):
         "upstream fixed? drop register_hw_ops"
     )
     prep = (
-        f"from fewerbits.compat.finn_env import prepare_finn; prepare_finn({str(tmp_path / 'w')!r})"
+        f"from fewerbits.compat.finn.env import prepare_finn; prepare_finn({str(tmp_path / 'w')!r})"
     )
     fixed = run_py(code.format(prep=prep), tmp_path)
     assert fixed.returncode == 0 and fixed.stdout.strip() == "Reshape", fixed.stderr

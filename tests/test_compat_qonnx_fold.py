@@ -1,4 +1,4 @@
-"""qonnx 1.0.0 does not fold constant nodes with an empty optional input (compat/qonnx_fold.py)."""
+"""qonnx 1.0.0 does not fold constant nodes with an empty optional input (compat/qonnx/fold.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.fold_constants import FoldConstants
 
-from fewerbits.compat.qonnx_fold import FoldConstantsWithOptionalInputs
+from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
 
 
 def clip_chain() -> ModelWrapper:
@@ -34,7 +34,7 @@ def clip_chain() -> ModelWrapper:
 def test_qonnx_fold_constants_skips_empty_optional_input():
     folded = clip_chain().transform(FoldConstants())
     assert [n.op_type for n in folded.graph.node] == ["Clip", "Mul", "Add"], (
-        "qonnx fixed? drop compat/qonnx_fold.py"
+        "qonnx fixed? drop compat/qonnx/fold.py"
     )
 
 

@@ -252,7 +252,7 @@ def test_image_finn_deps_env_wins_over_fewerbits_settings(tmp_path):
     (deps / "finn-hlslib" / "mvau.hpp").write_text("// stand-in header\n")
     code = (
         "import json, sys\n"
-        "from fewerbits.compat.finn_env import prepare_finn\n"
+        "from fewerbits.compat.finn.env import prepare_finn\n"
         "prepare_finn(sys.argv[1])\n"
         "from finn.util.settings import get_settings\n"
         "from fewerbits.doctor import finn_hlslib\n"

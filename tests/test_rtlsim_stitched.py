@@ -149,7 +149,7 @@ def test_auto_style_build_lists_hls_layers_as_skipped(demo_run: Path, tmp_path):
     from fewerbits.hw.rtlsim.levels import rtl_nodes_level, rtl_stitched_level
     from fewerbits.hw.rtlsim.sim import BuildGraphs
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     out = tmp_path / "auto"
     build(demo_run / "export" / "model.onnx", out, BuildConfig(impl_style="auto"), progress=False)

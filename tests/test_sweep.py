@@ -110,7 +110,7 @@ def test_tiny_sweep_records(tiny_sweep):
         r = by[label]
         assert r["status"] == "ok", r.get("traceback")
         assert 0 < r["accuracy"] <= 1 and r["fps"] > 0 and r["luts"] > 0 and r["energy_pj"] > 0
-    # binary MACs are counted as binary, not float (compat/qonnx_cost.py)
+    # binary MACs are counted as binary, not float (compat/qonnx/cost.py)
     assert set(by["binarynet-w1a1-x1"]["ops_by_type"]) == {
         "mac_SCALEDINT<8>_BIPOLAR",
         "mac_BIPOLAR_BIPOLAR",
@@ -166,7 +166,7 @@ def test_bipolar_weights_counted_as_binary(tiny_sweep, tmp_path):
     model.save(str(scaled))
     raw = inference_cost(str(scaled), discount_sparsity=False)["total_cost"]
     assert "mem_w_FLOAT32" in raw, (
-        "qonnx fixed the scaled BipolarQuant cost? drop compat/qonnx_cost.py"
+        "qonnx fixed the scaled BipolarQuant cost? drop compat/qonnx/cost.py"
     )
     est = estimate_model(scaled)
     assert (

@@ -26,7 +26,8 @@ from fewerbits.train.schemes import (
 )
 from fewerbits.train.trainer import TrainError, load_checkpoint, read_checkpoint, train
 
-from fewerbits.config import TrainConfig
+from fewerbits.core.config import TrainConfig
+from fewerbits.core.files import sha256_file
 
 FEWERBITS = [sys.executable, "-m", "fewerbits.cli"]
 
@@ -254,7 +255,7 @@ def test_fashion_mnist_from_debian_package():
 def test_fetch_checks_sha256_and_leaves_nothing_half_written(tmp_path):
     src = tmp_path / "src.bin"
     src.write_bytes(b"fewerbits" * 100)
-    good = ds.sha256_file(src)
+    good = sha256_file(src)
     cache = tmp_path / "cache"
     with pytest.raises(ds.DatasetError, match="checksum mismatch"):
         ds.fetch("x", [src.as_uri()], "0" * 64, cache / "f.bin")
@@ -409,7 +410,7 @@ def test_cnv_converts_to_finn_hardware_layers(tmp_path):
     from fewerbits.hw.flow import build
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     torch.manual_seed(0)
     model = build_model("cnv", make_scheme("int", 2, 2), (1, 28, 28), 10)

@@ -108,7 +108,7 @@ def test_verify_cli_passes_on_intact_build(built):
 def test_broken_threshold_fails_naming_level_and_node(built, tmp_path):
     """Change one threshold of one MVAU in the folded graph: verify must fail, non-zero, and
     name folded_hw_graph and that node."""
-    from fewerbits.compat import finn_env
+    from fewerbits.compat.finn import env as finn_env
 
     d, x = built
     work = tmp_path / "run"

@@ -62,7 +62,7 @@ def test_pytorch_equals_folded_hw_graph(work_dir, kind, wbits, abits, bn, pool, 
     from fewerbits.export.exporter import export_qonnx
     from fewerbits.hw.flow import build
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
     from fewerbits.verify_levels import FINN_LEVEL_STEPS, FinnGraphLevel, pytorch_reference
 
     model, shape = _net(kind, wbits, abits, bn, pool, dyadic, seed)

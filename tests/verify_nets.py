@@ -312,7 +312,7 @@ def build(export_dir: Path, until: str = "codegen", target_fps: int | None = Non
     """Run the real FINN flow (hw/flow.py) on an export; return the build folder."""
     from fewerbits.hw.flow import build as flow_build
 
-    from fewerbits.config import BuildConfig
+    from fewerbits.core.config import BuildConfig
 
     bdir = export_dir.parent / "build"
     flow_build(

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import sha256_file
 
 
 class DatasetError(FewerbitsError):
@@ -58,14 +59,6 @@ def cache_dir() -> Path:
     """Where downloaded datasets live: $FEWERBITS_DATA or ~/.cache/fewerbits."""
     env = os.environ.get("FEWERBITS_DATA")
     return Path(env) if env else Path.home() / ".cache" / "fewerbits"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch(dataset: str, urls: list[str], sha256: str, dest: Path) -> Path:

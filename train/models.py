@@ -16,7 +16,7 @@ import brevitas.nn as qnn
 import torch
 import torch.nn as nn
 
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
 
 from .schemes import Scheme
 

@@ -38,7 +38,7 @@ from brevitas.quant.base import MaxStatsScaling
 from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
 from brevitas.quant.solver import WeightQuantSolver
 
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
 
 
 class SchemeError(FewerbitsError):

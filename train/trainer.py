@@ -19,8 +19,9 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from fewerbits.config import TrainConfig, write_json
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.config import TrainConfig
+from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import write_json
 
 from .datasets import Dataset, load_dataset
 from .models import ZOO, build_model

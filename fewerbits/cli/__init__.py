@@ -9,7 +9,7 @@ import importlib
 import sys
 import warnings
 
-from fewerbits.errors import USER_ERRORS
+from fewerbits.core.errors import USER_ERRORS
 
 EXIT_ERROR = 1
 

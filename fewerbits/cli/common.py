@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fewerbits.config import BuildConfig, TrainConfig
+from fewerbits.core.config import BuildConfig, TrainConfig
 
 
 def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:

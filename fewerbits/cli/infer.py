@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fewerbits.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError
 
 
 class InferError(FewerbitsError):

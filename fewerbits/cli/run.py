@@ -32,7 +32,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def main(a: argparse.Namespace) -> int:
-    from fewerbits.config import RunConfig
+    from fewerbits.core.config import RunConfig
     from fewerbits.pipeline import run
 
     cfg = RunConfig(

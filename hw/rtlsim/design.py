@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fewerbits.compat import verilator_rtllib
+from fewerbits.compat.finn import rtllib as verilator_rtllib
 
 from .verilator import RtlSimError
 
@@ -77,7 +77,7 @@ def node_design(model, node) -> NodeDesign:
     if decoupled:
         from finn.util.settings import get_settings
 
-        from fewerbits.compat.finn_env import prepare_finn  # noqa: F401 - settings already set
+        from fewerbits.compat.finn.env import prepare_finn  # noqa: F401 - settings already set
 
         lib = Path(get_settings().finn_rtllib)
         ms = sorted(gen.glob("*_memstream_wrapper.v"))

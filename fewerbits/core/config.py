@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 
@@ -70,32 +67,3 @@ class RunConfig:
                 if f.name in d and f.name not in ("train", "build")
             },
         )
-
-
-def config_hash(obj: Any) -> str:
-    """A short stable hash of a dataclass or dict (for resume decisions)."""
-    data = asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename): no half-written artifacts."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-    tmp.replace(path)
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

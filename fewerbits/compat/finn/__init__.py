@@ -1,0 +1,1 @@
+"""Workarounds for finn-plus (version pinned in requirements.lock) and its finn-rtllib sources."""

@@ -1,0 +1,1 @@
+"""Workarounds for qonnx (version pinned in requirements.lock)."""

