@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fewerbits.hw.boards import get_board  # noqa: E402
-from fewerbits.hw.flow import build, dataflow_config  # noqa: E402
+from fewerbits.hw.build import build  # noqa: E402
+from fewerbits.hw.build.finn_config import dataflow_config  # noqa: E402
 from nets import export_net  # noqa: E402
 
 from fewerbits.core.config import BuildConfig  # noqa: E402

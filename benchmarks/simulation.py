@@ -61,9 +61,11 @@ def finn_execute_onnx_fps(dataflow, xin: np.ndarray) -> float:
 
 
 def bench(run_dir: Path, frames: int, py_frames: int) -> dict:
-    from fewerbits.hw.rtlsim.levels import finn_estimates
+    from fewerbits.hw.build.report import finn_performance
     from fewerbits.hw.rtlsim.sim import Stitched, python_exec
     from fewerbits.train.datasets import load_dataset
+
+    from fewerbits.core.artifacts import BuildDir
 
     x = load_dataset("mnist-5k").x_test.astype(np.float32)
     x = np.concatenate([x] * (frames // len(x) + 1))[:frames]
@@ -101,7 +103,7 @@ def bench(run_dir: Path, frames: int, py_frames: int) -> dict:
             cur.reshape(py_frames, -1) == out_rtl[:py_frames].reshape(py_frames, -1), axis=1
         ).sum()
     )
-    est = finn_estimates(run_dir / "build")
+    est = finn_performance(BuildDir(run_dir / "build"))
     return {
         "layers": len(st.graphs.nodes),
         "ops": sorted({n.op_type for n in st.graphs.nodes}),

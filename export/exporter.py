@@ -9,8 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from fewerbits.train.datasets import load_dataset
+from fewerbits.train.models import load_factory
+from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
+from fewerbits.train.trainer import CHECKPOINT, load_checkpoint
 
+from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
+from fewerbits.core.compare import compare
 from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import write_json
 
 MODEL_ONNX = "model.onnx"
 EXPORT_JSON = "export.json"
@@ -68,8 +75,6 @@ def export_qonnx(
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
-
-    from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
 
     model.eval()
     out_file = Path(out_file)
@@ -142,11 +147,7 @@ def execute_qonnx(wrapper, x: np.ndarray) -> np.ndarray:
 def source_model(source: dict) -> nn.Module:
     """Rebuild the PyTorch model an export was made from (recorded in export.json)."""
     if "checkpoint" in source:
-        from fewerbits.train.trainer import load_checkpoint
-
         return load_checkpoint(Path(source["checkpoint"]))[0]
-    from fewerbits.train.models import load_factory
-
     model = load_factory(source["factory"])()
     if source.get("weights"):
         state = torch.load(source["weights"], map_location="cpu", weights_only=False)
@@ -156,8 +157,6 @@ def source_model(source: dict) -> nn.Module:
 
 def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
     """PyTorch vs QONNX on ``x``: the first rung of the verification ladder."""
-    from fewerbits.core.compare import compare
-
     model.eval()
     with torch.no_grad():
         ref = model(torch.from_numpy(x.astype(np.float32))).numpy()
@@ -173,8 +172,6 @@ def export(
 ) -> dict:
     """Export a checkpoint (``{"checkpoint": path}``) or a user factory (``{"factory":
     "file.py:fn", "weights": path|None}``) to ``out_dir/model.onnx`` + ``export.json``."""
-    from fewerbits.core.files import write_json
-
     out_dir = Path(out_dir)
     source = {
         k: (str(Path(v).absolute()) if k in ("checkpoint", "weights") and v else v)
@@ -182,9 +179,6 @@ def export(
     }
     info: dict = {"source": dict(source)}
     if "checkpoint" in source:
-        from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
-        from fewerbits.train.trainer import CHECKPOINT, load_checkpoint
-
         path = Path(source["checkpoint"])
         if path.is_dir():
             path = path / CHECKPOINT
@@ -222,8 +216,6 @@ def export(
     info["input_shape"] = list(input_shape)
     given = samples is not None
     if samples is None and info.get("dataset"):
-        from fewerbits.train.datasets import load_dataset
-
         df = info.get("data_file")
         samples = load_dataset(info["dataset"], Path(df) if df else None).x_test[:100]
     if samples is None:  # a factory without data: random inputs in the input datatype's range

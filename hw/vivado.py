@@ -16,6 +16,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from fewerbits.core.config import BuildConfig
+
 #: how issue 8's image is started (host Vivado mounted read-only)
 DOCKER_RUN = "docker/run.sh"
 
@@ -93,8 +95,24 @@ def write_ipgen_script(model, out_dir: Path) -> Path:
     return path
 
 
-def docker_command(model_arg: str, build_args: list[str], out_dir: str) -> str:
+def build_args(b: BuildConfig) -> list[str]:
+    """The `fewerbits build` options that reproduce ``b`` (all but --until and --out)."""
+    args = ["--board", b.board, "--clock-ns", f"{b.clock_ns:g}"]
+    if b.part:
+        args += ["--part", b.part]
+    if b.impl_style != BuildConfig.impl_style:
+        args += ["--impl-style", b.impl_style]
+    if b.fit is not None:
+        args += ["--fit", f"{b.fit:g}"]
+    elif b.folding is not None:
+        args += ["--folding", str(b.folding)]
+    elif b.target_fps is not None:
+        args += ["--target-fps", str(b.target_fps)]
+    return args
+
+
+def continuation_command(model_arg: str | Path, b: BuildConfig, out_dir: str | Path) -> str:
     """The command that continues this build through the Vivado steps in the Docker image."""
-    argv = [DOCKER_RUN, "fewerbits", "build", model_arg, *build_args]
-    argv += ["--out", out_dir, "--until", "bitstream", "--resume"]
+    argv = [DOCKER_RUN, "fewerbits", "build", str(model_arg), *build_args(b)]
+    argv += ["--out", str(out_dir), "--until", "bitstream", "--resume"]
     return shlex.join(argv)

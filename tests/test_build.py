@@ -1,4 +1,4 @@
-"""The FINN build (hw/flow.py, hw/folding.py, hw/vivado.py): real Brevitas nets, real FINN.
+"""The FINN build (hw/build/, hw/folding.py, hw/vivado.py): real Brevitas nets, real FINN.
 
 Budget: the whole file stays well under 4 minutes on 2 cores (shared session fixtures)."""
 
@@ -38,7 +38,7 @@ def nets(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tfc_build(nets, tmp_path_factory) -> Path:
-    from fewerbits.hw.flow import build
+    from fewerbits.hw.build import build
 
     from fewerbits.core.config import BuildConfig
 
@@ -49,7 +49,7 @@ def tfc_build(nets, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def cnv_build(nets, tmp_path_factory) -> Path:
-    from fewerbits.hw.flow import build
+    from fewerbits.hw.build import build
 
     from fewerbits.core.config import BuildConfig
 
@@ -118,7 +118,8 @@ def test_small_cnv_build_through_codegen(cnv_build):
 
 
 def test_vivado_steps_recorded_with_commands(tfc_build):
-    from fewerbits.hw.flow import VIVADO_STEPS, vivado_found
+    from fewerbits.hw.build import vivado_found
+    from fewerbits.hw.build.steps import VIVADO_STEPS
 
     if vivado_found():
         pytest.skip("Vivado is installed here: the Vivado steps run instead of being skipped")
@@ -177,7 +178,7 @@ def test_cycles_fall_as_folding_grows(tfc_build):
 @pytest.mark.parametrize("which", ["tfc", "cnv"])
 def test_fit_never_exceeds_budget(which, tfc_build, cnv_build):
     from fewerbits.hw.boards import get_board
-    from fewerbits.hw.flow import dataflow_config
+    from fewerbits.hw.build.finn_config import dataflow_config
     from fewerbits.hw.folding import (
         Budget,
         FoldingError,
@@ -225,22 +226,22 @@ def test_fit_build_report_within_budget(tfc_build):
 
 
 def test_resume_skips_finished_steps_and_restarts_on_change(nets, tmp_path):
-    from fewerbits.hw.flow import build
+    from fewerbits.hw.build import build
 
     from fewerbits.core.config import BuildConfig
 
     out = tmp_path / "r"
     first = build(nets["tfc"], out, BuildConfig(target_fps=5000, until="estimates"), progress=False)
-    assert first["steps"]["reused"] == []
+    assert first.steps.reused == []
     again = build(
         nets["tfc"], out, BuildConfig(target_fps=5000, until="codegen"), progress=False, resume=True
     )
-    assert again["steps"]["reused"] == first["steps"]["ran"]
-    assert [s["step"] for s in again["steps"]["seconds"]] == [
+    assert again.steps.reused == first.steps.ran
+    assert [s["step"] for s in again.steps.seconds] == [
         "step_hw_codegen",
         "step_fewerbits_vivado_scripts",
     ]
-    assert again["estimates"]["fps"] == first["estimates"]["fps"]
+    assert again.estimates["fps"] == first.estimates["fps"]
     _check_codegen(out)  # code paths were relocated from the staging folder to out
     changed = build(
         nets["tfc"],
@@ -249,9 +250,9 @@ def test_resume_skips_finished_steps_and_restarts_on_change(nets, tmp_path):
         progress=False,
         resume=True,
     )
-    assert changed["steps"]["reused"] == [] and changed["config_hash"] != again["config_hash"]
+    assert changed.steps.reused == [] and changed.config_hash != again.config_hash
     state = json.loads((out / "build_state.json").read_text())
-    assert state["completed"] == changed["steps"]["ran"]
+    assert state["completed"] == changed.steps.ran
 
 
 # ---- errors through the real CLI -------------------------------------------------------------
@@ -319,7 +320,7 @@ def test_identity_input_thresholds_dropped_bit_exact(tfc_build):
     """The UINT8 input quantizer (thresholds 1..255) is the identity: removing it changes no
     output bit, and a threshold layer that is not the identity is kept."""
     import numpy as np
-    from fewerbits.hw.flow import identity_threshold_nodes
+    from fewerbits.hw.build.custom_steps import identity_threshold_nodes
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
@@ -342,13 +343,13 @@ def test_identity_input_thresholds_dropped_bit_exact(tfc_build):
 
 def test_fit_tfc_w1a1_meets_1m_fps_target(tmp_path):
     """Issue target: TFC-w1a1 on xc7z020 at 100 MHz within 70 %: >= 1,000,000 estimated FPS."""
-    from fewerbits.hw.flow import build
+    from fewerbits.hw.build import build
 
     from fewerbits.core.config import BuildConfig
 
     onnx = _nets_module().export_net("tfc", 1, 1, tmp_path / "tfc_w1a1.onnx")
     res = build(onnx, tmp_path / "o", BuildConfig(fit=0.7, until="estimates"), progress=False)
-    est = res["estimates"]
+    est = res.estimates
     assert est["fps"] >= 1_000_000
     assert est["luts"] <= 0.7 * 53_200 and est["brams"] <= 0.7 * 140 and est["dsps"] <= 0.7 * 220
 

@@ -30,7 +30,7 @@ def demo(demo_run):
     from fewerbits.train.datasets import load_dataset
     from fewerbits.train.trainer import load_checkpoint
 
-    from fewerbits.verify_levels import pytorch_reference
+    from fewerbits.verify import pytorch_reference
 
     model, _ = load_checkpoint(demo_run / "train")
     data = load_dataset("mnist-5k")

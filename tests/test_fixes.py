@@ -15,10 +15,10 @@ FINN_LEVELS = ("finn_onnx", "streamlined", "hw_graph", "folded_hw_graph")
 
 
 def _without_fix(monkeypatch):
-    from fewerbits.hw import flow
+    from fewerbits.hw.build import steps
 
     monkeypatch.setattr(
-        flow, "SOFTWARE_STEPS", [s for s in flow.SOFTWARE_STEPS if s not in ft.STEPS]
+        steps, "SOFTWARE_STEPS", [s for s in steps.SOFTWARE_STEPS if s not in ft.STEPS]
     )
 
 
@@ -69,7 +69,7 @@ def xnor_net():
 
 
 def test_xnor_build_fails_without_fix(xnor_net, tmp_path, monkeypatch):
-    from fewerbits.hw.flow import BuildError
+    from fewerbits.hw.build import BuildError
 
     model, x = xnor_net
     _without_fix(monkeypatch)
@@ -93,11 +93,13 @@ def test_floor_ceil_rounding(mode, tmp_path, monkeypatch):
     (Brevitas 0.13.4 exports its activation quantizers as ROUND, so the QONNX graph is
     edited to the other mode; the reference is then qonnx's execution of that graph.)"""
     from fewerbits.export.exporter import export_qonnx
-    from fewerbits.hw.flow import BuildError, build
+    from fewerbits.hw.build import BuildError, build
     from qonnx.core.modelwrapper import ModelWrapper
 
+    from fewerbits.core.artifacts import BuildDir, ExportDir
     from fewerbits.core.config import BuildConfig
-    from fewerbits.verify_levels import FINN_LEVEL_STEPS, FinnGraphLevel, QonnxLevel
+    from fewerbits.verify.levels.finn_graphs import FoldedHwGraphLevel
+    from fewerbits.verify.levels.qonnx import QonnxLevel
 
     m = vn.mlp(3, 3, in_features=16, hidden=(8,), bn=False)
     x = np.random.default_rng(2).integers(0, 256, (40, 1, 4, 4)).astype(np.float32)
@@ -111,11 +113,11 @@ def test_floor_ceil_rounding(mode, tmp_path, monkeypatch):
             if att.name == "rounding_mode":
                 att.s = mode.encode()
     w.save(str(tmp_path / "model.onnx"))
-    ref = QonnxLevel(tmp_path / "model.onnx").run(x)
+    ref = QonnxLevel(ExportDir(tmp_path)).run(x)
 
     def folded(d):
         build(tmp_path / "model.onnx", d, BuildConfig(until="estimates"), progress=False)
-        return FinnGraphLevel("folded", d, FINN_LEVEL_STEPS["folded_hw_graph"]).run(x)
+        return FoldedHwGraphLevel(None, BuildDir(d)).run(x)
 
     # with the fix steps: refused with one line naming the node, nothing wrong gets built
     with pytest.raises(BuildError, match=f"Quant node .* rounding_mode {mode}"):

@@ -77,7 +77,7 @@ def test_wheel_makefile_workaround():
 def test_revert_float_tail_keeps_scale_in_software(tmp_path):
     """ElementwiseMul with FLOAT32 output at the tail -> plain Mul; integer ones stay HW."""
     import numpy as np
-    from fewerbits.hw.rtlsim.flowsteps import revert_float_tail
+    from fewerbits.hw.build.impl_style import revert_float_tail
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper

@@ -33,9 +33,10 @@ def demo_data(demo_run: Path):
 
 @pytest.fixture(scope="session")
 def stitched_level(demo_run: Path, rtlsim_cache):  # noqa: F811
-    from fewerbits.hw.rtlsim.levels import rtl_stitched_level
+    from fewerbits.core.artifacts import BuildDir
+    from fewerbits.verify.levels.rtl import RtlStitchedLevel
 
-    return rtl_stitched_level(demo_run / "build")
+    return RtlStitchedLevel(None, BuildDir(demo_run / "build"))
 
 
 def test_demo_build_is_all_rtl(demo_run: Path):
@@ -53,16 +54,15 @@ def test_demo_build_is_all_rtl(demo_run: Path):
 
 
 def test_stitched_bit_exact_vs_pytorch(stitched_level, demo_data, demo_run: Path):
-    from fewerbits.hw.rtlsim.levels import rtl_numbers
-
     from fewerbits.verify import run_ladder
+    from fewerbits.verify.directory import section_numbers
 
     x, ref = demo_data
     assert stitched_level.available() is None
     [res] = run_ladder(ref, x, [stitched_level])
     assert res.status == "pass", res.reason
     assert res.samples == FRAMES and res.bit_exact == FRAMES
-    nums = rtl_numbers([stitched_level], [res])["rtl_stitched"]
+    nums = section_numbers([stitched_level], [res], "rtl")["rtl_stitched"]
     print(json.dumps(nums, indent=1))
     assert nums["frames"] == FRAMES and nums["bit_exact"] == FRAMES
     # steady state within 10 % of FINN's estimate (slowest layer's cycles)
@@ -145,22 +145,23 @@ def test_mutated_threshold_fails(stitched_level, demo_data, demo_run: Path):
 
 def test_auto_style_build_lists_hls_layers_as_skipped(demo_run: Path, tmp_path):
     """FINN's own choice (impl_style 'auto') gives MVAU_hls: no stitched level, HLS nodes skipped."""
-    from fewerbits.hw.flow import build
-    from fewerbits.hw.rtlsim.levels import rtl_nodes_level, rtl_stitched_level
+    from fewerbits.hw.build import build
     from fewerbits.hw.rtlsim.sim import BuildGraphs
 
+    from fewerbits.core.artifacts import BuildDir
     from fewerbits.core.config import BuildConfig
+    from fewerbits.verify.levels.rtl import RtlNodesLevel, RtlStitchedLevel
 
     out = tmp_path / "auto"
     build(demo_run / "export" / "model.onnx", out, BuildConfig(impl_style="auto"), progress=False)
     skipped = BuildGraphs(out).skipped()
     assert skipped and all(s["op_type"].endswith("_hls") for s in skipped)
     assert all("needs Vitis HLS" in s["reason"] for s in skipped)
-    reason = rtl_stitched_level(out).available()
+    reason = RtlStitchedLevel(None, BuildDir(out)).available()
     assert reason is not None and "Vitis HLS" in reason
     # the demo's only standalone threshold (the UINT8 input quantizer) is an identity and is
     # removed, and MVAU_hls embeds the others: no RTL layer is left to simulate
-    nodes_reason = rtl_nodes_level(out).available()
+    nodes_reason = RtlNodesLevel(None, BuildDir(out)).available()
     assert (
         nodes_reason is not None and "no RTL layer" in nodes_reason and "Vitis HLS" in nodes_reason
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fewerbits.hw.flow import SOFTWARE_STEPS, VIVADO_STEPS
+from fewerbits.hw.build.steps import SOFTWARE_STEPS, VIVADO_STEPS
 
 
 def test_report_contents(demo_run: Path):

@@ -407,7 +407,7 @@ def test_cnv_converts_to_finn_hardware_layers(tmp_path):
     """A CNV (random weights, int w2a2, 28x28x1) exports and goes through FINN to estimates
     with every layer a hardware layer: unpadded convs, max-pool after quantized activations."""
     from fewerbits.export.exporter import export_qonnx
-    from fewerbits.hw.flow import build
+    from fewerbits.hw.build import build
     from qonnx.core.modelwrapper import ModelWrapper
 
     from fewerbits.core.config import BuildConfig
@@ -426,7 +426,7 @@ def test_cnv_converts_to_finn_hardware_layers(tmp_path):
         BuildConfig(until="estimates", target_fps=1000),
         progress=False,
     )
-    ops = [n.op_type for n in ModelWrapper(res["final_model"]).graph.node]
+    ops = [n.op_type for n in ModelWrapper(str(res.final_model)).graph.node]
     assert (
         ops.count("ConvolutionInputGenerator_rtl") + ops.count("ConvolutionInputGenerator_hls") == 7
     )
@@ -435,4 +435,4 @@ def test_cnv_converts_to_finn_hardware_layers(tmp_path):
     hw = ("MVAU", "ConvolutionInputGenerator", "Pool", "StreamingMaxPool", "Thresholding",
           "ElementwiseMul", "ElementwiseAdd", "LabelSelect")  # fmt: skip
     assert all(o.startswith(hw) for o in ops), ops
-    assert res["estimates"]["fps"] > 0
+    assert res.estimates["fps"] > 0

@@ -15,9 +15,9 @@ import pytest
 import verify_nets as vn
 from qonnx.core.modelwrapper import ModelWrapper
 
-from fewerbits.verify_levels import FINN_LEVEL_STEPS
+from fewerbits.verify.levels.finn_graphs import FINN_GRAPH_LEVELS
 
-RUN_LEVELS = ("qonnx", "onnxruntime", *FINN_LEVEL_STEPS)
+RUN_LEVELS = ("qonnx", "onnxruntime", *FINN_GRAPH_LEVELS)
 SKIPPED = ("rtl_nodes", "rtl_stitched", "cppsim", "rtlsim_xsim")
 REAL = 24  # real test images per net (plus crafted tie inputs)
 SKIP_RTL = ("--skip", "rtl_nodes", "--skip", "rtl_stitched")  # covered by tests/test_rtlsim_*

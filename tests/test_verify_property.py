@@ -1,7 +1,7 @@
 """Property: for random small Brevitas nets (MLP and conv, 1-4 bits, with/without BatchNorm
 (random or exactly representable) and max-pooling), PyTorch == folded_hw_graph bit for bit, on random UINT8 inputs and on inputs
 crafted to land on the first quantizer's rounding ties. Real Brevitas export, real FINN flow
-(hw/flow.py with the compat fix steps), the folded graph executed with each node's Python
+(hw/build/ with the compat fix steps), the folded graph executed with each node's Python
 semantics.
 
 The nets use a power-of-two input scale (x / 256). With the x / 255 input scale, PyTorch's
@@ -60,10 +60,12 @@ def _net(kind: str, wbits: int, abits: int, bn: bool, pool: bool, dyadic: bool, 
 )
 def test_pytorch_equals_folded_hw_graph(work_dir, kind, wbits, abits, bn, pool, dyadic, seed):
     from fewerbits.export.exporter import export_qonnx
-    from fewerbits.hw.flow import build
+    from fewerbits.hw.build import build
 
+    from fewerbits.core.artifacts import BuildDir
     from fewerbits.core.config import BuildConfig
-    from fewerbits.verify_levels import FINN_LEVEL_STEPS, FinnGraphLevel, pytorch_reference
+    from fewerbits.verify import pytorch_reference
+    from fewerbits.verify.levels.finn_graphs import FoldedHwGraphLevel
 
     model, shape = _net(kind, wbits, abits, bn, pool, dyadic, seed)
     rng = np.random.default_rng(seed)
@@ -75,7 +77,7 @@ def test_pytorch_equals_folded_hw_graph(work_dir, kind, wbits, abits, bn, pool, 
     d = work_dir / f"ex{next(_counter)}"
     export_qonnx(model, shape, d / "model.onnx")
     build(d / "model.onnx", d / "build", BuildConfig(until="estimates"), progress=False)
-    level = FinnGraphLevel("folded_hw_graph", d / "build", FINN_LEVEL_STEPS["folded_hw_graph"])
+    level = FoldedHwGraphLevel(None, BuildDir(d / "build"))
     assert level.available() is None
     ref = pytorch_reference(model, x)
     out = level.run(x).reshape(ref.shape)

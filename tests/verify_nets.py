@@ -309,8 +309,8 @@ def export_factory_model(
 
 
 def build(export_dir: Path, until: str = "codegen", target_fps: int | None = None) -> Path:
-    """Run the real FINN flow (hw/flow.py) on an export; return the build folder."""
-    from fewerbits.hw.flow import build as flow_build
+    """Run the real FINN flow (hw/build/) on an export; return the build folder."""
+    from fewerbits.hw.build import build as flow_build
 
     from fewerbits.core.config import BuildConfig
 
@@ -325,7 +325,7 @@ def build(export_dir: Path, until: str = "codegen", target_fps: int | None = Non
 
 
 def verify(d: Path, x: np.ndarray) -> dict:
-    from fewerbits.verify_levels import verify_directory
+    from fewerbits.verify import verify_directory
 
     np.save(d / "inputs.npy", x)
     # the Verilator levels have their own tests (tests/test_rtlsim_*.py); here they would

@@ -188,6 +188,41 @@ def train(*args, **kwargs) -> dict:
         torch.set_num_threads(before)
 
 
+def _train_epoch(
+    model: nn.Module,
+    data: Dataset,
+    cfg: TrainConfig,
+    opt: torch.optim.Optimizer,
+    sched,
+    gen: torch.Generator,
+    device,
+    steps: int,
+    desc: str,
+    progress: bool,
+) -> tuple[float, int, int]:
+    """One epoch of shuffled mini-batches; returns (summed loss, correct, samples seen)."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    perm = torch.randperm(len(data.x_train), generator=gen).numpy()
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, unit="step")
+    total_loss, correct, seen = 0.0, 0, 0
+    for step in bar:
+        idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        xb = torch.from_numpy(data.x_train[idx].astype(np.float32)).to(device)
+        yb = torch.from_numpy(data.y_train[idx]).to(device)
+        opt.zero_grad()
+        logits = model(xb)
+        loss = loss_fn(logits, yb)
+        loss.backward()
+        opt.step()
+        sched.step()
+        total_loss += loss.item() * len(idx)
+        correct += int((logits.argmax(1) == yb).sum())
+        seen += len(idx)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return total_loss, correct, seen
+
+
 def _train(
     cfg: TrainConfig,
     out: Path,
@@ -201,6 +236,10 @@ def _train(
     ``resume``: continue from ``out/checkpoint.pt`` (model, optimizer, schedule, RNG, history)
     up to ``cfg.epochs``. ``on_epoch_end(epoch, history_row, model)`` is called after each saved epoch.
     Returns the train.json dict.
+
+    Kept as one function on purpose (~130 lines): exact resume depends on the order in which
+    its state is created and restored (Brevitas scales loaded before the optimizer is built,
+    then optimizer, RNG and schedule), and the checkpoint closure captures all of it.
     """
     out = Path(out)
     cfg = TrainConfig(**{**asdict(cfg), "model": _resolve_model_spec(cfg.model)})
@@ -227,7 +266,6 @@ def _train(
         restore_stats_state(model, saved.get("quant_stats", {}))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = cosine_schedule(opt, cfg.epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     start_epoch, seconds_before = 0, 0.0
@@ -274,31 +312,11 @@ def _train(
         }
 
     for epoch in range(start_epoch, cfg.epochs):
-        model.train()
         t_epoch = time.time()
-        perm = torch.randperm(len(data.x_train), generator=gen).numpy()
-        bar = tqdm(
-            range(steps_per_epoch),
-            desc=f"train {scheme.label} epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress,
-            leave=False,
-            unit="step",
+        desc = f"train {scheme.label} epoch {epoch + 1}/{cfg.epochs}"
+        total_loss, correct, seen = _train_epoch(
+            model, data, cfg, opt, sched, gen, device, steps_per_epoch, desc, progress
         )
-        total_loss, correct, seen = 0.0, 0, 0
-        for step in bar:
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            xb = torch.from_numpy(data.x_train[idx].astype(np.float32)).to(device)
-            yb = torch.from_numpy(data.y_train[idx]).to(device)
-            opt.zero_grad()
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total_loss += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-            seen += len(idx)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
         acc = evaluate(model, data.x_test, data.y_test, device=device)
         row = {
             "epoch": epoch + 1,

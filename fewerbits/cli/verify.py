@@ -30,7 +30,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def main(a: argparse.Namespace) -> int:
-    from fewerbits.verify_levels import VERIFY_JSON, verify_directory
+    from fewerbits.core.artifacts import VERIFY_JSON
+    from fewerbits.verify import verify_directory
 
     out = verify_directory(
         Path(a.dir),

@@ -77,8 +77,6 @@ def node_design(model, node) -> NodeDesign:
     if decoupled:
         from finn.util.settings import get_settings
 
-        from fewerbits.compat.finn.env import prepare_finn  # noqa: F401 - settings already set
-
         lib = Path(get_settings().finn_rtllib)
         ms = sorted(gen.glob("*_memstream_wrapper.v"))
         if not ms:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,8 +230,6 @@ class BuildGraphs:
     def parent(self):
         """The model with the dataflow partition as one StreamingDataflowPartition node."""
         if self._parent is None:
-            import tempfile
-
             from finn.transformation.fpgadataflow.create_dataflow_partition import (
                 CreateDataflowPartition,
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from shutil import which
 
 from fewerbits.core import versions
 
@@ -45,8 +46,6 @@ def vivado_available() -> bool:
 
 def vitis_hls_available() -> bool:
     """True when Vitis HLS is on this machine (XILINX_HLS set or vitis_hls on PATH)."""
-    from shutil import which
-
     root = os.environ.get("XILINX_HLS")
     return (bool(root) and Path(root, "bin", "vitis_hls").exists()) or which(
         "vitis_hls"

@@ -15,7 +15,7 @@ Two upstream problems, both measured (see /work/shared/notes/upstream-stack.md):
    ``step_minimize_bit_width`` then infers a too narrow accumulator and MVAU_hls asserts
    ``thresholds >= 0`` at code generation (symptom: every w1a1 net fails to build).
 
-The fix is three FINN-builder-style steps (``step(model, cfg) -> model``) in hw/flow.py:
+The fix is three FINN-builder-style steps (``step(model, cfg) -> model``) registered by hw/build/custom_steps.py:
 
 * :func:`step_fewerbits_record_rounding` (before ``step_qonnx_to_finn``) records, for every
   activation quantizer in graph order, the tie rule of its rounding mode and its lowest
@@ -277,7 +277,7 @@ def step_fewerbits_fix_thresholds(model, cfg=None):
     return model
 
 
-#: custom steps of this module, by name (hw/flow.py looks steps up here first)
+#: custom steps of this module, by name (registered by hw/build/custom_steps.py)
 STEPS = {
     "step_fewerbits_record_rounding": step_fewerbits_record_rounding,
     "step_fewerbits_fix_float_ties": step_fewerbits_fix_float_ties,

@@ -1,59 +1,28 @@
-"""The verification ladder: every executor of the model compared with the PyTorch reference.
+"""The verification ladder: every level's outputs compared with the PyTorch reference.
 
-A level is a small object with ``name``, ``available() -> reason | None`` and
-``run(x) -> outputs``; :func:`compare` is the one comparison used for all of them. New levels
-plug in by being added to the list given to :func:`run_ladder`.
+:func:`fewerbits.core.compare.compare` is the one comparison used for all of them.
 
 Exactness rule: outputs are compared bit for bit. Where the output is a float produced by a
 different summation order (an unquantized last layer, or scales re-associated by FINN's
 streamlining), a level passes if every element is within ``ulp_bound`` float32 units in the
-last place of the sample's largest output magnitude (see :func:`row_ulp_distance`), the argmax
-agrees on every sample, *and* the integer activations of those samples are bit-exact (checked
-with ``trace``); the ULP bound is stated in the result.
+last place of the sample's largest output magnitude, the argmax agrees on every sample, *and*
+the integer activations of those samples are bit-exact (checked with ``trace`` against the
+trace reference); the ULP bound is stated in the result.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from fewerbits.core.compare import (
-    DEFAULT_ULP_BOUND,
-    LevelResult,
-    compare,
-    first_failing_sample,
-)
+from fewerbits.core.compare import DEFAULT_ULP_BOUND, LevelResult, compare, first_failing_sample
 
+from .level import ActivationTrace, Level
 
-class Level(Protocol):
-    """One executor of the model."""
-
-    name: str
-
-    def available(self) -> str | None:
-        """None if the level can run here, else the reason it cannot."""
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Outputs for a batch of PyTorch-convention inputs."""
-
-
-@dataclass
-class FunctionLevel:
-    """A level backed by a plain function (and an optional availability check)."""
-
-    name: str
-    fn: Callable[[np.ndarray], np.ndarray]
-    why_unavailable: str | None = None
-
-    def available(self) -> str | None:
-        return self.why_unavailable
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self.fn(x)
+#: at most this many ULP-close samples get their integer activations checked
+TRACE_CHECK_SAMPLES = 20
 
 
 def run_ladder(
@@ -62,15 +31,14 @@ def run_ladder(
     levels: list[Level],
     ulp_bound: int = DEFAULT_ULP_BOUND,
     progress: bool = False,
+    trace_reference: Level | None = None,
 ) -> list[LevelResult]:
-    """Run every level on ``x`` and compare each with ``reference``.
+    """Run every level on ``x`` and compare each with ``reference`` (PyTorch's outputs).
 
     A level whose outputs are within the ULP bound but not bit-exact must still have
-    bit-exact integer activations on those samples: if it and the first level can ``trace``,
+    bit-exact integer activations on those samples: if it and ``trace_reference`` can trace,
     the integer tensors of (up to 20) non-exact samples are compared exactly, and any
     difference fails the level."""
-    from tqdm.auto import tqdm
-
     reference = np.asarray(reference, dtype=np.float32)
     results = []
     bar = tqdm(levels, desc="verify", disable=not progress, leave=False)
@@ -97,17 +65,32 @@ def run_ladder(
         res = compare(level.name, reference, out, ulp_bound)
         if res.status == "fail":
             res.first_failing_sample = first_failing_sample(reference, out, ulp_bound)
-        elif res.bit_exact < res.samples and hasattr(level, "trace") and levels:
-            _check_integer_tensors(res, levels[0], level, reference, out, x)
+        elif res.bit_exact < res.samples and _can_compare_traces(trace_reference, level):
+            _check_integer_tensors(res, trace_reference, level, reference, out, x)
         res.seconds = round(time.time() - t0, 3)
         results.append(res)
     return results
 
 
+def _can_compare_traces(ref: Level | None, level: Level) -> bool:
+    return ref is not None and ref is not level and ref.can_trace and level.can_trace
+
+
+def aligned(
+    ref: list[ActivationTrace], got: list[ActivationTrace]
+) -> list[tuple[ActivationTrace, ActivationTrace]]:
+    """Pairs of the reference's activation quantizers and a level's thresholding nodes.
+
+    The build may drop identity thresholds (the UINT8 input quantizer of a net fed raw pixels,
+    hw/build/custom_steps.py ``step_fewerbits_drop_identity_thresholds``), so the lists are
+    aligned at the output end."""
+    if len(ref) > len(got):
+        ref = ref[len(ref) - len(got) :]
+    return list(zip(ref, got, strict=False))
+
+
 def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x) -> None:
     """Fail ``res`` if an integer activation differs on a sample that is only ULP-close."""
-    if not hasattr(ref_level, "trace") or ref_level is level:
-        return
     n = len(reference)
     inexact = np.nonzero(
         np.any(
@@ -116,28 +99,27 @@ def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x
             axis=1,
         )
     )[0]
-    for i in inexact[:20]:
-        ref_t, got_t = ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1])
-        for r, (gname, gval, gdt) in zip(ref_t, got_t, strict=False):
-            if _codes_equal(r, gval, gdt) is False:
-                res.status, res.node, res.first_failing_sample = "fail", gname, int(i)
-                res.reason = f"integer output of {gname} differs (float output within ULP bound)"
+    for i in inexact[:TRACE_CHECK_SAMPLES]:
+        for r, g in aligned(ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1])):
+            if codes_equal(r, g) is False:
+                res.status, res.node, res.first_failing_sample = "fail", g.node, int(i)
+                res.reason = f"integer output of {g.node} differs (float output within ULP bound)"
                 return
+    checked = min(len(inexact), TRACE_CHECK_SAMPLES)
     res.reason = (
         f"{len(inexact)} sample(s) within {res.ulp_bound} ULP (float tail); integer "
-        f"activations bit-exact on {min(len(inexact), 20)} checked"
+        f"activations bit-exact on {checked} checked"
     )
 
 
-def _codes_equal(ref: tuple, val: np.ndarray, dtype: str) -> bool | None:
-    """Compare a reference activation's integer levels with a FINN thresholding output.
+def codes_equal(ref: ActivationTrace, got: ActivationTrace) -> bool | None:
+    """Compare the reference's integer levels with a FINN thresholding output.
 
-    ``ref`` is ``(name, levels, lowest_level)``. FINN holds either the level itself (signed
-    bias absorbed), the count above the lowest level (bias not absorbed), or 0/1 for bipolar
-    after the XNOR conversion; NHWC layouts are transposed to NCHW. None if the two tensors
-    cannot be aligned."""
-    r = np.asarray(ref[1], dtype=np.float64)
-    v = np.asarray(val, dtype=np.float64)
+    FINN holds either the level itself (signed bias absorbed), the count above the lowest level
+    (bias not absorbed), or 0/1 for bipolar after the XNOR conversion; NHWC layouts are
+    transposed to NCHW. None if the two tensors cannot be aligned."""
+    r = np.asarray(ref.codes, dtype=np.float64)
+    v = np.asarray(got.codes, dtype=np.float64)
     if v.shape != r.shape:
         if v.ndim == 4 and r.ndim == 4 and v.transpose(0, 3, 1, 2).shape == r.shape:
             v = v.transpose(0, 3, 1, 2)
@@ -145,27 +127,23 @@ def _codes_equal(ref: tuple, val: np.ndarray, dtype: str) -> bool | None:
             v = v.reshape(r.shape)
         else:
             return None
-    if dtype == "BINARY":
+    if got.dtype == "BINARY":
         return bool(np.array_equal(2 * v - 1, r))
-    return bool(np.array_equal(v, r) or np.array_equal(v + ref[2], r))
+    lowest = ref.lowest if ref.lowest is not None else -1
+    return bool(np.array_equal(v, r) or np.array_equal(v + lowest, r))
 
 
-def locate_divergence(reference_level, level, x1: np.ndarray) -> str:
+def locate_divergence(reference_level: Level, level: Level, x1: np.ndarray) -> str:
     """Name the first node of ``level`` whose integer output differs from the reference
-    level's activation codes on the sample ``x1`` (both levels need ``trace``)."""
+    level's activation codes on the sample ``x1`` (both levels can trace)."""
     ref = reference_level.trace(x1)
     got = level.trace(x1)
-    if len(ref) > len(got):
-        # the build drops identity thresholds (the UINT8 input quantizer of a net fed raw pixels,
-        # hw/flow.py step_fewerbits_drop_identity_thresholds): align the lists at the output end
-        ref = ref[len(ref) - len(got) :]
     last = None
-    for r, (gname, gval, gdt) in zip(ref, got, strict=False):
-        eq = _codes_equal(r, gval, gdt)
-        if eq is False:
-            return f"{gname} (integer output differs from {r[0]})"
-        last = gname
-    if len(ref) != len(got):
+    for r, g in aligned(ref, got):
+        if codes_equal(r, g) is False:
+            return f"{g.node} (integer output differs from {r.node})"
+        last = g.node
+    if len(ref) < len(got):
         return (
             f"{level.name} has {len(got)} thresholding nodes, reference has {len(ref)} "
             f"activation quantizers; last matching node: {last}"
@@ -173,21 +151,22 @@ def locate_divergence(reference_level, level, x1: np.ndarray) -> str:
     return f"float tail after {last}" if last else "output"
 
 
-def localize(results: list[LevelResult], levels: list, x: np.ndarray, reference_level) -> None:
+def localize(
+    results: list[LevelResult], levels: list[Level], x: np.ndarray, reference_level: Level | None
+) -> None:
     """For the first failing level, fill ``node`` with the first diverging node (in place)."""
     by_name = {lv.name: lv for lv in levels}
     for r in results:
         if r.status != "fail":
             continue
         lv = by_name.get(r.name)
-        if lv is None or not hasattr(lv, "trace") or r.first_failing_sample is None:
+        if lv is None or r.first_failing_sample is None:
             return
-        if not hasattr(reference_level, "trace"):
+        if not _can_compare_traces(reference_level, lv):
             return
+        i = r.first_failing_sample
         try:
-            r.node = locate_divergence(
-                reference_level, lv, x[r.first_failing_sample : r.first_failing_sample + 1]
-            )
+            r.node = locate_divergence(reference_level, lv, x[i : i + 1])
         except Exception as e:  # noqa: BLE001 - localisation is best effort, say why
             r.node = f"(could not localise: {type(e).__name__}: {e})"
         return

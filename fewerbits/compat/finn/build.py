@@ -1,0 +1,107 @@
+"""Gaps in finn-plus's build flow that this project works around (version: requirements.lock).
+
+* :func:`insert_rtl_dwcs` -- FINN inserts the data-width converters between layers only inside
+  ``step_set_fifo_depths``, which needs Vivado. Symptom: a code-generated graph without Vivado
+  has neighbouring layers with different stream widths and cannot be stitched or simulated.
+  Fix: FINN's own ``InsertDWC`` (RTL variant) right before ``step_hw_codegen``; FINN's later
+  ``InsertDWC`` is then a no-op. Test: tests/test_compat_finn_build.py.
+* :func:`relocate` -- FINN stores absolute code-generation paths in node attributes, scripts and
+  reports. Symptom: a build folder that is moved (our builds are staged in a hidden sibling and
+  renamed on success) points at the old place and its code generation/simulation fails.
+  Fix: rewrite the prefix in every model and text file. Test: tests/test_compat_finn_build.py.
+* :func:`partition_parent` -- ``step_create_dataflow_partition`` continues with the accelerator
+  partition only; the parent model (with the nodes left outside it, e.g. an input Transpose or a
+  float tail) is never saved. Fix: rebuild it from the ``step_convert_to_hw`` model with FINN's
+  own ``CreateDataflowPartition``.
+
+FINN/onnx imports are inside the functions: they take seconds and need
+:func:`fewerbits.compat.finn.env.prepare_finn` to have run first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fewerbits.core import versions
+
+if TYPE_CHECKING:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+FINN_PLUS_VERSION = versions.FINN_PLUS
+
+#: text files in a build folder that may hold absolute paths
+_TEXT_SUFFIXES = (".json", ".tcl", ".sh", ".yaml", ".txt", ".cpp", ".h", ".v", ".sv", ".py")
+_MAX_TEXT_BYTES = 50_000_000
+
+
+def insert_rtl_dwcs(model: ModelWrapper, fpga_part: str) -> ModelWrapper:
+    """FINN's InsertDWC with every inserted converter specialized to its RTL variant."""
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.custom_op.registry import getCustomOp
+
+    model = model.transform(InsertDWC())
+    for node in model.get_nodes_by_op_type("StreamingDataWidthConverter"):
+        getCustomOp(node).set_nodeattr("preferred_impl_style", "rtl")
+    return model.transform(SpecializeLayers(fpga_part))
+
+
+def relocate(root: Path, old: Path, new: Path) -> None:
+    """Rewrite absolute paths ``old`` -> ``new`` in the models and text files under ``root``."""
+    import onnx
+
+    old_s, new_s = str(old), str(new)
+
+    def fix_graph(g) -> None:
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.STRING and old_s.encode() in a.s:
+                    a.s = a.s.replace(old_s.encode(), new_s.encode())
+                elif a.type == onnx.AttributeProto.GRAPH:
+                    fix_graph(a.g)
+
+    for p in Path(root).rglob("*"):
+        if not p.is_file() or p.is_symlink():
+            continue
+        if p.suffix == ".onnx":
+            m = onnx.load(str(p))
+            fix_graph(m.graph)
+            for prop in m.metadata_props:
+                prop.value = prop.value.replace(old_s, new_s)
+            onnx.save(m, str(p))
+        elif p.suffix in _TEXT_SUFFIXES and p.stat().st_size <= _MAX_TEXT_BYTES:
+            try:
+                text = p.read_text()
+            except UnicodeDecodeError:
+                continue
+            if old_s in text:
+                p.write_text(text.replace(old_s, new_s))
+
+
+def is_hw_node(node) -> bool:
+    """A FINN hardware-layer node (any of the fpgadataflow domains)."""
+    return node.domain.startswith("finn.custom_op.fpgadataflow")
+
+
+def partition_parent(
+    hw_model: ModelWrapper, partition: ModelWrapper, tmp_dir: Path
+) -> ModelWrapper | None:
+    """The whole network around ``partition``: FINN's CreateDataflowPartition on the
+    ``step_convert_to_hw`` model ``hw_model``, its partition node pointed at ``partition``.
+    None when the partition is the whole network (nothing outside it) or cannot be matched."""
+    from finn.transformation.fpgadataflow.create_dataflow_partition import (
+        CreateDataflowPartition,
+    )
+    from qonnx.custom_op.registry import getCustomOp
+
+    if all(is_hw_node(n) for n in hw_model.graph.node):
+        return None
+    parent = hw_model.transform(CreateDataflowPartition(partition_model_dir=str(tmp_dir / "parts")))
+    sdp = parent.get_nodes_by_op_type("StreamingDataflowPartition")
+    if len(sdp) != 1:
+        return None
+    child = Path(tmp_dir) / "partition.onnx"
+    partition.save(str(child))
+    getCustomOp(sdp[0]).set_nodeattr("model", str(child))
+    return parent

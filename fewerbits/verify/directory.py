@@ -1,0 +1,156 @@
+"""`fewerbits verify DIR`: the whole ladder for a run, build or export folder -> DIR/verify.json."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fewerbits.core.artifacts import VERIFY_JSON, BuildDir, ExportDir, RunDir
+from fewerbits.core.compare import DEFAULT_ULP_BOUND, LevelResult
+from fewerbits.core.files import write_json
+from fewerbits.export.exporter import source_model
+from fewerbits.train.datasets import load_dataset
+
+from .ladder import localize, run_ladder, summary_line
+from .level import TRACE_REFERENCE, Level, VerifyInputError, make_levels
+
+
+def pytorch_reference(model: torch.nn.Module, x: np.ndarray, batch: int = 500) -> np.ndarray:
+    """The reference: the PyTorch model's float32 outputs."""
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate(
+            [model(torch.from_numpy(x[i : i + batch])).numpy() for i in range(0, len(x), batch)]
+        )
+
+
+def resolve_dirs(d: Path) -> tuple[ExportDir, BuildDir | None]:
+    """(export folder, build folder or None) for a build, export or run folder."""
+    d = Path(d)
+    if not d.is_dir():
+        raise VerifyInputError(f"{d} is not a folder; give a build, export or run folder")
+    if BuildDir(d).exists():
+        for cand in (ExportDir(d.parent / "export"), ExportDir(d / "export")):
+            if cand.exists():
+                return cand, BuildDir(d)
+        raise VerifyInputError(
+            f"{d} is a build folder but {ExportDir(d.parent / 'export').info} is missing; "
+            "export the model next to it with `fewerbits export ... --out "
+            f"{d.parent / 'export'}`"
+        )
+    if ExportDir(d).exists():
+        return ExportDir(d), None
+    run = RunDir(d)
+    if run.export.exists():
+        return run.export, run.build if run.build.exists() else None
+    raise VerifyInputError(
+        f"{d}: no {ExportDir.INFO} or {BuildDir.INTERMEDIATE}/ found; give a folder written by "
+        "`fewerbits export`, `fewerbits build` or `fewerbits run`"
+    )
+
+
+def load_inputs(info: dict, input_file: Path | None, samples: int | None) -> np.ndarray:
+    """The verification inputs: ``--input X.npy`` or the checkpoint's test split."""
+    shape = tuple(info.get("input_shape") or info["input"]["shape"][1:])
+    if input_file is not None:
+        p = Path(input_file)
+        if not p.is_file():
+            raise VerifyInputError(f"--input {p}: file not found")
+        x = np.load(p)
+        if x.ndim == len(shape):
+            x = x[None]
+        if tuple(x.shape[1:]) != shape:
+            raise VerifyInputError(
+                f"--input {p}: shape {tuple(x.shape)} does not match the model input "
+                f"(N, {', '.join(map(str, shape))}); give a float32 NCHW/NC array"
+            )
+    elif info.get("dataset"):
+        df = info.get("data_file")
+        x = load_dataset(info["dataset"], Path(df) if df else None).x_test
+    else:
+        raise VerifyInputError(
+            "the model was exported from a factory without a dataset; pass --input X.npy "
+            "(float32 inputs of shape N," + ",".join(map(str, shape)) + ")"
+        )
+    if samples is not None:
+        if samples < 1:
+            raise VerifyInputError(f"--samples {samples}: give a positive number")
+        x = x[:samples]
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def with_extra_levels(levels: list[Level], extra: list[Level] | None) -> list[Level]:
+    """``levels`` with each extra level replacing the one of the same name, or appended."""
+    levels = list(levels)
+    index = {lv.name: i for i, lv in enumerate(levels)}
+    for lv in extra or []:
+        if lv.name in index:
+            levels[index[lv.name]] = lv
+        else:
+            levels.append(lv)
+    return levels
+
+
+def section_numbers(levels: list[Level], results: list[LevelResult], section: str) -> dict:
+    """Per level of ``section``: status, frames, bit-exact count, reason, and its numbers()."""
+    by_name = {r.name: r for r in results}
+    out: dict = {}
+    for lv in levels:
+        if lv.section != section:
+            continue
+        res = by_name.get(lv.name)
+        d: dict = {}
+        if res is not None:
+            d.update(status=res.status, frames=res.samples, bit_exact=res.bit_exact)
+            if res.reason:
+                d["reason"] = res.reason
+        d.update(lv.numbers(res))
+        out[lv.name] = d
+    return out
+
+
+def verify_directory(
+    d: Path,
+    input_file: Path | None = None,
+    samples: int | None = None,
+    extra_levels: list[Level] | None = None,
+    progress: bool = True,
+    skip: tuple[str, ...] = (),
+) -> dict:
+    """Run every level available for ``d`` and write ``d/verify.json``; return its content."""
+    d = Path(d)
+    export, build = resolve_dirs(d)
+    info = export.read_info()
+    if "source" not in info:
+        raise VerifyInputError(
+            f"{export.info} does not record the PyTorch model it came from; "
+            "re-export it with `fewerbits export`"
+        )
+    x = load_inputs(info, input_file, samples)
+    t0 = time.time()
+    ref = pytorch_reference(source_model(info["source"]), x)
+    ref_seconds = time.time() - t0
+    levels = with_extra_levels(make_levels(export, build, tuple(skip)), extra_levels)
+    trace_ref = next((lv for lv in levels if lv.name == TRACE_REFERENCE), None)
+    results = run_ladder(ref, x, levels, progress=progress, trace_reference=trace_ref)
+    localize(results, levels, x, trace_ref)
+    out = {
+        "directory": str(d),
+        "export": str(export.path),
+        "build": str(build.path) if build else None,
+        "inputs": str(input_file) if input_file else f"{info.get('dataset')} test split",
+        "samples": len(x),
+        "reference": {"name": "pytorch", "seconds": round(ref_seconds, 3)},
+        "trace_reference": TRACE_REFERENCE,
+        "ulp_bound": DEFAULT_ULP_BOUND,
+        "levels": [r.to_dict() for r in results],
+        "all_passed": all(r.status != "fail" for r in results),
+        "summary": summary_line(results),
+    }
+    if build is not None:
+        out["rtl"] = section_numbers(levels, results, "rtl")
+    write_json(d / VERIFY_JSON, out)
+    return out

@@ -1,0 +1,163 @@
+"""What a verification level is, and the one registry of levels.
+
+A level is one executor of the model (qonnx's executor, onnxruntime, a FINN graph in Python,
+Verilator, ...). It declares
+
+* ``name`` -- what verify.json and the report call it;
+* ``needs`` -- the artifact it runs on: ``"export"`` (the QONNX model) or ``"build"``;
+* ``rank`` -- its place on the ladder (levels run in increasing rank);
+* ``available() -> reason | None`` and ``run(x) -> outputs`` (PyTorch-convention inputs);
+* optionally ``trace(x1) -> list[ActivationTrace]`` (``can_trace = True``): the integer
+  activation codes of every thresholding node on one sample, used to name the first node that
+  diverges and to check integer tensors exactly where the float output is only ULP-close;
+* ``section`` -- a report.json section its figures go to (``"rtl"`` for the simulation
+  levels), with ``numbers(result) -> dict`` (cycles, build times, ...) added to them.
+
+Adding a level is one class in one file under ``fewerbits/verify/levels/`` with
+``@register_level`` (and its import in ``levels/__init__.py``). The reference for outputs is the
+PyTorch model; the reference for traces is the level named :data:`TRACE_REFERENCE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from fewerbits.core.artifacts import BuildDir, ExportDir
+from fewerbits.core.compare import LevelResult
+from fewerbits.core.errors import FewerbitsError
+
+#: the level whose activation codes every other level's trace is compared with
+TRACE_REFERENCE = "qonnx"
+ARTIFACTS = ("export", "build")
+
+
+class VerifyInputError(FewerbitsError):
+    """A folder, option or input file `fewerbits verify` cannot use (one line)."""
+
+
+@dataclass
+class ActivationTrace:
+    """One thresholding node's integer output on one sample, as its executor holds it.
+
+    ``lowest`` is the quantizer's lowest integer level (known to the QONNX reference);
+    ``dtype`` the FINN datatype name of the tensor (known to FINN graphs), e.g. ``BINARY``
+    for 0/1 codes of a bipolar activation after the XNOR conversion."""
+
+    node: str
+    codes: np.ndarray
+    dtype: str | None = None
+    lowest: int | None = None
+
+
+class Level:
+    """Base class of every level (see the module docstring for the contract)."""
+
+    name: ClassVar[str] = ""
+    needs: ClassVar[str] = "export"
+    rank: ClassVar[int] = 0
+    can_trace: ClassVar[bool] = False
+    section: ClassVar[str | None] = None
+
+    def available(self) -> str | None:
+        """None if the level can run here, else the one-line reason it cannot."""
+        return None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Outputs for a batch of PyTorch-convention inputs."""
+        raise NotImplementedError
+
+    def trace(self, x1: np.ndarray) -> list[ActivationTrace]:
+        """Integer outputs of every thresholding node on one sample (``can_trace`` levels)."""
+        raise NotImplementedError(f"level {self.name} cannot trace")
+
+    def numbers(self, result: LevelResult | None) -> dict:
+        """Extra figures for the level's report section."""
+        return {}
+
+
+@dataclass
+class SkippedLevel(Level):
+    """A level that cannot run for this input; always reports ``skipped`` with the reason."""
+
+    level_name: str = ""
+    reason: str = ""
+    level_section: str | None = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.level_name
+
+    @property
+    def section(self) -> str | None:  # type: ignore[override]
+        return self.level_section
+
+    def available(self) -> str | None:
+        return self.reason
+
+
+@dataclass
+class FunctionLevel(Level):
+    """A level backed by a plain function (for tests and user extensions)."""
+
+    fn_name: str = ""
+    fn: object = None
+    why_unavailable: str | None = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.fn_name
+
+    def available(self) -> str | None:
+        return self.why_unavailable
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.fn(x)
+
+
+def as_level(name: str, fn) -> FunctionLevel:
+    """Wrap a plain function ``fn(x) -> outputs`` as a level."""
+    return FunctionLevel(fn_name=name, fn=fn)
+
+
+# ---- the registry -------------------------------------------------------------------------------
+
+_LEVELS: dict[str, type[Level]] = {}
+
+
+def register_level(cls: type[Level]) -> type[Level]:
+    """Class decorator: put ``cls`` on the ladder (constructed as ``cls(export, build)``)."""
+    if not cls.name or cls.needs not in ARTIFACTS:
+        raise ValueError(f"{cls.__name__}: a level needs a name and needs in {ARTIFACTS}")
+    if cls.name in _LEVELS and _LEVELS[cls.name] is not cls:
+        raise ValueError(f"level {cls.name} registered twice")
+    _LEVELS[cls.name] = cls
+    return cls
+
+
+def level_names() -> list[str]:
+    """Every registered level, in ladder order."""
+    return [c.name for c in sorted(_LEVELS.values(), key=lambda c: c.rank)]
+
+
+def make_levels(export: ExportDir, build: BuildDir | None, skip: tuple[str, ...] = ()) -> list:
+    """The ladder for an export (and optionally build) folder, in order; ``skip`` names levels
+    to leave out (an unknown name is refused in one line)."""
+    unknown = sorted(set(skip) - set(_LEVELS))
+    if unknown:
+        raise VerifyInputError(
+            f"--skip {', '.join(unknown)}: no such level; levels are {', '.join(level_names())}"
+        )
+    levels: list[Level] = []
+    for name in level_names():
+        cls = _LEVELS[name]
+        if name in skip:
+            levels.append(SkippedLevel(name, f"not requested (--skip {name})", cls.section))
+        elif cls.needs == "build" and build is None:
+            reason = "no build folder (run `fewerbits build` first)"
+            levels.append(SkippedLevel(name, reason, cls.section))
+        else:
+            levels.append(cls(export, build))
+    return levels

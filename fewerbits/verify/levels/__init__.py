@@ -1,0 +1,5 @@
+"""Every verification level, one module per kind of executor; importing registers them."""
+
+from __future__ import annotations
+
+from . import finn_graphs, onnxruntime, qonnx, rtl, vivado  # noqa: F401 - registration

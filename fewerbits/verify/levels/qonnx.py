@@ -1,0 +1,72 @@
+"""Level ``qonnx``: the exported QONNX graph executed by qonnx's reference executor.
+
+It is also the trace reference: its activation quantizers' integer levels are what every FINN
+graph's thresholding nodes must hold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fewerbits.export.exporter import execute_qonnx
+
+from ..level import ActivationTrace, Level, register_level
+
+
+def act_quant_nodes(wrapper) -> list:
+    """The activation quantizers (Quant/BipolarQuant on a non-constant tensor), in order."""
+    return [
+        n
+        for n in wrapper.graph.node
+        if n.op_type in ("Quant", "BipolarQuant")
+        and wrapper.get_initializer(n.input[0]) is None
+        and wrapper.get_initializer(n.output[0]) is None
+    ]
+
+
+def _lowest_level(wrapper, node) -> int:
+    """The lowest integer level of an activation quantizer (-1 for bipolar)."""
+    if node.op_type != "Quant":
+        return -1
+    attrs = {a.name: a.i for a in node.attribute if a.name in ("signed", "narrow")}
+    bits = int(np.asarray(wrapper.get_initializer(node.input[3])).item())
+    signed, narrow = attrs.get("signed", 1), attrs.get("narrow", 0)
+    return -(2 ** (bits - 1)) + narrow if signed else 0
+
+
+@register_level
+class QonnxLevel(Level):
+    """The exported QONNX graph executed by qonnx's reference executor."""
+
+    name = "qonnx"
+    needs = "export"
+    rank = 10
+    can_trace = True
+
+    def __init__(self, export, build=None) -> None:
+        self.model_onnx = export.model
+
+    def available(self) -> str | None:
+        return None if self.model_onnx.is_file() else f"{self.model_onnx} not found"
+
+    def _wrapper(self):
+        from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
+
+        return ModelWrapper(str(self.model_onnx))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return execute_qonnx(self._wrapper(), x)
+
+    def trace(self, x1: np.ndarray) -> list[ActivationTrace]:
+        from qonnx.core.onnx_exec import execute_onnx  # lazy: qonnx import takes seconds
+
+        w = self._wrapper()
+        ctx = execute_onnx(
+            w, {w.graph.input[0].name: x1.astype(np.float32)}, return_full_exec_context=True
+        )
+        out = []
+        for n in act_quant_nodes(w):
+            scale = np.asarray(w.get_initializer(n.input[1]), dtype=np.float32)
+            codes = np.round(ctx[n.output[0]] / scale)
+            out.append(ActivationTrace(n.name, codes, lowest=_lowest_level(w, n)))
+        return out

@@ -1,0 +1,142 @@
+"""Levels ``rtl_nodes`` and ``rtl_stitched``: FINN's generated RTL simulated by Verilator.
+
+* ``rtl_nodes``: the dataflow graph executed node by node; every RTL node runs as its own
+  Verilator model (random valid/ready stalls) and each output is checked bit-exact against
+  FINN's Python execution of that node before it feeds the next node. HLS nodes are executed in
+  Python and listed as skipped ("needs Vitis HLS"), never as passed.
+* ``rtl_stitched``: all layers in one Verilator model, frames streamed back to back; available
+  only when every dataflow layer is RTL.
+
+Both return the whole model's output (software nodes around the accelerator included), so the
+ladder compares them with PyTorch like every other level. Their ``numbers()`` go to the
+report's ``rtl_simulation`` section.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fewerbits.core.artifacts import BuildDir
+from fewerbits.core.compare import LevelResult
+from fewerbits.hw.build import steps as S
+from fewerbits.hw.build.report import finn_performance
+from fewerbits.hw.rtlsim import design
+from fewerbits.hw.rtlsim.sim import BuildGraphs, Stitched, python_exec, simulate_node
+from fewerbits.hw.rtlsim.verilator import RtlSimError, verilator_root
+
+from ..level import Level, register_level
+
+
+class RtlLevel(Level):
+    """Common to the Verilator levels: a code-generated build and the simulator."""
+
+    needs = "build"
+    section = "rtl"
+
+    def __init__(self, export, build: BuildDir) -> None:
+        self.build = BuildDir(build) if not isinstance(build, BuildDir) else build
+
+    def available(self) -> str | None:
+        try:
+            verilator_root()
+        except RtlSimError as e:
+            return str(e)
+        codegen = self.build.model_after(S.HW_CODEGEN)
+        if not codegen.is_file():
+            return f"{codegen} missing: build until codegen first"
+        return None
+
+
+@register_level
+class RtlNodesLevel(RtlLevel):
+    """Every RTL node simulated on its own, chained through the graph."""
+
+    name = "rtl_nodes"
+    rank = 70
+
+    def __init__(self, export, build: BuildDir, stall: tuple[int, int] = (30, 30), seed: int = 0):
+        super().__init__(export, build)
+        self.stall, self.seed = stall, seed
+        self.results: list = []
+        self.graphs: BuildGraphs | None = None
+
+    def available(self) -> str | None:
+        reason = super().available()
+        if reason:
+            return reason
+        if not any(design.skip_reason(n) is None for n in BuildGraphs(self.build.path).nodes):
+            return "no RTL layer in the dataflow graph (all HLS: needs Vitis HLS)"
+        return None
+
+    def _dataflow(self, x: np.ndarray) -> np.ndarray:
+        from qonnx.custom_op.registry import getCustomOp  # lazy: after prepare_finn
+
+        g = self.graphs
+        cur = x
+        self.results = []
+        wd = self.build.rtlsim.absolute() / "nodes"
+        for k, node in enumerate(g.nodes):
+            inst = getCustomOp(node)
+            cur = cur.reshape(len(x), *inst.get_normal_input_shape(0)[1:])
+            r = simulate_node(g.dataflow, node, wd, x=cur, stall=self.stall, seed=self.seed + k)
+            self.results.append(r)
+            if r.status == "skipped":
+                cur = python_exec(g.dataflow, node, cur)
+            elif r.status == "fail":
+                raise RtlSimError(f"node {node.name} ({node.op_type}): {r.reason}")
+            else:
+                cur = r.outputs_array
+        return cur
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self.graphs = BuildGraphs(self.build.path)
+        return self.graphs.run_with(x, self._dataflow)
+
+    def numbers(self, result: LevelResult | None) -> dict:
+        est = finn_performance(self.build).get("layer_cycles", {})
+        nodes = [r.to_dict() for r in self.results]
+        for n in nodes:
+            n["estimate_cycles"] = est.get(n["name"])
+        return {"nodes": nodes}
+
+
+@register_level
+class RtlStitchedLevel(RtlLevel):
+    """The whole accelerator in one Verilator model."""
+
+    name = "rtl_stitched"
+    rank = 80
+
+    def __init__(self, export, build: BuildDir) -> None:
+        super().__init__(export, build)
+        self.stitched: Stitched | None = None
+
+    def available(self) -> str | None:
+        reason = super().available()
+        if reason:
+            return reason
+        skipped = BuildGraphs(self.build.path).skipped()
+        if skipped:
+            names = ", ".join(f"{s['node']}" for s in skipped)
+            return f"not all layers are RTL ({names}: needs Vitis HLS); build with impl_style 'rtl'"
+        return None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        if self.stitched is None:
+            self.stitched = Stitched(self.build.path)
+        return self.stitched.run(x)
+
+    def numbers(self, result: LevelResult | None) -> dict:
+        if self.stitched is None:
+            return {}
+        t = self.stitched.timing()
+        d = dict(t)
+        b = self.stitched.binary
+        d["build_seconds"], d["cache_hit"] = b.build_seconds, b.cache_hit
+        est = finn_performance(self.build)
+        if est and t.get("cycles_per_frame"):
+            d["estimate_cycles_per_frame"] = est["cycles_per_frame"]
+            d["estimate_ratio"] = round(t["cycles_per_frame"] / est["cycles_per_frame"], 4)
+            d["estimate_latency_cycles"] = est["latency_cycles"]
+            d["latency_ratio"] = round(t["latency_cycles"] / est["latency_cycles"], 4)
+        return d
