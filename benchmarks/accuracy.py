@@ -154,9 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     plot(result, out / "accuracy.png")
     print(table(result))
     t = result["target"]
-    print(
-        f"target: {t['description']}: gap {t['gap_points']} points -> {'met' if t['met'] else 'NOT met'}"
-    )
+    if t["gap_points"] is None:
+        print(f"target: {t['description']}: not measured (fashion-mnist not in --datasets)")
+    else:
+        verdict = "met" if t["met"] else "NOT met"
+        print(f"target: {t['description']}: gap {t['gap_points']} points -> {verdict}")
     print(f"wrote {out / 'accuracy.json'} and {out / 'accuracy.png'} ({result['total_seconds']} s)")
     return 0
 
