@@ -80,10 +80,16 @@ class ExportDir(_Dir):
 
     MODEL = "model.onnx"
     INFO = "export.json"
+    STATE = "source_state.pt"
 
     @property
     def model(self) -> Path:
         return self.path / self.MODEL
+
+    @property
+    def state(self) -> Path:
+        """The PyTorch state_dict of a factory model as exported (the verify reference)."""
+        return self.path / self.STATE
 
     @property
     def info(self) -> Path:
