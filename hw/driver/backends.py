@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DriverError
+from .finn_nodes import FPGADATAFLOW_DOMAIN, base_op_type
 from .settings import Settings
 
 BACKENDS = ("pynq", "python", "rtlsim")
@@ -143,14 +144,12 @@ def to_base_types(model, path: Path):
     import finn.custom_op.fpgadataflow as fdf
 
     for node in model.graph.node:
-        if not node.domain.startswith("finn.custom_op.fpgadataflow"):
+        if not node.domain.startswith(FPGADATAFLOW_DOMAIN):
             raise DriverError(f"{path}: node {node.name} ({node.op_type}) is not a FINN hw node")
-        base = node.op_type
-        for suffix in ("_hls", "_rtl"):
-            base = base.removesuffix(suffix)
+        base, domain = base_op_type(node.op_type, node.domain)
         if base not in fdf.custom_op:
             raise DriverError(f"{path}: node {node.name} ({node.op_type}) has no base type")
-        node.op_type, node.domain = base, "finn.custom_op.fpgadataflow"
+        node.op_type, node.domain = base, domain
     return model
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from fewerbits.compat.finn import env as finn_env
 
+from ..driver.finn_nodes import base_op_type
 from ..sim import DEFAULT_SIMULATOR, Binary, RtlSimError, StreamJob, StreamResult, get_backend
 from . import design, packing
 
@@ -30,10 +31,7 @@ PARTITION_INPUT_MODEL = "intermediate_models/step_minimize_bit_width_initial.onn
 def base_copy(node):
     """The specialised node (X_rtl / X_hls) as its base type, executable in Python."""
     n = copy.deepcopy(node)
-    for suffix in ("_rtl", "_hls"):
-        if n.op_type.endswith(suffix):
-            n.op_type = n.op_type[: -len(suffix)]
-    n.domain = "finn.custom_op.fpgadataflow"
+    n.op_type, n.domain = base_op_type(n.op_type, n.domain)
     return n
 
 
