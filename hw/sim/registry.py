@@ -17,14 +17,19 @@ class UnknownSimulatorError(RtlSimError):
     """A simulator name that no back end is registered under."""
 
 
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def register_backend(cls: type) -> type:
     """Register back-end class ``cls`` under ``cls.name`` (usable as a class decorator)."""
     missing = [m for m in ("name", "available", "compile", "run") if not hasattr(cls, m)]
     if missing:
         raise TypeError(f"{cls.__qualname__} is no SimBackend: missing {', '.join(missing)}")
     known = _BACKENDS.get(cls.name)
-    if known is not None and known.__qualname__ != cls.__qualname__:
-        raise ValueError(f"simulator {cls.name!r} is already registered ({known.__qualname__})")
+    # the same module and class name again (its module reloaded) replaces the old class
+    if known is not None and _class_path(known) != _class_path(cls):
+        raise ValueError(f"simulator {cls.name!r} is already registered ({_class_path(known)})")
     _BACKENDS[cls.name] = cls
     return cls
 
