@@ -20,13 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from fewerbits.compat.finn import env as finn_env
+from fewerbits.core.artifacts import BuildDir
 
+from ..build import steps as S
 from ..driver.finn_nodes import base_op_type
 from ..sim import DEFAULT_SIMULATOR, Binary, RtlSimError, StreamJob, StreamResult, get_backend
 from . import design, packing
 
-CODEGEN_MODEL = "intermediate_models/step_hw_codegen.onnx"
-PARTITION_INPUT_MODEL = "intermediate_models/step_minimize_bit_width_initial.onnx"
+#: the code-generated dataflow model every simulation runs (relative to the build folder)
+CODEGEN_MODEL = f"{BuildDir.INTERMEDIATE}/{S.HW_CODEGEN}.onnx"
 
 
 def base_copy(node):
@@ -245,7 +247,9 @@ class BuildGraphs:
             )
             from qonnx.core.modelwrapper import ModelWrapper
 
-            src = self.build_dir / PARTITION_INPUT_MODEL
+            src = BuildDir(self.build_dir).model_before(S.CREATE_DATAFLOW_PARTITION)
+            if src is None:
+                raise RtlSimError(f"{self.build_dir}: no model saved before the dataflow partition")
             with tempfile.TemporaryDirectory() as tmp:
                 self._parent = ModelWrapper(str(src)).transform(
                     CreateDataflowPartition(partition_model_dir=tmp)
