@@ -1,4 +1,5 @@
-"""Shared fixtures: one small trained demo run per test session (real MNIST-5k, real FINN)."""
+"""Shared fixtures: one small trained demo run per test session (real MNIST-5k, real FINN), and
+a hermetic environment for the whole session (no state shared with other runs or the user)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,39 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FEWERBITS = [sys.executable, "-m", "fewerbits.cli"]
+
+#: variables of a Xilinx/FINN install that change what FINN and fewerbits do (a set
+#: XILINX_VIVADO turns the Vivado steps on); none of them may leak into a test run
+FOREIGN_PREFIXES = ("XILINX_", "XILINXD_", "FINN_")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_env(tmp_path_factory) -> dict[str, str]:
+    """For the whole session (and every subprocess a test starts, which inherits os.environ):
+    every FINN_* / XILINX_* variable removed; the Verilator model cache (FEWERBITS_CACHE), the
+    dataset download cache (FEWERBITS_DATA; mnist-5k, digits and fashion-mnist load offline from
+    wheels and Debian packages, never from it) and FINN's settings file and build folder
+    (FINN_SETTINGS, FINN_BUILD_DIR) in a folder of this run. The Verilator cache is shared by
+    all tests of one run (a stitched model compiled once per run), never between runs."""
+    from fewerbits.compat.finn.env import write_settings
+
+    base = tmp_path_factory.mktemp("hermetic")
+    finn_work = base / "finn"
+    env = {
+        "FEWERBITS_CACHE": str(base / "cache"),
+        "FEWERBITS_DATA": str(base / "data"),
+        # the two paths write_settings writes and sets (recorded here so teardown unsets them)
+        "FINN_SETTINGS": str(finn_work / "finn_settings.yaml"),
+        "FINN_BUILD_DIR": str(finn_work / "finn_tmp"),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith(FOREIGN_PREFIXES)]:
+            mp.delenv(var)
+        for var, value in env.items():
+            mp.setenv(var, value)
+        assert str(write_settings(finn_work)) == env["FINN_SETTINGS"]
+        assert os.environ["FINN_BUILD_DIR"] == env["FINN_BUILD_DIR"]
+        yield env
 
 
 @pytest.fixture(scope="session")
