@@ -64,3 +64,11 @@ def clean_env(monkeypatch):
     for var in ("FINN_SETTINGS", "FINN_BUILD_DIR", "XILINX_VIVADO", "XILINX_HLS"):
         monkeypatch.delenv(var, raising=False)
     return os.environ
+
+
+def finn_report(build_dir: Path, name: str) -> dict:
+    """FINN's own ``report/<name>.json`` of a build folder (e.g. estimate_network_performance):
+    an independent reference for the numbers fewerbits derives from it."""
+    import json
+
+    return json.loads((Path(build_dir) / "report" / f"{name}.json").read_text())
