@@ -38,12 +38,37 @@ def hermetic_env(tmp_path_factory) -> dict[str, str]:
     }
     with pytest.MonkeyPatch.context() as mp:
         for var in [v for v in os.environ if v.startswith(FOREIGN_PREFIXES)]:
+            if var.startswith(("XILINX_", "XILINXD_")):
+                CALLER_XILINX[var] = os.environ[var]
             mp.delenv(var)
         for var, value in env.items():
             mp.setenv(var, value)
         assert str(write_settings(finn_work)) == env["FINN_SETTINGS"]
         assert os.environ["FINN_BUILD_DIR"] == env["FINN_BUILD_DIR"]
         yield env
+
+
+#: the caller's Xilinx variables, removed for the session; only tests marked `vivado` get them
+CALLER_XILINX: dict[str, str] = {}
+
+VIVADO_ABSENT = (
+    "needs Vivado/Vitis HLS: XILINX_VIVADO (with bin/vivado) and XILINX_HLS or vitis_hls on PATH "
+    "not found in the environment pytest was started from"
+)
+
+
+@pytest.fixture(autouse=True)
+def vivado_marker(request, hermetic_env, monkeypatch):
+    """A test marked `vivado` runs with the caller's XILINX_* variables, or is skipped with the
+    reason when Vivado/Vitis HLS are absent; every other test runs without them."""
+    if request.node.get_closest_marker("vivado") is None:
+        return
+    from fewerbits.compat.finn.env import vitis_hls_available, vivado_available
+
+    for var, value in CALLER_XILINX.items():
+        monkeypatch.setenv(var, value)
+    if not (vivado_available() and vitis_hls_available()):
+        pytest.skip(VIVADO_ABSENT)
 
 
 @pytest.fixture(scope="session")

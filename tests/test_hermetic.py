@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import FOREIGN_PREFIXES
 
 
@@ -32,3 +33,11 @@ def test_subprocesses_inherit_the_hermetic_environment(hermetic_env):
     code = f"import os, json; print(json.dumps({{k: os.environ.get(k) for k in {names!r}}}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == hermetic_env
+
+
+@pytest.mark.vivado
+def test_vivado_marker_gives_back_the_callers_xilinx_environment():
+    """Runs only where Vivado is installed: the `vivado` marker restores XILINX_VIVADO."""
+    from fewerbits.compat.finn.env import vivado_available
+
+    assert vivado_available() and os.environ["XILINX_VIVADO"]
