@@ -48,6 +48,29 @@ def hermetic_env(tmp_path_factory) -> dict[str, str]:
         yield env
 
 
+@pytest.fixture(autouse=True)
+def finn_settings_per_test(hermetic_env, monkeypatch):
+    """prepare_finn() points the whole process (FINN_SETTINGS, FINN_BUILD_DIR, FINN's cached
+    settings) at the folder of the test that called it; without this the next tests ran FINN
+    in that earlier test's tmp folder. Each test starts from the session's FINN folders."""
+    for var in ("FINN_SETTINGS", "FINN_BUILD_DIR"):
+        monkeypatch.setenv(var, hermetic_env[var])
+    yield
+    env = sys.modules.get("fewerbits.compat.finn.env")
+    if env is not None:
+        env._prepared_for = None  # the next prepare_finn() call sets the variables again
+        if "finn.util.settings" in sys.modules:
+            env.reset_settings_cache()
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs the demo run (~45 s of training, FINN build and Verilator on 2 cores,
+    once per session) is slow when run on its own."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 #: the caller's Xilinx variables, removed for the session; only tests marked `vivado` get them
 CALLER_XILINX: dict[str, str] = {}
 
