@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -247,12 +248,15 @@ def export(
             msg = " ".join(str(e).split())  # torch's load_state_dict errors span lines
             raise ExportError(f"{source.get('weights') or source['factory']}: {msg}") from None
     check_deployable(model)
-    wrapper = export_qonnx(model, tuple(input_shape), out_dir / MODEL_ONNX, input_dtype)
-    try:
+    # staged: a graph check_graph refuses must neither leave a folder nor replace an earlier
+    # export's model.onnx
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = export_qonnx(model, tuple(input_shape), Path(tmp) / MODEL_ONNX, input_dtype)
         check_graph(wrapper)
-    except ExportError:
-        (out_dir / MODEL_ONNX).unlink(missing_ok=True)
-        raise
+        out_dir.mkdir(parents=True, exist_ok=True)
+        part = out_dir / (MODEL_ONNX + ".tmp")
+        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
+        part.replace(out_dir / MODEL_ONNX)
     info.update(graph_summary(wrapper))
     info["input_shape"] = list(input_shape)
     given = samples is not None
