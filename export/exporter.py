@@ -90,12 +90,49 @@ def export_qonnx(
         except TypeError:  # a torch without the TorchScript exporter
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
         wrapper = cleanup_model(ModelWrapper(str(raw)))
+    return finish_qonnx(wrapper, out_file, input_dtype)
+
+
+def finish_qonnx(wrapper, out_file: Path, input_dtype: str):
+    """Fold constants, annotate the input datatype, save atomically; return the wrapper."""
     wrapper = wrapper.transform(FoldConstantsWithOptionalInputs())
     wrapper.set_tensor_datatype(wrapper.graph.input[0].name, input_datatype(input_dtype))
-    tmp_out = out_file.with_suffix(".onnx.tmp")
+    tmp_out = Path(out_file).with_suffix(".onnx.tmp")
     wrapper.save(str(tmp_out))
     tmp_out.replace(out_file)
     return wrapper
+
+
+def export_qonnx_file(path: Path, out_dir: Path, input_dtype: str = "UINT8") -> dict:
+    """A QONNX file made elsewhere (e.g. ``brevitas.export.export_qonnx``) as an export folder.
+
+    There is no PyTorch model: `verify` compares every level with qonnx's execution of this
+    graph, and says so."""
+    from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
+    from qonnx.util.cleanup import cleanup_model
+
+    path, out_dir = Path(path).absolute(), Path(out_dir)
+    if not path.is_file():
+        raise ExportError(f"{path}: QONNX file not found")
+    try:
+        wrapper = cleanup_model(ModelWrapper(str(path)))
+    except Exception as e:  # noqa: BLE001 - onnx/qonnx raise many kinds; one line for the user
+        raise ExportError(
+            f"{path}: not a readable (Q)ONNX model: {type(e).__name__}: {e}"
+        ) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = finish_qonnx(wrapper, Path(tmp) / MODEL_ONNX, input_dtype)
+        check_graph(wrapper)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        part = out_dir / (MODEL_ONNX + ".tmp")
+        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
+        part.replace(out_dir / MODEL_ONNX)
+    info: dict = {"source": {"qonnx": str(path)}, **graph_summary(wrapper)}
+    info["input_shape"] = list(wrapper.get_tensor_shape(wrapper.graph.input[0].name))[1:]
+    info["check_inputs"] = "none: no PyTorch model to compare with"
+    info["verification"] = []
+    write_json(out_dir / EXPORT_JSON, info)
+    return info
 
 
 def check_graph(wrapper) -> None:
@@ -211,10 +248,13 @@ def export(
     samples: np.ndarray | None = None,
     input_dtype: str = "UINT8",
 ) -> dict:
-    """Export a checkpoint (``{"checkpoint": path}``) or a user factory (``{"factory":
-    "file.py:fn", "weights": path|None}``) to ``out_dir/model.onnx`` + ``export.json``."""
+    """Export a checkpoint (``{"checkpoint": path}``), a user factory (``{"factory":
+    "file.py:fn", "weights": path|None}``) or a QONNX file (``{"qonnx": path}``) to
+    ``out_dir/model.onnx`` + ``export.json``."""
     out_dir = Path(out_dir)
     input_datatype(input_dtype)  # refuse a bad option before any work
+    if "qonnx" in source:
+        return export_qonnx_file(Path(source["qonnx"]), out_dir, input_dtype)
     source = {
         k: (str(Path(v).absolute()) if k in ("checkpoint", "weights") and v else v)
         for k, v in source.items()
