@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from fewerbits.export.exporter import layer_of_scope
 
 from fewerbits.core.compare import argmax_agreement, compare
-from fewerbits.export.exporter import layer_of_scope
 
 
 def test_argmax_ties_in_the_reference_agree_with_any_tied_class():
