@@ -60,6 +60,13 @@ def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = No
         help="last stage to build (auto: bitstream when Vivado is found, else codegen)",
     )
     p.add_argument(
+        "--extra-steps",
+        default=None,
+        metavar="FILE.py:NAME",
+        help='your own build steps: NAME = [("before"|"after", step name, fn), ...], '
+        "fn(model, cfg) -> model (see docs/user-guide.md)",
+    )
+    p.add_argument(
         "--impl-style",
         default=d.impl_style,
         choices=["rtl", "auto"],
@@ -95,6 +102,7 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
         fit=getattr(a, "fit", None),
         folding=getattr(a, "folding", None),
         impl_style=a.impl_style,
+        extra_steps=getattr(a, "extra_steps", None),
     )
 
 
