@@ -24,7 +24,7 @@ from fewerbits.core.config import BuildConfig
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
-from ..boards import get_board, resolve_part
+from ..boards import Board, get_board, resolve_part
 from .. import deploy  # a module import: deploy reads this package's step names
 from ..vivado import continuation_command
 from . import impl_style
@@ -51,10 +51,12 @@ def config_hash(model_onnx: Path, build_cfg: BuildConfig) -> str:
     return sha256_json(d)
 
 
-def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> None:
-    """Refuse bad input before anything is written (one line naming the file or option)."""
+def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> tuple[str, Board | None]:
+    """Refuse bad input before anything is written (one line naming the file or option);
+    return the FPGA part and its resource table (None for a part without one)."""
     if not model_onnx.is_file():
         raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
+    part, part_board = resolve_part(get_board(b.board), b.part)
     impl_style.check(b)
     if b.fit is not None and not 0 < b.fit <= 1:
         raise BuildError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
@@ -65,6 +67,7 @@ def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> None:
             f"--out {out.path} exists and is not a fewerbits build folder (it would be replaced); "
             "choose a new or empty folder"
         )
+    return part, part_board
 
 
 def _load_state(out: BuildDir) -> dict | None:
@@ -89,11 +92,13 @@ def build(
     ``command`` is the command printed for the skipped Vivado steps."""
     model_onnx = Path(model_onnx).absolute()
     out = BuildDir(Path(out_dir).absolute())
-    check_options(model_onnx, out, build_cfg)
+    part, part_board = check_options(model_onnx, out, build_cfg)
     chash = config_hash(model_onnx, build_cfg)
     stage = BuildDir(out.path.parent / f".{out.path.name}.partial")
-    if stage.path.exists():
-        shutil.rmtree(stage.path)
+    failed = out.path.parent / f".{out.path.name}.failed"
+    for debris in (stage.path, failed):  # an earlier interrupted or failed build of this --out
+        if debris.exists():
+            shutil.rmtree(debris)
     state = _load_state(out) if resume else None
     completed: list[str] = []
     if state and state.get("config_hash") == chash:
@@ -103,14 +108,24 @@ def build(
     stage.path.mkdir(parents=True, exist_ok=True)
     cmd = command or continuation_command(model_onnx, build_cfg, out.path)
     try:
-        result = _build_in(model_onnx, stage, out, build_cfg, chash, completed, progress, cmd)
+        result = _build_in(
+            model_onnx, stage, out, build_cfg, (part, part_board), chash, completed, progress, cmd
+        )
         finn_build.relocate(stage.path, stage.path, out.path)
         if out.path.exists():
             shutil.rmtree(out.path)
         os.replace(stage.path, out.path)
         # BUILD/deploy/ is written after the move so that relocate() never rewrites its hashes
         deploy.write_deploy_package(out.path)
-    except BaseException:
+    except Exception as e:
+        # keep every intermediate model of the failed build for debugging; --out is untouched
+        if not stage.path.exists():
+            raise
+        os.replace(stage.path, failed)
+        if isinstance(e, FewerbitsError):
+            raise type(e)(f"{e} (the failed build is kept in {failed})") from e
+        raise
+    except BaseException:  # interrupted: nothing half-written stays behind
         shutil.rmtree(stage.path, ignore_errors=True)
         raise
     finally:
@@ -126,6 +141,7 @@ def _build_in(
     stage: BuildDir,
     out: BuildDir,
     b: BuildConfig,
+    target: tuple[str, Board | None],
     chash: str,
     completed: list[str],
     progress: bool,
@@ -135,8 +151,7 @@ def _build_in(
     finn_env.prepare_finn(stage.path)
     finn_env.write_settings(stage.path)
     finn_env.reset_settings_cache()
-    board = get_board(b.board)
-    part, part_board = resolve_part(board, b.part)
+    part, part_board = target
     until = resolve_until(b.until, vivado_found())
     cfg = dataflow_config(b, stage.path, part)
     ctx = BuildContext(b, stage, part, part_board)

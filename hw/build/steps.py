@@ -36,6 +36,7 @@ STREAMLINE = "step_streamline"
 FIX_THRESHOLDS = "step_fewerbits_fix_thresholds"  # compat/finn/thresholds.py
 CONVERT_TO_HW = "step_convert_to_hw"
 CHECK_HW = "step_fewerbits_check_hw"
+HOST_RESHAPES = "step_fewerbits_host_reshapes"
 DROP_IDENTITY_THRESHOLDS = "step_fewerbits_drop_identity_thresholds"
 MINIMIZE_BIT_WIDTH_INITIAL = "step_minimize_bit_width_initial"
 CREATE_DATAFLOW_PARTITION = "step_create_dataflow_partition"
@@ -69,6 +70,7 @@ SOFTWARE_STEPS = [
     FIX_THRESHOLDS,
     CONVERT_TO_HW,
     CHECK_HW,
+    HOST_RESHAPES,
     DROP_IDENTITY_THRESHOLDS,
     MINIMIZE_BIT_WIDTH_INITIAL,
     CREATE_DATAFLOW_PARTITION,
