@@ -26,22 +26,25 @@ class O3(VerilatorBackend):
     opt = "-O3"
 
 
-class O3XFast(O3):
+class _O3With(O3):
+    """-O3 with one flag's value replaced (``setting`` = (flag, value))."""
+
+    setting: tuple[str, str] = ("--threads", "1")
+
+    def flags(self, top: str = "fb_top") -> list[str]:
+        f = super().flags(top)
+        f[f.index(self.setting[0]) + 1] = self.setting[1]
+        return f
+
+
+class O3XFast(_O3With):
     name = "verilator-O3-xfast"
-
-    def flags(self, top: str = "fb_top") -> list[str]:
-        f = super().flags(top)
-        f[f.index("--x-assign") + 1] = "fast"
-        return f
+    setting = ("--x-assign", "fast")
 
 
-class O3Threads2(O3):
+class O3Threads2(_O3With):
     name = "verilator-O3-threads2"
-
-    def flags(self, top: str = "fb_top") -> list[str]:
-        f = super().flags(top)
-        f[f.index("--threads") + 1] = "2"
-        return f
+    setting = ("--threads", "2")
 
 
 VARIANTS = [VerilatorBackend, O3, O3XFast, O3Threads2]
