@@ -109,13 +109,18 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
 def add_driver_args(p: argparse.ArgumentParser) -> None:
     """``--backend`` (the driver's back ends) and ``--simulator`` (the sim registry's)."""
     p.add_argument("--backend", default="python", choices=BACKENDS)
+    add_simulator_arg(p, "simulator of the rtlsim back end (default %(default)s)")
+
+
+def add_simulator_arg(p: argparse.ArgumentParser, help: str) -> None:
+    """``--simulator`` from the sim registry."""
     # not argparse `choices`: an unknown name is refused by the registry itself, in one line with
     # exit 1 like every other bad input (argparse would exit 2 with its usage text)
     p.add_argument(
         "--simulator",
         default=DEFAULT_SIMULATOR,
         metavar="{" + ",".join(backend_names()) + "}",
-        help="simulator of the rtlsim back end (default %(default)s)",
+        help=help,
     )
 
 

@@ -151,7 +151,7 @@ def load_extra_steps(spec: str) -> list[ExtraStep]:
             out.append(ExtraStep(position, anchor, Step(name, fn)))
     except (TypeError, ValueError):
         raise BuildError(
-            f"--extra-steps {spec}: expected a list of (\"before\"|\"after\", step name, function)"
+            f'--extra-steps {spec}: expected a list of ("before"|"after", step name, function)'
         ) from None
     names = [e.step.name for e in out]
     if len(set(names)) != len(names):
@@ -229,9 +229,13 @@ def register_step(
 
 def add_step(step: Step) -> None:
     """Register a step object (a name registered twice is a programming error)."""
-    table, key = (_STEPS, step.name) if step.impl_style is None else (
-        _STYLE_STEPS,
-        (step.name, step.impl_style),
+    table, key = (
+        (_STEPS, step.name)
+        if step.impl_style is None
+        else (
+            _STYLE_STEPS,
+            (step.name, step.impl_style),
+        )
     )
     if key in table and table[key].fn is not step.fn:
         raise ValueError(f"step {step.name} registered twice")
