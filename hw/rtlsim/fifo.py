@@ -161,6 +161,65 @@ def write_folding_depths(build: BuildDir, links: list[FifoLink]) -> dict:
     return cfg
 
 
+def _settle_depths(build, links, words, frames, seed, simulator, ref, say):
+    """Re-simulate with the chosen depths (bit-exact, same cycles/frame as the deep-FIFO run),
+    doubling the FIFOs that fill up, at most MAX_ROUNDS times; return (rounds, cycles)."""
+    ref_cycles = [_steady_cycles(r) for r in ref]
+    rounds = []
+    for _ in range(MAX_ROUNDS):
+        depths = [ln.depth for ln in links]
+        say(f"re-simulating with depths {depths}")
+        sized = Stitched(build.path, depths, simulator)
+        res = _run_both(sized, words, frames, seed)
+        cycles = [_steady_cycles(r) for r in res]
+        exact = all(np.array_equal(r.out, ref[0].out) for r in res)
+        rounds.append({"depths": depths, "cycles_per_frame": cycles, "bit_exact": exact})
+        if not exact:
+            raise FifoSizingError(f"re-simulation with depths {depths} is not bit-exact")
+        if cycles == ref_cycles:
+            break
+        full = [ln for ln in links if max(int(r.fifo_max[ln.index]) for r in res) >= ln.depth]
+        if not full:  # slower without a full FIFO: no depth change can help; report it
+            break
+        for ln in full:
+            ln.depth = round_depth(2 * ln.depth)
+    else:
+        raise FifoSizingError(
+            f"cycles/frame {cycles} != deep-FIFO {ref_cycles} after {MAX_ROUNDS} rounds"
+        )
+    if cycles != ref_cycles:
+        raise FifoSizingError(f"sized FIFOs give cycles/frame {cycles} != deep-FIFO {ref_cycles}")
+
+    return rounds, cycles
+
+
+def _report(build, links, part, frames, deep, simulator, ref_cycles, cycles, rounds, n_py) -> dict:
+    """BUILD/fifo.json: the depths chosen, their cost before and after, how they were found."""
+    for ln in links:
+        ln.cost_before = fifo_cost(ln.depth_before, ln.width, part)
+        ln.cost = fifo_cost(ln.depth, ln.width, part)
+    keys = ("luts", "brams", "urams", "ffs")
+    before = {k: sum(ln.cost_before[k] for ln in links) for k in keys}
+    after = {k: sum(ln.cost[k] for ln in links) for k in keys}
+    return {
+        "build": str(build.path),
+        "simulator": simulator,
+        "part": part,
+        "frames": frames,
+        "backpressure_percent": BACKPRESSURE,
+        "measuring_depth": deep,
+        "cycles_per_frame": {"deep": ref_cycles, "sized": cycles},
+        "bit_exact": True,
+        "python_frames_checked": n_py,
+        "rounds": rounds,
+        "fifos": [asdict(ln) for ln in links],
+        "total_before": before,
+        "total_after": after,
+        "saved": {k: before[k] - after[k] for k in keys},
+        "folding_config": str(build.folding),
+    }
+
+
 def size_fifos(
     build_dir: Path,
     frames: int = FRAMES,
@@ -224,56 +283,10 @@ def size_fifos(
     if not np.array_equal(rtl.reshape(n_py, -1), py.reshape(n_py, -1)):
         raise FifoSizingError("the deep-FIFO simulation differs from FINN's Python execution")
 
-    rounds = []
-    for _ in range(MAX_ROUNDS):
-        depths = [ln.depth for ln in links]
-        say(f"re-simulating with depths {depths}")
-        sized = Stitched(build.path, depths, simulator)
-        res = _run_both(sized, words, frames, seed)
-        cycles = [_steady_cycles(r) for r in res]
-        exact = all(np.array_equal(r.out, ref[0].out) for r in res)
-        rounds.append({"depths": depths, "cycles_per_frame": cycles, "bit_exact": exact})
-        if not exact:
-            raise FifoSizingError(f"re-simulation with depths {depths} is not bit-exact")
-        if cycles == ref_cycles:
-            break
-        full = [ln for ln in links if max(int(r.fifo_max[ln.index]) for r in res) >= ln.depth]
-        if not full:  # slower without a full FIFO: no depth change can help; report it
-            break
-        for ln in full:
-            ln.depth = round_depth(2 * ln.depth)
-    else:
-        raise FifoSizingError(
-            f"cycles/frame {cycles} != deep-FIFO {ref_cycles} after {MAX_ROUNDS} rounds"
-        )
-    if cycles != ref_cycles:
-        raise FifoSizingError(f"sized FIFOs give cycles/frame {cycles} != deep-FIFO {ref_cycles}")
-
-    for ln in links:
-        ln.cost_before = fifo_cost(ln.depth_before, ln.width, part)
-        ln.cost = fifo_cost(ln.depth, ln.width, part)
-    keys = ("luts", "brams", "urams", "ffs")
-    before = {k: sum(ln.cost_before[k] for ln in links) for k in keys}
-    after = {k: sum(ln.cost[k] for ln in links) for k in keys}
+    rounds, cycles = _settle_depths(build, links, words, frames, seed, simulator, ref, say)
     write_folding_depths(build, links)
-    report = {
-        "build": str(build.path),
-        "simulator": simulator,
-        "part": part,
-        "frames": frames,
-        "backpressure_percent": BACKPRESSURE,
-        "measuring_depth": deep,
-        "cycles_per_frame": {"deep": ref_cycles, "sized": cycles},
-        "bit_exact": True,
-        "python_frames_checked": n_py,
-        "rounds": rounds,
-        "fifos": [asdict(ln) for ln in links],
-        "total_before": before,
-        "total_after": after,
-        "saved": {k: before[k] - after[k] for k in keys},
-        "folding_config": str(build.folding),
-        "seconds": round(time.time() - t0, 1),
-    }
+    report = _report(build, links, part, frames, deep, simulator, ref_cycles, cycles, rounds, n_py)
+    report["seconds"] = round(time.time() - t0, 1)
     write_json(build.path / FIFO_JSON, report)
     add_to_build_report(build, report)
     return report
