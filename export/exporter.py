@@ -21,6 +21,7 @@ from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import compare
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
+from fewerbits.core.float_tail import tail_bound
 
 MODEL_ONNX = ExportDir.MODEL
 EXPORT_JSON = ExportDir.INFO
@@ -236,7 +237,10 @@ def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
     model.eval()
     with torch.no_grad():
         ref = model(torch.from_numpy(x.astype(np.float32))).numpy()
-    return compare("qonnx", ref, execute_qonnx(wrapper, x)).to_dict()
+    with tempfile.TemporaryDirectory() as tmp:  # the bound reads the model from a file
+        wrapper.save(str(Path(tmp) / "m.onnx"))
+        bound = tail_bound(Path(tmp) / "m.onnx", x.astype(np.float32), ref)
+    return compare("qonnx", ref, execute_qonnx(wrapper, x), abs_bound=bound).to_dict()
 
 
 def input_datatype(name: str):
