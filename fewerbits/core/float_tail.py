@@ -131,3 +131,84 @@ def tail_bound(model_onnx: Path, x: np.ndarray, reference: np.ndarray) -> np.nda
     err = np.concatenate(bounds).reshape(reference.shape)
     ops = len(tail.ops) + 3 * sum(n.op_type == "BatchNormalization" for n, _, _ in tail.ops)
     return 2 * err + (ops + 1) * U * np.abs(np.asarray(reference, np.float64))
+
+
+# ---- activation quantizers: how close to a rounding boundary the reference's value may be ----
+
+#: ops between a reduction and an activation quantizer through which the error is propagated
+_PRE_QUANT_OPS = ("Relu", *TAIL_OPS, "BatchNormalization")
+
+
+def _ints(node, name: str, default: list[int]) -> list[int]:
+    for a in node.attribute:
+        if a.name == name:
+            return list(a.ints)
+    return default
+
+
+def _conv_abs(node, ctx: dict) -> np.ndarray:
+    """|x| conv |w| (no bias) with the node's strides, pads, dilations and groups, in float64."""
+    import torch  # lazy: torch import takes seconds
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.abs(np.asarray(ctx[node.input[0]], np.float64)))
+    w = torch.from_numpy(np.abs(np.asarray(ctx[node.input[1]], np.float64)))
+    nd = w.ndim - 2
+    pads = _ints(node, "pads", [0] * (2 * nd))
+    # ONNX pads are (begin..., end...); F.pad wants (last-dim begin, last-dim end, ...)
+    torch_pads = [p for i in reversed(range(nd)) for p in (pads[i], pads[i + nd])]
+    x = F.pad(x, torch_pads)
+    conv = F.conv2d if nd == 2 else F.conv1d
+    y = conv(
+        x,
+        w,
+        stride=_ints(node, "strides", [1] * nd),
+        dilation=_ints(node, "dilations", [1] * nd),
+        groups=int(_attr(node, "group", 1)),
+    )
+    return y.numpy()
+
+
+def pre_quant_error(wrapper, ctx: dict, quant_node) -> np.ndarray | None:
+    """First-order float32 error of the value an activation quantizer rounds (its input), from
+    the reduction that produced it (MatMul/Gemm/Conv) through Relu and constant elementwise /
+    BatchNormalization ops; None for any other producer chain (then no slack is granted)."""
+    chain = []
+    tensor = quant_node.input[0]
+    while True:
+        node = wrapper.find_producer(tensor)
+        if node is None:
+            return None
+        if node.op_type in ("MatMul", "Gemm", "Conv"):
+            break
+        if node.op_type not in _PRE_QUANT_OPS:
+            return None
+        if node.op_type in TAIL_OPS:
+            consts = [wrapper.get_initializer(i) for i in node.input]
+            if len(consts) != 2 or consts[1] is None or consts[0] is not None:
+                return None
+        chain.append(node)
+        tensor = node.input[0]
+    if node.op_type == "Conv":
+        w = np.asarray(ctx[node.input[1]])
+        k = int(np.prod(w.shape[1:]))
+        err = k * U * _conv_abs(node, ctx)
+        if len(node.input) > 2:
+            err = err + U * np.abs(np.asarray(ctx[node.output[0]], np.float64))
+    else:
+        err = _reduction_error(node, ctx)
+    for n in chain[::-1]:
+        v = np.abs(np.asarray(ctx[n.output[0]], np.float64))
+        if n.op_type == "Relu":
+            continue  # 1-Lipschitz and exact
+        if n.op_type == "BatchNormalization":
+            err = _batchnorm_error(wrapper, n, ctx, err)
+            continue
+        c = np.abs(np.asarray(wrapper.get_initializer(n.input[1]), np.float64))
+        if n.op_type == "Mul":
+            err = err * c + U * v
+        elif n.op_type == "Div":
+            err = err / c + U * v
+        else:
+            err = err + U * v
+    return 2 * err  # two float32 evaluations (the reference's and the graph's) may differ by both
