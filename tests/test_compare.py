@@ -42,3 +42,7 @@ def test_one_level_apart_only_at_a_rounding_boundary_within_the_derived_error():
     assert codes_equal(ref, two) is False
     no_slack = ActivationTrace("Quant_4", ref_codes, lowest=0)
     assert codes_equal(no_slack, flipped) is False
+    # exactly on the boundary: a tie the rounding rule decides, so a flip is a real error
+    tie = ActivationTrace("Quant_4", ref_codes, lowest=0, pre=np.array([[5.5, 2.1, 7.0]]))
+    tie.slack = slack
+    assert codes_equal(tie, flipped) is False
