@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from fewerbits.core.config import BuildConfig, TrainConfig
+from fewerbits.core.config import DEFAULT_TARGET_FPS, BuildConfig, TrainConfig
+from fewerbits.hw.boards import BOARDS, board_of_part
 from fewerbits.hw.driver import BACKENDS
 from fewerbits.hw.sim import DEFAULT_SIMULATOR, backend_names, get_backend
 
@@ -38,13 +39,40 @@ def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = No
     )
 
 
+def add_force_arg(p: argparse.ArgumentParser) -> None:
+    """``--force``: replace an --out that holds another artifact or other options."""
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds another kind of artifact or one made with other "
+        "options (default: refuse)",
+    )
+
+
 def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = None) -> None:
     d = defaults or BuildConfig()
-    p.add_argument("--board", default=d.board)
-    p.add_argument("--part", default=None)
-    p.add_argument("--clock-ns", type=float, default=d.clock_ns)
+    p.add_argument(
+        "--board",
+        default=None,
+        help=f"target board: {', '.join(BOARDS)} (default {d.board}, or the board of --part)",
+    )
+    p.add_argument(
+        "--part", default=None, help="FPGA part (default: the board's; must agree with --board)"
+    )
+    p.add_argument(
+        "--clock-ns",
+        type=float,
+        default=d.clock_ns,
+        help="clock period in ns (default %(default)g, i.e. 100 MHz)",
+    )
     fold = p.add_mutually_exclusive_group()
-    fold.add_argument("--target-fps", type=int, default=None, help="FINN's own SetFolding target")
+    fold.add_argument(
+        "--target-fps",
+        type=int,
+        default=None,
+        help=f"FINN's own SetFolding target in frames/s (default {DEFAULT_TARGET_FPS:,} unless "
+        "--fit or --folding)",
+    )
     fold.add_argument(
         "--fit",
         type=float,
@@ -87,7 +115,7 @@ def train_config(a: argparse.Namespace) -> TrainConfig:
 
 def build_config(a: argparse.Namespace) -> BuildConfig:
     return BuildConfig(
-        board=a.board,
+        board=a.board or board_of_part(a.part) or BuildConfig().board,
         part=a.part,
         clock_ns=a.clock_ns,
         target_fps=a.target_fps,

@@ -223,12 +223,6 @@ class BuildDir(_Dir):
         """A folder written by the build (it has intermediate models)."""
         return self.intermediate.is_dir()
 
-    def is_replaceable(self) -> bool:
-        """An empty folder or one written by the build (safe to replace)."""
-        if not self.path.is_dir():
-            return False
-        return not any(self.path.iterdir()) or self.config.is_file()
-
 
 @dataclass(frozen=True)
 class RunDir(_Dir):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from . import custom_steps, impl_style  # noqa: F401 - importing registers the steps
 from .context import BuildContext
 from .result import BuildResult, StepRecord
-from .runner import build, config_hash, vivado_found
+from .runner import build, check_options, config_hash, vivado_found
 from .steps import BuildError
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "BuildResult",
     "StepRecord",
     "build",
+    "check_options",
     "config_hash",
     "vivado_found",
 ]

@@ -19,13 +19,14 @@ from tqdm.auto import tqdm
 
 from fewerbits.compat.finn import build as finn_build
 from fewerbits.compat.finn import env as finn_env
+from fewerbits.core import ownership
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.config import BuildConfig
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
-from ..boards import Board, get_board, resolve_part
 from .. import deploy  # a module import: deploy reads this package's step names
+from ..boards import Board, get_board, resolve_part
 from ..vivado import continuation_command
 from . import impl_style
 from .context import BuildContext
@@ -51,22 +52,25 @@ def config_hash(model_onnx: Path, build_cfg: BuildConfig) -> str:
     return sha256_json(d)
 
 
-def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> tuple[str, Board | None]:
-    """Refuse bad input before anything is written (one line naming the file or option);
+def check_options(b: BuildConfig) -> tuple[str, Board | None]:
+    """Refuse bad options before anything is built or written (one line naming the option);
     return the FPGA part and its resource table (None for a part without one)."""
-    if not model_onnx.is_file():
-        raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
-    part, part_board = resolve_part(get_board(b.board), b.part)
+    board = get_board(b.board)
+    part, part_board = resolve_part(board, b.part)
+    if part_board is not None and part_board.part != board.part:
+        raise BuildError(
+            f"--board {board.name} has part {board.part}, not --part {b.part}; "
+            f"give --board {part_board.name} or leave one of them out"
+        )
+    if not (b.clock_ns > 0 and b.clock_ns < 1e6):
+        raise BuildError(f"--clock-ns {b.clock_ns:g}: give a clock period in ns > 0 (10 = 100 MHz)")
+    if b.target_fps is not None and b.target_fps < 1:
+        raise BuildError(f"--target-fps {b.target_fps}: give frames per second >= 1")
     impl_style.check(b)
     if b.fit is not None and not 0 < b.fit <= 1:
         raise BuildError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
     if b.folding is not None and not Path(b.folding).is_file():
         raise BuildError(f"--folding {b.folding}: file not found")
-    if out.path.exists() and not out.is_replaceable():
-        raise BuildError(
-            f"--out {out.path} exists and is not a fewerbits build folder (it would be replaced); "
-            "choose a new or empty folder"
-        )
     return part, part_board
 
 
@@ -84,55 +88,60 @@ def build(
     progress: bool = True,
     resume: bool = False,
     command: str | None = None,
+    force: bool = False,
 ) -> BuildResult:
     """Run the FINN flow on a QONNX model into ``out_dir`` (a :class:`BuildDir`).
 
     Also writes DIR/report.json, DIR/report.md and DIR/deploy/. ``resume`` continues after the
     last completed step of an earlier build in DIR when the config hash is unchanged;
-    ``command`` is the command printed for the skipped Vivado steps."""
+    ``command`` is the command printed for the skipped Vivado steps. ``out_dir`` is owned
+    (:mod:`fewerbits.core.ownership`): locked while building, a build of other options is
+    replaced only with ``force``, and the old folder stays intact until the new one (with its
+    deploy/) is complete."""
     model_onnx = Path(model_onnx).absolute()
     out = BuildDir(Path(out_dir).absolute())
-    part, part_board = check_options(model_onnx, out, build_cfg)
+    if not model_onnx.is_file():
+        raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
+    part, part_board = check_options(build_cfg)
     chash = config_hash(model_onnx, build_cfg)
-    stage = BuildDir(out.path.parent / f".{out.path.name}.partial")
-    failed = out.path.parent / f".{out.path.name}.failed"
-    for debris in (stage.path, failed):  # an earlier interrupted or failed build of this --out
-        if debris.exists():
-            shutil.rmtree(debris)
-    state = _load_state(out) if resume else None
-    completed: list[str] = []
-    if state and state.get("config_hash") == chash:
-        shutil.copytree(out.path, stage.path, symlinks=True)
-        finn_build.relocate(stage.path, out.path, stage.path)
-        completed = list(state.get("completed", []))
-    stage.path.mkdir(parents=True, exist_ok=True)
-    cmd = command or continuation_command(model_onnx, build_cfg, out.path)
-    try:
-        result = _build_in(
-            model_onnx, stage, out, build_cfg, (part, part_board), chash, completed, progress, cmd
-        )
-        finn_build.relocate(stage.path, stage.path, out.path)
-        if out.path.exists():
-            shutil.rmtree(out.path)
-        os.replace(stage.path, out.path)
-        # BUILD/deploy/ is written after the move so that relocate() never rewrites its hashes
-        deploy.write_deploy_package(out.path)
-    except Exception as e:
-        # keep every intermediate model of the failed build for debugging; --out is untouched
-        if not stage.path.exists():
+    with ownership.claimed(out.path, "build", chash, force) as stage_path:
+        stage = BuildDir(stage_path)
+        failed = ownership.sibling(out.path, "failed")
+        shutil.rmtree(failed, ignore_errors=True)  # an earlier failed build of this --out
+        state = _load_state(out) if resume else None
+        completed: list[str] = []
+        if state and state.get("config_hash") == chash:
+            shutil.copytree(out.path, stage.path, symlinks=True)
+            finn_build.relocate(stage.path, out.path, stage.path)
+            completed = list(state.get("completed", []))
+        stage.path.mkdir(parents=True, exist_ok=True)
+        cmd = command or continuation_command(model_onnx, build_cfg, out.path)
+        target = (part, part_board)
+        try:
+            result = _build_in(
+                model_onnx, stage, out, build_cfg, target, chash, completed, progress, cmd
+            )
+            ownership.write_owner(stage.path, "build", chash)
+            finn_build.relocate(stage.path, stage.path, out.path)
+            # BUILD/deploy/ is written after the rename so that relocate() never rewrites its
+            # hashes; a failure there puts the previous --out back (publish's rollback)
+            ownership.publish(stage.path, out.path, finish=deploy.write_deploy_package)
+        except Exception as e:
+            # keep every intermediate model of the failed build for debugging; --out is untouched
+            if not stage.path.exists():
+                raise
+            os.replace(stage.path, failed)
+            if isinstance(e, FewerbitsError):
+                raise type(e)(f"{e} (the failed build is kept in {failed})") from e
             raise
-        os.replace(stage.path, failed)
-        if isinstance(e, FewerbitsError):
-            raise type(e)(f"{e} (the failed build is kept in {failed})") from e
-        raise
-    except BaseException:  # interrupted: nothing half-written stays behind
-        shutil.rmtree(stage.path, ignore_errors=True)
-        raise
-    finally:
-        # FINN's settings point at the staging folder; re-point them if it moved
-        if (out.path / "finn_settings.yaml").is_file():
-            finn_env.write_settings(out.path)
-            finn_env.reset_settings_cache()
+        except BaseException:  # interrupted: nothing half-written stays behind
+            shutil.rmtree(stage.path, ignore_errors=True)
+            raise
+        finally:
+            # FINN's settings point at the staging folder; re-point them if it moved
+            if (out.path / "finn_settings.yaml").is_file():
+                finn_env.write_settings(out.path)
+                finn_env.reset_settings_cache()
     return result
 
 
