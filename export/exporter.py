@@ -12,14 +12,14 @@ import torch.nn as nn
 from fewerbits.train.datasets import load_dataset
 from fewerbits.train.models import load_factory
 from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
-from fewerbits.train.trainer import CHECKPOINT, load_checkpoint
+from fewerbits.train.trainer import CHECKPOINT, load_checkpoint, save_torch
 
 from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
 from fewerbits.core import ownership
 from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import compare
 from fewerbits.core.errors import FewerbitsError
-from fewerbits.core.files import sha256_json, write_json
+from fewerbits.core.files import sha256_json, write_atomic, write_json
 
 MODEL_ONNX = ExportDir.MODEL
 EXPORT_JSON = ExportDir.INFO
@@ -92,9 +92,7 @@ def export_qonnx(
         wrapper = cleanup_model(ModelWrapper(str(raw)))
     wrapper = wrapper.transform(FoldConstantsWithOptionalInputs())
     wrapper.set_tensor_datatype(wrapper.graph.input[0].name, input_datatype(input_dtype))
-    tmp_out = out_file.with_suffix(".onnx.tmp")
-    wrapper.save(str(tmp_out))
-    tmp_out.replace(out_file)
+    write_atomic(out_file, lambda tmp: wrapper.save(str(tmp)))
     return wrapper
 
 
@@ -269,7 +267,7 @@ def export(
             info["check_inputs"] = f"{len(samples)} {what}"
         info["verification"] = [check_samples(model, wrapper, np.asarray(samples, np.float32))]
         if "factory" in source:  # what `verify` rebuilds the PyTorch reference from
-            torch.save(model.state_dict(), ExportDir(stage).state)
+            save_torch(model.state_dict(), ExportDir(stage).state)
             info["source"]["state"] = str(ExportDir(out_dir.absolute()).state)
         write_json(stage / EXPORT_JSON, info)
     return info

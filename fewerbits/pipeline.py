@@ -16,7 +16,7 @@ from fewerbits.core import ownership
 from fewerbits.core.artifacts import RunDir
 from fewerbits.core.compare import LevelResult
 from fewerbits.core.config import RunConfig
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import sha256_json
 from fewerbits.core.report import write_report
 from fewerbits.export.exporter import export
@@ -52,10 +52,10 @@ def check_run(cfg: RunConfig) -> None:
     tc = cfg.train
     scheme = make_scheme(tc.scheme, tc.wbits, tc.abits)
     if not scheme.deployable:
-        raise RunError(f"--scheme {tc.scheme}: not deployable to FINN: {NOT_DEPLOYABLE_HINT}")
+        raise UsageError(f"--scheme {tc.scheme}: not deployable to FINN: {NOT_DEPLOYABLE_HINT}")
     check_options(cfg.build)
     if cfg.verify_samples is not None and cfg.verify_samples < 0:
-        raise RunError(f"--verify-samples {cfg.verify_samples}: give 0 (all) or a positive count")
+        raise UsageError(f"--verify-samples {cfg.verify_samples}: give 0 (all) or a positive count")
 
 
 def run(cfg: RunConfig, out: Path, progress: bool = True, force: bool = False) -> dict:
@@ -68,7 +68,6 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, force: bool = False) -
     check_writable(out)
     run_hash = sha256_json(cfg.to_dict())
     with ownership.claimed(out, "run", run_hash, force):
-        out.mkdir(parents=True, exist_ok=True)
         report = _run(cfg, RunDir(out), progress, force)
         ownership.write_owner(out, "run", run_hash)
     return report

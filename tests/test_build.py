@@ -130,7 +130,8 @@ def test_vivado_steps_recorded_with_commands(tfc_build):
     assert [s["step"] for s in skipped] == VIVADO_STEPS
     for s in skipped:
         assert "Vivado" in s["reason"]
-        assert s["command"].startswith("docker/run.sh fewerbits build ")
+        assert s["command"].startswith("FEWERBITS_WORKDIR=/")
+        assert f" {ROOT / 'docker' / 'run.sh'} fewerbits build /" in s["command"]
         assert "--until bitstream --resume" in s["command"] and "--fit 0.7" in s["command"]
 
 

@@ -8,6 +8,7 @@ where it stopped: on CPU the resumed run is bit-identical to an uninterrupted on
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable
@@ -22,8 +23,8 @@ from tqdm.auto import tqdm
 from fewerbits.core import ownership
 from fewerbits.core.artifacts import TrainDir
 from fewerbits.core.config import TrainConfig
-from fewerbits.core.errors import FewerbitsError
-from fewerbits.core.files import sha256_json, write_json
+from fewerbits.core.errors import FewerbitsError, UsageError
+from fewerbits.core.files import sha256_json, write_atomic, write_json
 
 from .datasets import Dataset, load_dataset
 from .models import ZOO, build_model
@@ -175,10 +176,13 @@ def train_config_hash(cfg: TrainConfig) -> str:
     return sha256_json({k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES})
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+def save_torch(obj: object, path: Path) -> None:
+    """torch.save, atomically; serialised in memory first, so that a full disk is an OSError
+    naming the file (torch's own file writer says only "iostream error")."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
 
 
 def train(*args, **kwargs) -> dict:
@@ -256,9 +260,9 @@ def _train(
     if cfg.batch_size < 1:
         raise TrainError(f"--batch-size {cfg.batch_size}: must be >= 1")
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise TrainError(f"--lr {cfg.lr:g}: give a learning rate > 0 (default {TrainConfig.lr:g})")
+        raise UsageError(f"--lr {cfg.lr:g}: give a learning rate > 0 (default {TrainConfig.lr:g})")
     if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise TrainError(f"--max-steps {cfg.max_steps}: must be >= 1 (or leave it out)")
+        raise UsageError(f"--max-steps {cfg.max_steps}: must be >= 1 (or leave it out)")
     scheme = make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
     cfg.wbits, cfg.abits = scheme.wbits, scheme.abits  # fixed by binary/float schemes
     device = pick_device(cfg.device)
@@ -354,13 +358,13 @@ def _train(
                     f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} "
                     f"train acc {row['train_accuracy']:.4f} test acc {acc:.4f}"
                 )
-            _save_atomic(checkpoint(epoch + 1), stage / CHECKPOINT)
+            save_torch(checkpoint(epoch + 1), stage / CHECKPOINT)
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, row, model)
 
         model.eval()
         final = checkpoint(max(cfg.epochs, start_epoch))
-        _save_atomic(final, stage / CHECKPOINT)
+        save_torch(final, stage / CHECKPOINT)
         report = {
             "model": cfg.model,
             "scheme": cfg.scheme,

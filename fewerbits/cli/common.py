@@ -18,19 +18,21 @@ def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = No
     p.add_argument(
         "--scheme", default=d.scheme, help="float, binaryconnect, binarynet, xnor, dorefa, int"
     )
-    p.add_argument("--wbits", type=int, default=d.wbits)
-    p.add_argument("--abits", type=int, default=d.abits)
-    p.add_argument("--dataset", default=d.dataset)
+    p.add_argument("--wbits", type=int, default=d.wbits, help="weight bits")
+    p.add_argument("--abits", type=int, default=d.abits, help="activation bits")
+    p.add_argument(
+        "--dataset", default=d.dataset, help="digits, mnist-5k, mnist, fashion-mnist, cifar10"
+    )
     p.add_argument(
         "--data-file",
         default=None,
         help="read the dataset from this file instead of its default location",
     )
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, choices=["cpu", "cuda"])
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate, cosine schedule")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of weights and data order")
+    p.add_argument("--device", default=d.device, choices=["cpu", "cuda"], help="torch device")
     p.add_argument(
         "--max-steps", type=int, default=None, help="cap optimiser steps per epoch (smoke runs)"
     )
@@ -128,7 +130,9 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
 
 def add_driver_args(p: argparse.ArgumentParser) -> None:
     """``--backend`` (the driver's back ends) and ``--simulator`` (the sim registry's)."""
-    p.add_argument("--backend", default="python", choices=BACKENDS)
+    p.add_argument(
+        "--backend", default="python", choices=BACKENDS, help="driver back end (default python)"
+    )
     # not argparse `choices`: an unknown name is refused by the registry itself, in one line with
     # exit 1 like every other bad input (argparse would exit 2 with its usage text)
     p.add_argument(

@@ -8,6 +8,7 @@ need Vivado/Vitis HLS are recorded as skipped, with the reason and the command t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from fewerbits.compat.finn import env as finn_env
 from fewerbits.core import ownership
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.config import BuildConfig
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
 from .. import deploy  # a module import: deploy reads this package's step names
@@ -52,20 +53,41 @@ def config_hash(model_onnx: Path, build_cfg: BuildConfig) -> str:
     return sha256_json(d)
 
 
+def check_model_file(model_onnx: Path) -> None:
+    """Refuse, in one line and before staging, a model file that is missing, empty, not ONNX
+    (truncated, text, other bytes) or without a graph."""
+    import onnx  # lazy: a heavy upstream package
+
+    hint = "give the model.onnx written by `fewerbits export`"
+    if not model_onnx.is_file():
+        raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
+    if model_onnx.stat().st_size == 0:
+        raise BuildError(f"model {model_onnx} is empty (0 bytes); {hint}")
+    try:
+        graph = onnx.load(str(model_onnx), load_external_data=False).graph
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends, in one line
+        raise BuildError(
+            f"model {model_onnx} is not a readable ONNX file ({type(e).__name__}: truncated or "
+            f"not ONNX); {hint}"
+        ) from None
+    if not (graph.node and graph.input and graph.output):
+        raise BuildError(f"model {model_onnx} holds no ONNX graph (no nodes or inputs); {hint}")
+
+
 def check_options(b: BuildConfig) -> tuple[str, Board | None]:
     """Refuse bad options before anything is built or written (one line naming the option);
     return the FPGA part and its resource table (None for a part without one)."""
     board = get_board(b.board)
     part, part_board = resolve_part(board, b.part)
     if part_board is not None and part_board.part != board.part:
-        raise BuildError(
+        raise UsageError(
             f"--board {board.name} has part {board.part}, not --part {b.part}; "
             f"give --board {part_board.name} or leave one of them out"
         )
     if not (b.clock_ns > 0 and b.clock_ns < 1e6):
-        raise BuildError(f"--clock-ns {b.clock_ns:g}: give a clock period in ns > 0 (10 = 100 MHz)")
+        raise UsageError(f"--clock-ns {b.clock_ns:g}: give a clock period in ns > 0 (10 = 100 MHz)")
     if b.target_fps is not None and b.target_fps < 1:
-        raise BuildError(f"--target-fps {b.target_fps}: give frames per second >= 1")
+        raise UsageError(f"--target-fps {b.target_fps}: give frames per second >= 1")
     impl_style.check(b)
     if b.fit is not None and not 0 < b.fit <= 1:
         raise BuildError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
@@ -100,8 +122,7 @@ def build(
     deploy/) is complete."""
     model_onnx = Path(model_onnx).absolute()
     out = BuildDir(Path(out_dir).absolute())
-    if not model_onnx.is_file():
-        raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
+    check_model_file(model_onnx)
     part, part_board = check_options(build_cfg)
     chash = config_hash(model_onnx, build_cfg)
     with ownership.claimed(out.path, "build", chash, force) as stage_path:
@@ -214,23 +235,32 @@ def _resume_point(model_onnx, stage: BuildDir, to_run, completed, record, ctx):
 
 
 def _run_steps(model, steps: list[str], cfg, ctx: BuildContext, record, state, progress):
-    """Run ``steps`` in order, saving each model and the state; FINN's errors name the step."""
+    """Run ``steps`` in order, saving each model and the state; FINN's console output goes to
+    BUILD/build.log instead of the terminal."""
     bar = tqdm(steps, desc="FINN build", disable=not progress, leave=False)
-    for name in bar:
-        bar.set_postfix_str(name.removeprefix("step_"))
-        t0 = time.time()
-        step = get_step(name, ctx.build.impl_style)
-        try:
-            model = step(model, cfg, ctx)
-        except FewerbitsError:
-            raise
-        except finn_env.VivadoRequiredError as e:
-            raise BuildError(f"{name}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - FINN raises bare exceptions; name the step
-            msg = " ".join(str(e).split())[:300]
-            raise BuildError(f"FINN step {name} failed: {type(e).__name__}: {msg}") from e
-        model.save(str(ctx.out.model_after(name)))
-        record.seconds.append({"step": name, "seconds": round(time.time() - t0, 3)})
-        state["completed"].append(name)
-        write_json(ctx.out.state, state)
+    with open(ctx.out.log, "a") as log:
+        for name in bar:
+            bar.set_postfix_str(name.removeprefix("step_"))
+            t0 = time.time()
+            print(f"---- {name}", file=log, flush=True)
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                model = _run_step(name, model, cfg, ctx)
+            model.save(str(ctx.out.model_after(name)))
+            record.seconds.append({"step": name, "seconds": round(time.time() - t0, 3)})
+            state["completed"].append(name)
+            write_json(ctx.out.state, state)
     return model
+
+
+def _run_step(name: str, model, cfg, ctx: BuildContext):
+    """One step; FINN's errors name the step."""
+    step = get_step(name, ctx.build.impl_style)
+    try:
+        return step(model, cfg, ctx)
+    except FewerbitsError:
+        raise
+    except finn_env.VivadoRequiredError as e:
+        raise BuildError(f"{name}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - FINN raises bare exceptions; name the step
+        msg = " ".join(str(e).split())[:300]
+        raise BuildError(f"FINN step {name} failed: {type(e).__name__}: {msg}") from e
