@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from fewerbits.core.ownership import OutputRefused
+
 ROOT = Path(__file__).resolve().parents[1]
 FEWERBITS = [sys.executable, "-m", "fewerbits.cli"]
 
@@ -128,7 +130,8 @@ def test_vivado_steps_recorded_with_commands(tfc_build):
     assert [s["step"] for s in skipped] == VIVADO_STEPS
     for s in skipped:
         assert "Vivado" in s["reason"]
-        assert s["command"].startswith("docker/run.sh fewerbits build ")
+        assert s["command"].startswith("FEWERBITS_WORKDIR=/")
+        assert f" {ROOT / 'docker' / 'run.sh'} fewerbits build /" in s["command"]
         assert "--until bitstream --resume" in s["command"] and "--fit 0.7" in s["command"]
 
 
@@ -274,13 +277,11 @@ def test_resume_skips_finished_steps_and_restarts_on_change(nets, tmp_path):
     ]
     assert again.estimates["fps"] == first.estimates["fps"]
     _check_codegen(out)  # code paths were relocated from the staging folder to out
-    changed = build(
-        nets["tfc"],
-        out,
-        BuildConfig(target_fps=6000, until="estimates"),
-        progress=False,
-        resume=True,
-    )
+    other = BuildConfig(target_fps=6000, until="estimates")
+    with pytest.raises(OutputRefused, match="made with other options.*--force"):
+        build(nets["tfc"], out, other, progress=False, resume=True)
+    assert json.loads((out / "build_state.json").read_text())["config_hash"] == again.config_hash
+    changed = build(nets["tfc"], out, other, progress=False, resume=True, force=True)
     assert changed.steps.reused == [] and changed.config_hash != again.config_hash
     state = json.loads((out / "build_state.json").read_text())
     assert state["completed"] == changed.steps.ran
