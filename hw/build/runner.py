@@ -24,8 +24,8 @@ from fewerbits.core.config import BuildConfig
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
-from ..boards import get_board, resolve_part
 from .. import deploy  # a module import: deploy reads this package's step names
+from ..boards import get_board, resolve_part
 from ..vivado import continuation_command
 from . import impl_style
 from .context import BuildContext

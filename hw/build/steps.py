@@ -173,9 +173,13 @@ def register_step(
 
 def add_step(step: Step) -> None:
     """Register a step object (a name registered twice is a programming error)."""
-    table, key = (_STEPS, step.name) if step.impl_style is None else (
-        _STYLE_STEPS,
-        (step.name, step.impl_style),
+    table, key = (
+        (_STEPS, step.name)
+        if step.impl_style is None
+        else (
+            _STYLE_STEPS,
+            (step.name, step.impl_style),
+        )
     )
     if key in table and table[key].fn is not step.fn:
         raise ValueError(f"step {step.name} registered twice")
