@@ -221,3 +221,55 @@ def rtlsim_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FEWERBITS_CACHE", str(path))
         yield path
+
+
+def mvau_binary(rng, thresholds: bool):
+    """A binary (XNOR-popcount) MVAU as FINN's InferBinaryMatrixVectorActivation makes it:
+    BINARY inputs and weights; embedded thresholds (BIPOLAR or multi-bit output) or none."""
+    mw = int(rng.choice([8, 16, 24, 32, 64]))
+    mh = int(rng.choice([4, 6, 8, 12]))
+    simd = int(rng.choice([d for d in (1, 2, 4, 8, 16, 32) if mw % d == 0]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 4) if mh % d == 0]))
+    # FC (one vector per frame) or conv-like (1, H, W); FINN's Python execution thresholds
+    # along axis 1 of a 3-D tensor, so 3-D shapes are avoided
+    vecs = [1] if rng.integers(0, 2) else [1, int(rng.integers(1, 3)), int(rng.integers(1, 4))]
+    w = rng.integers(0, 2, size=(mw, mh))
+    inits = {"w": (w, "BINARY")}
+    inputs = ["inp", "w"]
+    acc_dt = f"UINT{int(np.ceil(np.log2(mw + 1)))}"
+    if thresholds:
+        odt = str(rng.choice(["BIPOLAR", "UINT2", "INT2", "UINT3"]))
+        steps = 1 if odt == "BIPOLAR" else 2 ** int(odt[-1]) - 1
+        per_channel = bool(rng.integers(0, 2))
+        # thresholds spread over (and a little beyond) the popcount range [0, MW]
+        thr = np.sort(rng.integers(-2, mw + 3, size=(mh if per_channel else 1, steps)), axis=1)
+        thr = np.clip(thr, 0, None)  # FINN's binary MVAU asserts thresholds >= 0
+        inits["thr"] = (
+            thr,
+            "INT32" if thr.max() > 2**15 else f"UINT{max(1, int(thr.max()).bit_length())}",
+        )
+        inputs.append("thr")
+        actval = 0 if odt == "BIPOLAR" else int(_dt(odt).min())
+    else:
+        odt, steps, actval = acc_dt, 0, 0
+    node = _node(
+        "MVAU",
+        inputs,
+        MW=mw,
+        MH=mh,
+        SIMD=simd,
+        PE=pe,
+        inputDataType="BINARY",
+        weightDataType="BINARY",
+        outputDataType=odt,
+        accDataType=acc_dt,
+        ActVal=actval,
+        noActivation=0 if thresholds else 1,
+        binaryXnorMode=1,
+        mem_mode="internal_decoupled",
+        numInputVectors=vecs,
+    )
+    m = _model(node, (*vecs, mw), (*vecs, mh), "BINARY", inits, odt)
+    m.set_tensor_datatype("w", _dt("BINARY"))
+    kind = f"{steps} thresholds -> {odt}" if thresholds else f"popcount {odt}"
+    return m, PART_7, f"MW{mw} MH{mh} SIMD{simd} PE{pe} vecs{vecs} {kind}"

@@ -15,7 +15,10 @@
   3. ``preferred_impl_style="rtl"`` on every layer that has an RTL variant
      (:func:`step_fewerbits_prefer_rtl`; FINN still falls back to HLS where its own
      constraints forbid RTL, and the level reports say which);
-  4. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
+  4. layers FINN has only as HLS but fewerbits' RTL layer library (:mod:`fewerbits.hw.rtl_lib`)
+     implements -- the MVAU in binary XNOR-popcount mode -- become that library's op
+     (:func:`step_specialize_layers_rtl_lib`), unless the node asks for ``"hls"``;
+  5. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
 
 * ``"auto"``: FINN's own choice for every layer.
 """
@@ -29,7 +32,15 @@ from typing import TYPE_CHECKING
 from fewerbits.compat.finn import build as finn_build
 from fewerbits.core.config import BuildConfig
 
-from .steps import CONVERT_TO_HW, HW_CODEGEN, PREFER_RTL, BuildError, register_step
+from .. import rtl_lib
+from .steps import (
+    CONVERT_TO_HW,
+    HW_CODEGEN,
+    PREFER_RTL,
+    SPECIALIZE_LAYERS,
+    BuildError,
+    register_step,
+)
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -123,6 +134,23 @@ def step_fewerbits_prefer_rtl(model: ModelWrapper, cfg, ctx: BuildContext) -> Mo
             if inst.get_nodeattr("preferred_impl_style") == "":
                 inst.set_nodeattr("preferred_impl_style", "rtl")
     return model
+
+
+@register_step(SPECIALIZE_LAYERS, impl_style="rtl")
+def step_specialize_layers_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
+    """Nodes fewerbits' RTL library implements become its ops (a node preferring ``"hls"``
+    keeps FINN's HLS layer), then FINN's step_specialize_layers for all others."""
+    from finn.builder.build_dataflow_steps import step_specialize_layers  # lazy: FINN import
+    from qonnx.custom_op.registry import getCustomOp
+
+    rtl_lib.register()
+    for node in list(model.graph.node):
+        if rtl_lib.rtl_lib_op(node) is None:
+            continue
+        if getCustomOp(node).get_nodeattr("preferred_impl_style") == "hls":
+            continue
+        rtl_lib.specialize(model, node)
+    return step_specialize_layers(model, cfg)
 
 
 @register_step(HW_CODEGEN, impl_style="rtl")

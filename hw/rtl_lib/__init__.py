@@ -1,0 +1,55 @@
+"""fewerbits' RTL layer library: SystemVerilog for layers FINN has only as HLS.
+
+Each layer is a FINN hardware op (``<Op>_rtl``, a subclass of FINN's base op and
+``RTLBackend``) plus its synthesizable SystemVerilog under ``hdl/``. :func:`register` adds
+the ops to FINN's RTL op table (``finn.custom_op.fpgadataflow.rtl.custom_op``), so that
+FINN's ``getCustomOp``, ``SpecializeLayers``, ``PrepareIP`` and estimators handle them like
+FINN's own RTL layers; call it after ``prepare_finn()`` in every process that loads such a
+model. Where FINN's ``SpecializeLayers`` would not choose them, ``hw/build/impl_style.py``
+decides.
+
+* ``MVAUBinary_rtl`` (:mod:`.mvau_binary`): MVAU in binary XNOR-popcount mode.
+"""
+
+from __future__ import annotations
+
+from . import mvau_binary
+
+FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
+RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
+#: our op type -> the FINN base op whose Python execution is its reference
+BASE_OP_TYPES = {mvau_binary.OP_TYPE: mvau_binary.BASE_OP_TYPE}
+
+
+def register() -> None:
+    """Add this library's ops to FINN's RTL op table (idempotent)."""
+    from finn.custom_op.fpgadataflow.rtl import custom_op, register_custom_op  # lazy: FINN
+
+    if mvau_binary.OP_TYPE not in custom_op:
+        register_custom_op(mvau_binary.finn_class())
+
+
+def rtl_lib_op(node) -> str | None:
+    """The op of this library that implements a base FINN hardware node, or None."""
+    from qonnx.custom_op.registry import getCustomOp  # lazy: qonnx import
+
+    if node.domain != FPGADATAFLOW_DOMAIN:
+        return None
+    if node.op_type == "MVAU" and getCustomOp(node).get_nodeattr("binaryXnorMode") == 1:
+        return mvau_binary.OP_TYPE
+    return None
+
+
+def specialize(model, node):
+    """Replace a base FINN node by ``rtl_lib_op(node)`` (as FINN's SpecializeLayers replaces a
+    node by its ``_rtl`` variant: same inputs, outputs and attributes, no style preference)."""
+    from onnx import helper  # lazy: onnx import
+
+    new = helper.make_node(
+        rtl_lib_op(node), node.input, node.output, name=node.name, domain=RTL_DOMAIN
+    )
+    new.attribute.extend(a for a in node.attribute if a.name != "preferred_impl_style")
+    idx = list(model.graph.node).index(node)
+    model.graph.node.remove(node)
+    model.graph.node.insert(idx, new)
+    return new
