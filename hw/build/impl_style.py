@@ -38,6 +38,7 @@ from .steps import (
     HW_CODEGEN,
     PREFER_RTL,
     SPECIALIZE_LAYERS,
+    TARGET_FPS_PARALLELIZATION,
     BuildError,
     register_step,
 )
@@ -151,6 +152,17 @@ def step_specialize_layers_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
             continue
         rtl_lib.specialize(model, node)
     return step_specialize_layers(model, cfg)
+
+
+@register_step(TARGET_FPS_PARALLELIZATION, impl_style="rtl")
+def step_target_fps_parallelization_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
+    """FINN's step_target_fps_parallelization, folding the RTL library's ops by the rules of
+    the FINN op they implement (:func:`fewerbits.compat.finn.build.as_finn_op_types`)."""
+    from finn.builder.build_dataflow_steps import step_target_fps_parallelization  # lazy: FINN
+
+    return finn_build.as_finn_op_types(
+        model, rtl_lib.FOLDING_AS, lambda m: step_target_fps_parallelization(m, cfg)
+    )
 
 
 @register_step(HW_CODEGEN, impl_style="rtl")

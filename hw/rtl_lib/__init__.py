@@ -19,6 +19,8 @@ FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
 #: our op type -> the FINN base op whose Python execution is its reference
 BASE_OP_TYPES = {mvau_binary.OP_TYPE: mvau_binary.BASE_OP_TYPE}
+#: our op type -> the FINN op type whose folding rules (FINN's SetFolding) it follows
+FOLDING_AS = {mvau_binary.OP_TYPE: "MVAU_rtl"}
 
 
 def register() -> None:
@@ -52,4 +54,4 @@ def specialize(model, node):
     idx = list(model.graph.node).index(node)
     model.graph.node.remove(node)
     model.graph.node.insert(idx, new)
-    return new
+    return model.graph.node[idx]  # the inserted copy (protobuf copies on insert)
