@@ -273,3 +273,27 @@ def mvau_binary(rng, thresholds: bool):
     m.set_tensor_datatype("w", _dt("BINARY"))
     kind = f"{steps} thresholds -> {odt}" if thresholds else f"popcount {odt}"
     return m, PART_7, f"MW{mw} MH{mh} SIMD{simd} PE{pe} vecs{vecs} {kind}"
+
+
+def maxpool(rng):
+    """FINN's Pool (Function=MaxPool) as InferPool makes it, fed window by window. PE equals
+    Channels: then FINN's depthwise window order (C/PE, K, K, PE) is the normal (K, K, C)
+    order the Python reference reads; PE < Channels is covered by the stitched CNV test."""
+    k = [int(v) for v in rng.choice([2, 3], size=2)]
+    c = int(rng.choice([1, 2, 3, 4, 8]))
+    odims = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
+    dt = str(rng.choice(["BIPOLAR", "UINT2", "UINT4", "INT3", "INT8"]))
+    node = _node(
+        "Pool",
+        ["inp"],
+        Channels=c,
+        PE=c,
+        KernelSize=k,
+        Function="MaxPool",
+        OutImgDims=odims,
+        InputDataType=dt,
+        OutputDataType=dt,
+        BatchSize=1,
+    )
+    m = _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=dt)
+    return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}"

@@ -8,27 +8,35 @@ FINN's own RTL layers; call it after ``prepare_finn()`` in every process that lo
 model. Where FINN's ``SpecializeLayers`` would not choose them, ``hw/build/impl_style.py``
 decides.
 
-* ``MVAUBinary_rtl`` (:mod:`.mvau_binary`): MVAU in binary XNOR-popcount mode.
+* ``MVAUBinary_rtl`` (:mod:`.mvau_binary`): MVAU in binary XNOR-popcount mode;
+* ``MaxPool_rtl`` (:mod:`.pool_max`): ``Pool`` with ``Function=MaxPool``.
+
+The op types deliberately differ from ``<FINN base op>_rtl``: FINN's SpecializeLayers would
+otherwise pick them for configurations they do not implement (e.g. ``Pool`` with AvgPool);
+:data:`BASE_OP_TYPES` names the FINN base op of each (their Python reference).
 """
 
 from __future__ import annotations
 
-from . import mvau_binary
+from . import mvau_binary, pool_max
+
+OPS = (mvau_binary, pool_max)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
 #: our op type -> the FINN base op whose Python execution is its reference
-BASE_OP_TYPES = {mvau_binary.OP_TYPE: mvau_binary.BASE_OP_TYPE}
+BASE_OP_TYPES = {op.OP_TYPE: op.BASE_OP_TYPE for op in OPS}
 #: our op type -> the FINN op type whose folding rules (FINN's SetFolding) it follows
-FOLDING_AS = {mvau_binary.OP_TYPE: "MVAU_rtl"}
+FOLDING_AS = {mvau_binary.OP_TYPE: "MVAU_rtl", pool_max.OP_TYPE: "Pool_hls"}
 
 
 def register() -> None:
     """Add this library's ops to FINN's RTL op table (idempotent)."""
     from finn.custom_op.fpgadataflow.rtl import custom_op, register_custom_op  # lazy: FINN
 
-    if mvau_binary.OP_TYPE not in custom_op:
-        register_custom_op(mvau_binary.finn_class())
+    for op in OPS:
+        if op.OP_TYPE not in custom_op:
+            register_custom_op(op.op_class())
 
 
 def rtl_lib_op(node) -> str | None:
@@ -39,6 +47,8 @@ def rtl_lib_op(node) -> str | None:
         return None
     if node.op_type == "MVAU" and getCustomOp(node).get_nodeattr("binaryXnorMode") == 1:
         return mvau_binary.OP_TYPE
+    if node.op_type == "Pool" and getCustomOp(node).get_nodeattr("Function") == "MaxPool":
+        return pool_max.OP_TYPE
     return None
 
 
