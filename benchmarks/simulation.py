@@ -9,6 +9,7 @@ process start and reset included), the speed-ups, Verilator build time (cold, th
 estimates, and bit-exactness of the dataflow outputs between the two.
 
     .venv/bin/python benchmarks/simulation.py [--frames 2000] [--python-frames 100] [--out DIR]
+                                              [--simulator verilator]
 
 Writes DIR/simulation.json (default runs/bench-sim).
 """
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fewerbits.hw.sim import DEFAULT_SIMULATOR, backend_names
 
 NETS = {
     "tfc-w2a2 (demo)": dict(model="tfc", epochs=2),
@@ -60,7 +62,7 @@ def finn_execute_onnx_fps(dataflow, xin: np.ndarray) -> float:
     return len(xin) / (time.time() - t0)
 
 
-def bench(run_dir: Path, frames: int, py_frames: int) -> dict:
+def bench(run_dir: Path, frames: int, py_frames: int, simulator: str = DEFAULT_SIMULATOR) -> dict:
     from fewerbits.hw.build.report import finn_performance
     from fewerbits.hw.rtlsim.sim import Stitched, python_exec
     from fewerbits.train.datasets import load_dataset
@@ -71,7 +73,7 @@ def bench(run_dir: Path, frames: int, py_frames: int) -> dict:
     x = np.concatenate([x] * (frames // len(x) + 1))[:frames]
     with tempfile.TemporaryDirectory() as cache:
         os.environ["FEWERBITS_CACHE"] = cache
-        st = Stitched(run_dir / "build")
+        st = Stitched(run_dir / "build", simulator=simulator)
         cold = st.compile()
         st.binary = None
         warm_t0 = time.time()
@@ -105,6 +107,7 @@ def bench(run_dir: Path, frames: int, py_frames: int) -> dict:
     )
     est = finn_performance(BuildDir(run_dir / "build"))
     return {
+        "simulator": simulator,
         "layers": len(st.graphs.nodes),
         "ops": sorted({n.op_type for n in st.graphs.nodes}),
         "frames": frames,
@@ -131,13 +134,14 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=2000)
     p.add_argument("--python-frames", type=int, default=100)
     p.add_argument("--out", default="runs/bench-sim")
+    p.add_argument("--simulator", default=DEFAULT_SIMULATOR, choices=backend_names())
     a = p.parse_args()
     out = Path(a.out)
     rows = {}
     for name, spec in NETS.items():
         print(f"[bench] {name}", file=sys.stderr, flush=True)
         run_dir = make_run(out / spec["model"], spec)
-        rows[name] = bench(run_dir, a.frames, a.python_frames)
+        rows[name] = bench(run_dir, a.frames, a.python_frames, a.simulator)
     hdr = (
         "| network | layers | FINN execute_onnx fps | per-node Python fps | Verilator fps "
         "| speed-up vs execute_onnx / per-node | build cold / cached s "

@@ -15,12 +15,13 @@ from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
 from fewerbits.train.trainer import CHECKPOINT, load_checkpoint
 
 from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
+from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import compare
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
 
-MODEL_ONNX = "model.onnx"
-EXPORT_JSON = "export.json"
+MODEL_ONNX = ExportDir.MODEL
+EXPORT_JSON = ExportDir.INFO
 
 
 class ExportError(FewerbitsError):
@@ -72,7 +73,6 @@ def export_qonnx(
 ):
     """Export with Brevitas, clean up with qonnx, annotate the input datatype; return ModelWrapper."""
     from brevitas.export import export_qonnx as brevitas_export_qonnx
-    from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
@@ -90,7 +90,7 @@ def export_qonnx(
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
         wrapper = cleanup_model(ModelWrapper(str(raw)))
     wrapper = wrapper.transform(FoldConstantsWithOptionalInputs())
-    wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[input_dtype])
+    wrapper.set_tensor_datatype(wrapper.graph.input[0].name, input_datatype(input_dtype))
     tmp_out = out_file.with_suffix(".onnx.tmp")
     wrapper.save(str(tmp_out))
     tmp_out.replace(out_file)
@@ -149,7 +149,13 @@ def source_model(source: dict) -> nn.Module:
     if "checkpoint" in source:
         return load_checkpoint(Path(source["checkpoint"]))[0]
     model = load_factory(source["factory"])()
-    if source.get("weights"):
+    # the state saved at export (exactly the exported parameters, even without --weights),
+    # else the user's weights file
+    if source.get("state"):
+        # strict=False: Brevitas creates runtime-statistics scales lazily; a key the exported
+        # model did not have yet is absent here too, and the fresh model is in the same state
+        model.load_state_dict(torch.load(source["state"], map_location="cpu"), strict=False)
+    elif source.get("weights"):
         state = torch.load(source["weights"], map_location="cpu", weights_only=False)
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     return model.eval()
@@ -163,6 +169,40 @@ def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
     return compare("qonnx", ref, execute_qonnx(wrapper, x)).to_dict()
 
 
+def input_datatype(name: str):
+    """The QONNX DataType called ``name``, or a one-line ExportError naming the option."""
+    from qonnx.core.datatype import DataType  # lazy: qonnx import takes seconds
+
+    try:
+        return DataType[name]
+    except KeyError:
+        raise ExportError(
+            f"--input-datatype {name!r}: not a QONNX datatype; use e.g. UINT8, INT8, INT4, "
+            "BIPOLAR, FIXED<8,4> or FLOAT32"
+        ) from None
+
+
+def random_inputs(dtype: str, shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random inputs of QONNX datatype ``dtype``: every integer of its range (BIPOLAR:
+    -1 and +1 only), values on its grid for fixed point, standard normal for FLOAT32."""
+    dt = input_datatype(dtype)
+    rng = np.random.default_rng(seed)
+    if dt.name == "BIPOLAR":
+        return rng.choice(np.array([-1.0, 1.0], np.float32), size=(n, *shape))
+    if dt.is_integer():
+        if dt.bitwidth() > 32:
+            raise ExportError(
+                f"--input-datatype {dtype}: wider than 32 bits; an accelerator input is an "
+                "integer of at most 32 bits"
+            )
+        return rng.integers(int(dt.min()), int(dt.max()) + 1, (n, *shape)).astype(np.float32)
+    if dt.is_fixed_point():
+        step = dt.scale_factor()
+        lo, hi = round(dt.min() / step), round(dt.max() / step)
+        return (rng.integers(lo, hi + 1, (n, *shape)) * step).astype(np.float32)
+    return rng.standard_normal((n, *shape)).astype(np.float32)
+
+
 def export(
     source: dict,
     out_dir: Path,
@@ -173,6 +213,7 @@ def export(
     """Export a checkpoint (``{"checkpoint": path}``) or a user factory (``{"factory":
     "file.py:fn", "weights": path|None}``) to ``out_dir/model.onnx`` + ``export.json``."""
     out_dir = Path(out_dir)
+    input_datatype(input_dtype)  # refuse a bad option before any work
     source = {
         k: (str(Path(v).absolute()) if k in ("checkpoint", "weights") and v else v)
         for k, v in source.items()
@@ -218,16 +259,17 @@ def export(
     if samples is None and info.get("dataset"):
         df = info.get("data_file")
         samples = load_dataset(info["dataset"], Path(df) if df else None).x_test[:100]
-    if samples is None:  # a factory without data: random inputs in the input datatype's range
-        from qonnx.core.datatype import DataType
-
-        dt = DataType[input_dtype]
-        rng = np.random.default_rng(0)
-        samples = rng.integers(int(dt.min()), int(dt.max()) + 1, (100, *input_shape))
+    if samples is None:  # a factory without data: random inputs of the input datatype
+        samples = random_inputs(input_dtype, tuple(input_shape), 100, seed=0)
         info["check_inputs"] = f"100 random {input_dtype} inputs (seed 0)"
     else:
         what = "given inputs" if given else f"test images of {info.get('dataset')}"
         info["check_inputs"] = f"{len(samples)} {what}"
     info["verification"] = [check_samples(model, wrapper, np.asarray(samples, np.float32))]
+    if "factory" in source:  # what `verify` rebuilds the PyTorch reference from
+        state_file = ExportDir(out_dir).state
+        torch.save(model.state_dict(), state_file.with_suffix(".pt.tmp"))
+        state_file.with_suffix(".pt.tmp").replace(state_file)
+        info["source"]["state"] = str(state_file.absolute())
     write_json(out_dir / EXPORT_JSON, info)
     return info

@@ -291,6 +291,9 @@ def test_error_folding_file_names_unknown_node(nets, tmp_path):
     )
     assert "MVAU_hls_99 not in the graph" in line and str(bad) in line
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.partial*"))
+    # the failed build is kept for debugging under a name the error line gives
+    failed = tmp_path / ".o.failed"
+    assert str(failed) in line and (failed / "intermediate_models").is_dir()
 
 
 def test_error_budget_no_folding_can_meet(nets, tmp_path):

@@ -27,19 +27,33 @@ def pytorch_reference(model: torch.nn.Module, x: np.ndarray, batch: int = 500) -
         )
 
 
-def resolve_dirs(d: Path) -> tuple[ExportDir, BuildDir | None]:
-    """(export folder, build folder or None) for a build, export or run folder."""
+def resolve_dirs(d: Path, export: Path | None = None) -> tuple[ExportDir, BuildDir | None]:
+    """(export folder, build folder or None) for a build, export or run folder; ``export``
+    names the export folder of a build explicitly (``--export``)."""
     d = Path(d)
     if not d.is_dir():
         raise VerifyInputError(f"{d} is not a folder; give a build, export or run folder")
-    if BuildDir(d).exists():
-        for cand in (ExportDir(d.parent / "export"), ExportDir(d / "export")):
-            if cand.exists():
-                return cand, BuildDir(d)
+    if export is not None and not ExportDir(export).exists():
         raise VerifyInputError(
-            f"{d} is a build folder but {ExportDir(d.parent / 'export').info} is missing; "
-            "export the model next to it with `fewerbits export ... --out "
-            f"{d.parent / 'export'}`"
+            f"--export {export}: no {ExportDir.INFO} there; give a folder written by "
+            "`fewerbits export`"
+        )
+    build = BuildDir(d)
+    if build.exists():
+        built_from = build.source_model()
+        candidates = [
+            *([ExportDir(export)] if export is not None else []),
+            *([ExportDir(built_from.parent)] if built_from is not None else []),
+            ExportDir(d.parent / "export"),
+            ExportDir(d / "export"),
+        ]
+        for cand in candidates:
+            if cand.exists():
+                return cand, build
+        raise VerifyInputError(
+            f"{d} is a build folder, but the export it was built from "
+            f"({built_from.parent if built_from else d.parent / 'export'}) has no "
+            f"{ExportDir.INFO}; pass --export DIR (the folder `fewerbits export` wrote)"
         )
     if ExportDir(d).exists():
         return ExportDir(d), None
@@ -119,10 +133,11 @@ def verify_directory(
     extra_levels: list[Level] | None = None,
     progress: bool = True,
     skip: tuple[str, ...] = (),
+    export_dir: Path | None = None,
 ) -> dict:
     """Run every level available for ``d`` and write ``d/verify.json``; return its content."""
     d = Path(d)
-    export, build = resolve_dirs(d)
+    export, build = resolve_dirs(d, export_dir)
     info = export.read_info()
     if "source" not in info:
         raise VerifyInputError(

@@ -48,11 +48,12 @@ def to_python_exec(model, tmp_dir: Path, tag: str = "m"):
 def whole_network(model, build: BuildDir, tmp_dir: Path):
     """``model``, or -- if it is only the accelerator partition (after
     step_create_dataflow_partition) -- the network around it rebuilt by
-    :func:`fewerbits.compat.finn.build.partition_parent`, so the level computes it all."""
+    :func:`fewerbits.compat.finn.build.partition_parent` from the model that step was given,
+    so the level computes it all."""
     from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx/FINN after prepare_finn
 
-    hw_file = build.model_after(S.CONVERT_TO_HW)
-    if not all(is_hw_node(n) for n in model.graph.node) or not hw_file.is_file():
+    hw_file = build.model_before(S.CREATE_DATAFLOW_PARTITION)
+    if not all(is_hw_node(n) for n in model.graph.node) or hw_file is None:
         return model
     parent = partition_parent(ModelWrapper(str(hw_file)), model, tmp_dir)
     return model if parent is None else parent
