@@ -137,12 +137,10 @@ def step_fewerbits_prefer_rtl(model: ModelWrapper, cfg, ctx: BuildContext) -> Mo
     return model
 
 
-@register_step(SPECIALIZE_LAYERS, impl_style="rtl")
-def step_specialize_layers_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
-    """Nodes fewerbits' RTL library implements become its ops (a node preferring ``"hls"``
-    keeps FINN's HLS layer), then FINN's step_specialize_layers for all others."""
-    from finn.builder.build_dataflow_steps import step_specialize_layers  # lazy: FINN import
-    from qonnx.custom_op.registry import getCustomOp
+def route_to_rtl_lib(model: ModelWrapper) -> ModelWrapper:
+    """Nodes fewerbits' RTL library implements become its ops, unless the node prefers
+    ``"hls"`` (then FINN's HLS layer stays the choice)."""
+    from qonnx.custom_op.registry import getCustomOp  # lazy: qonnx import after prepare_finn
 
     rtl_lib.register()
     for node in list(model.graph.node):
@@ -151,7 +149,15 @@ def step_specialize_layers_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
         if getCustomOp(node).get_nodeattr("preferred_impl_style") == "hls":
             continue
         rtl_lib.specialize(model, node)
-    return step_specialize_layers(model, cfg)
+    return model
+
+
+@register_step(SPECIALIZE_LAYERS, impl_style="rtl")
+def step_specialize_layers_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
+    """:func:`route_to_rtl_lib`, then FINN's step_specialize_layers for all other nodes."""
+    from finn.builder.build_dataflow_steps import step_specialize_layers  # lazy: FINN import
+
+    return step_specialize_layers(route_to_rtl_lib(model), cfg)
 
 
 @register_step(TARGET_FPS_PARALLELIZATION, impl_style="rtl")

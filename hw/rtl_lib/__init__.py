@@ -18,14 +18,16 @@ otherwise pick them for configurations they do not implement (e.g. ``Pool`` with
 
 from __future__ import annotations
 
+from ..driver.finn_nodes import RTL_LIB_BASE_OPS
 from . import mvau_binary, pool_max
 
 OPS = (mvau_binary, pool_max)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
-#: our op type -> the FINN base op whose Python execution is its reference
-BASE_OP_TYPES = {op.OP_TYPE: op.BASE_OP_TYPE for op in OPS}
+#: our op type -> the FINN base op whose Python execution is its reference (kept in the
+#: standalone driver's one mapping of specialised to base node types)
+BASE_OP_TYPES = {op.OP_TYPE: RTL_LIB_BASE_OPS[op.OP_TYPE] for op in OPS}
 #: our op type -> the FINN op type whose folding rules (FINN's SetFolding) it follows
 FOLDING_AS = {mvau_binary.OP_TYPE: "MVAU_rtl", pool_max.OP_TYPE: "Pool_hls"}
 

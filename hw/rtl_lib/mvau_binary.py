@@ -17,7 +17,6 @@ import numpy as np
 from .common import RtlLibOp, finn_class, finn_error
 
 OP_TYPE = "MVAUBinary_rtl"
-BASE_OP_TYPE = "MVAU"
 THRESHOLD_FILE = "thresholds.dat"
 WEIGHT_FILE = "memblock.dat"
 

@@ -12,7 +12,6 @@ import numpy as np
 from .common import RtlLibOp, finn_class, finn_error
 
 OP_TYPE = "MaxPool_rtl"
-BASE_OP_TYPE = "Pool"
 
 
 class MaxPoolRTL(RtlLibOp):

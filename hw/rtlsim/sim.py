@@ -21,6 +21,7 @@ import numpy as np
 
 from fewerbits.compat.finn import env as finn_env
 
+from .. import rtl_lib
 from ..driver.finn_nodes import base_op_type
 from ..sim import DEFAULT_SIMULATOR, Binary, RtlSimError, StreamJob, StreamResult, get_backend
 from . import design, packing
@@ -222,6 +223,7 @@ class BuildGraphs:
                 f"{f} not found; run `fewerbits build ... --until codegen` first (hw_codegen step)"
             )
         finn_env.prepare_finn(self.build_dir)
+        rtl_lib.register()  # this project's RTL ops, before the model's nodes are looked up
         from qonnx.core.modelwrapper import ModelWrapper
 
         self.dataflow = ModelWrapper(str(f))
