@@ -54,20 +54,22 @@ def insert_rtl_dwcs(model: ModelWrapper, fpga_part: str) -> ModelWrapper:
 
 
 def as_finn_op_types(model: ModelWrapper, aliases: dict[str, str], step) -> ModelWrapper:
-    """``step(model)`` with every node whose op type is a key of ``aliases`` presented under
-    the value (a FINN op type with the same attributes), restored afterwards by node identity
-    (the step may rename nodes)."""
+    """``step(model)`` with every node whose op type is a key of ``aliases`` presented as the
+    value (a FINN ``<op>_hls``/``<op>_rtl`` op type with the same attributes, in its domain),
+    restored afterwards by node identity (the step may rename nodes)."""
     renamed = []
     for node in model.graph.node:
         if node.op_type in aliases:
-            renamed.append((node.output[0], node.op_type))
+            renamed.append((node.output[0], node.op_type, node.domain))
             node.op_type = aliases[node.op_type]
+            node.domain = "finn.custom_op.fpgadataflow." + node.op_type.rsplit("_", 1)[1]
     model = step(model)
-    for out, op_type in renamed:
+    for out, op_type, domain in renamed:
         node = model.find_producer(out)
-        node.op_type = op_type
-        if node.name.startswith(aliases[op_type] + "_"):
-            node.name = op_type + node.name[len(aliases[op_type]) :]
+        alias = node.op_type
+        node.op_type, node.domain = op_type, domain
+        if node.name.startswith(alias + "_"):
+            node.name = op_type + node.name[len(alias) :]
     return model
 
 
