@@ -10,8 +10,8 @@
      thresholds), with one fallback: FINN's standalone Thresholding refuses ``out_scale != 1``
      (a bipolar activation after non-binary weights); such a build keeps the thresholds inside
      the MVAU (HLS) and the decision is written back into ``build_config.json``;
-  2. the float output scale of a classifier back to software (:func:`revert_float_tail`), so
-     the partition is integer-only;
+  2. the output scale/offset of a classifier back to software (:func:`revert_float_tail`), so
+     the partition is integer-only and needs no (HLS-only on 7-series) elementwise layer;
   3. ``preferred_impl_style="rtl"`` on every layer that has an RTL variant
      (:func:`step_fewerbits_prefer_rtl`; FINN still falls back to HLS where its own
      constraints forbid RTL, and the level reports say which);
@@ -71,7 +71,10 @@ def configure(cfg, build: BuildConfig) -> None:
 
 
 def revert_float_tail(model: ModelWrapper) -> tuple[ModelWrapper, bool]:
-    """Turn float-output ElementwiseMul/Add nodes with no HW consumer back into ONNX Mul/Add.
+    """Turn ElementwiseMul/Add nodes with no HW consumer back into ONNX Mul/Add when their
+    output is float, or when they apply a constant to an integer output (e.g. the
+    ``2*popcount - MW`` of a binary classifier's last layer: FINN has integer elementwise ops
+    in RTL only on Versal). Both are exact in float32 on the host.
 
     Returns ``(model, changed)`` (qonnx pass style)."""
     from onnx import helper  # lazy: onnx/qonnx/FINN load in seconds, after prepare_finn
@@ -81,7 +84,11 @@ def revert_float_tail(model: ModelWrapper) -> tuple[ModelWrapper, bool]:
     for node in list(model.graph.node)[::-1]:
         if node.op_type not in _FLOAT_TAIL_OPS:
             continue
-        if getCustomOp(node).get_nodeattr("out_dtype") != "FLOAT32":
+        inst = getCustomOp(node)
+        if (
+            inst.get_nodeattr("out_dtype") != "FLOAT32"
+            and inst.get_nodeattr("rhs_style") != "const"
+        ):
             continue
         consumers = model.find_consumers(node.output[0]) or []
         if any(c.domain.startswith(HW_DOMAIN) for c in consumers):
