@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import rtlsim_graphs as rg
 from fewerbits.hw import rtl_lib
+from fewerbits.hw.build import impl_style
 from fewerbits.hw.driver.finn_nodes import base_op_type
 from rtlsim_graphs import rtlsim_cache  # noqa: F401 - session fixture
 
@@ -39,7 +40,6 @@ def codegen(model, part: str, work: Path):
     """The build's rule (hw/build/impl_style: library ops first, then FINN's
     SpecializeLayers), then FINN's PrepareIP."""
     prepare_finn(work)
-    from fewerbits.hw.build import impl_style
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.transformation.general import GiveUniqueNodeNames
