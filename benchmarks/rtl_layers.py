@@ -38,6 +38,11 @@ NODE_CASES = [
     ("MVAUBinary_rtl thresholds", lambda r: rg.mvau_binary(r, thresholds=True), 5),
     ("MVAUBinary_rtl thresholds", lambda r: rg.mvau_binary(r, thresholds=True), 7),
     ("MaxPool_rtl", rg.maxpool, 4),
+    (
+        "MVAUBinary_rtl as CNV-w1a1 layer 2 (3,028 FPS folding)",
+        lambda r: rg.mvau_binary(r, True, dict(mw=576, mh=64, simd=36, pe=32, vecs=[1, 28, 28])),
+        1,
+    ),
 ]
 
 
@@ -54,8 +59,11 @@ def node_numbers(work: Path) -> list[dict]:
         model = model.transform(PrepareIP(part, rg.CLK_NS))
         node = model.graph.node[0]
         inst = getCustomOp(node)
-        steady = simulate_node(model, node, work / f"s{k}", frames=8, stall=(0, 0), seed=seed)
-        stalled = simulate_node(model, node, work / f"t{k}", frames=8, stall=(40, 40), seed=seed)
+        frames = 3 if inst.get_exp_cycles() > 10_000 else 8
+        steady = simulate_node(model, node, work / f"s{k}", frames=frames, stall=(0, 0), seed=seed)
+        stalled = simulate_node(
+            model, node, work / f"t{k}", frames=frames, stall=(40, 40), seed=seed
+        )
         rows.append(
             {
                 "layer": label,

@@ -223,16 +223,19 @@ def rtlsim_cache(tmp_path_factory):
         yield path
 
 
-def mvau_binary(rng, thresholds: bool):
+def mvau_binary(rng, thresholds: bool, fixed: dict | None = None):
     """A binary (XNOR-popcount) MVAU as FINN's InferBinaryMatrixVectorActivation makes it:
-    BINARY inputs and weights; embedded thresholds (BIPOLAR or multi-bit output) or none."""
-    mw = int(rng.choice([8, 16, 24, 32, 64]))
-    mh = int(rng.choice([4, 6, 8, 12]))
-    simd = int(rng.choice([d for d in (1, 2, 4, 8, 16, 32) if mw % d == 0]))
-    pe = int(rng.choice([d for d in (1, 2, 3, 4) if mh % d == 0]))
+    BINARY inputs and weights; embedded thresholds (BIPOLAR or multi-bit output) or none.
+    ``fixed`` pins any of mw, mh, simd, pe, vecs (else drawn from ``rng``)."""
+    f = fixed or {}
+    mw = int(f.get("mw", rng.choice([8, 16, 24, 32, 64])))
+    mh = int(f.get("mh", rng.choice([4, 6, 8, 12])))
+    simd = int(f.get("simd", rng.choice([d for d in (1, 2, 4, 8, 16, 32) if mw % d == 0])))
+    pe = int(f.get("pe", rng.choice([d for d in (1, 2, 3, 4) if mh % d == 0])))
     # FC (one vector per frame) or conv-like (1, H, W); FINN's Python execution thresholds
     # along axis 1 of a 3-D tensor, so 3-D shapes are avoided
     vecs = [1] if rng.integers(0, 2) else [1, int(rng.integers(1, 3)), int(rng.integers(1, 4))]
+    vecs = list(f.get("vecs", vecs))
     w = rng.integers(0, 2, size=(mw, mh))
     inits = {"w": (w, "BINARY")}
     inputs = ["inp", "w"]
