@@ -142,7 +142,9 @@ module mvu_binary #(
 		end : genPE
 	end : genThresholds
 	else begin : genPopcount
-		for(genvar  pe = 0; pe < PE; pe++)  assign  act[pe] = OUT_WIDTH'(sum[pe]);
+		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
+			assign	act[pe] = OUT_WIDTH'(sum[pe]);
+		end : genPE
 	end : genPopcount
 	for(genvar  pe = 0; pe < PE; pe++) begin : genSum
 		assign	sum[pe] = (P1First? 0 : Acc[pe]) + ACCU_WIDTH'(P1Pc[pe]);
