@@ -38,6 +38,7 @@ NODE_CASES = [
     ("MVAUBinary_rtl thresholds", lambda r: rg.mvau_binary(r, thresholds=True), 5),
     ("MVAUBinary_rtl thresholds", lambda r: rg.mvau_binary(r, thresholds=True), 7),
     ("MaxPool_rtl", rg.maxpool, 4),
+    ("LabelTopK_rtl", rg.label_select, 4),
     (
         "MVAUBinary_rtl as CNV-w1a1 layer 2 (3,028 FPS folding)",
         lambda r: rg.mvau_binary(r, True, dict(mw=576, mh=64, simd=36, pe=32, vecs=[1, 28, 28])),

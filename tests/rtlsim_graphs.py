@@ -300,3 +300,26 @@ def maxpool(rng):
     )
     m = _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=dt)
     return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}"
+
+
+def label_select(rng):
+    """FINN's LabelSelect (top-K indices) as InferLabelSelectLayer makes it; small value types
+    make ties frequent (ONNX TopK: the lower index first)."""
+    labels = int(rng.choice([4, 6, 10, 12, 16]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 4) if labels % d == 0]))
+    k = int(rng.integers(1, min(labels, 5) + 1))
+    dt = str(rng.choice(["UINT2", "INT3", "UINT8", "INT9"]))
+    vecs = [1] if rng.integers(0, 2) else [1, int(rng.integers(2, 4))]
+    odt = "UINT8"
+    node = _node(
+        "LabelSelect",
+        ["inp"],
+        Labels=labels,
+        PE=pe,
+        K=k,
+        inputDataType=dt,
+        outputDataType=odt,
+        numInputVectors=vecs,
+    )
+    m = _model(node, (*vecs, labels), (*vecs, k), dt, odt=odt)
+    return m, PART_7, f"Labels{labels} PE{pe} K{k} vecs{vecs} {dt}"

@@ -31,6 +31,7 @@ CASES = {
     "mvau-binary-thresholds-b": lambda r: rg.mvau_binary(r, thresholds=True),
     "maxpool-a": rg.maxpool,
     "maxpool-b": rg.maxpool,
+    "label-select": rg.label_select,
 }
 
 

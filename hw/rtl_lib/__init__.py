@@ -9,7 +9,8 @@ model. Where FINN's ``SpecializeLayers`` would not choose them, ``hw/build/impl_
 decides.
 
 * ``MVAUBinary_rtl`` (:mod:`.mvau_binary`): MVAU in binary XNOR-popcount mode;
-* ``MaxPool_rtl`` (:mod:`.pool_max`): ``Pool`` with ``Function=MaxPool``.
+* ``MaxPool_rtl`` (:mod:`.pool_max`): ``Pool`` with ``Function=MaxPool``;
+* ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices).
 
 The op types deliberately differ from ``<FINN base op>_rtl``: FINN's SpecializeLayers would
 otherwise pick them for configurations they do not implement (e.g. ``Pool`` with AvgPool);
@@ -19,9 +20,9 @@ otherwise pick them for configurations they do not implement (e.g. ``Pool`` with
 from __future__ import annotations
 
 from ..driver.finn_nodes import RTL_LIB_BASE_OPS
-from . import mvau_binary, pool_max
+from . import label_topk, mvau_binary, pool_max
 
-OPS = (mvau_binary, pool_max)
+OPS = (mvau_binary, pool_max, label_topk)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
@@ -29,7 +30,11 @@ RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
 #: standalone driver's one mapping of specialised to base node types)
 BASE_OP_TYPES = {op.OP_TYPE: RTL_LIB_BASE_OPS[op.OP_TYPE] for op in OPS}
 #: our op type -> the FINN op type whose folding rules (FINN's SetFolding) it follows
-FOLDING_AS = {mvau_binary.OP_TYPE: "MVAU_rtl", pool_max.OP_TYPE: "Pool_hls"}
+FOLDING_AS = {
+    mvau_binary.OP_TYPE: "MVAU_rtl",
+    pool_max.OP_TYPE: "Pool_hls",
+    label_topk.OP_TYPE: "LabelSelect_hls",
+}
 
 
 def register() -> None:
@@ -51,6 +56,8 @@ def rtl_lib_op(node) -> str | None:
         return mvau_binary.OP_TYPE
     if node.op_type == "Pool" and getCustomOp(node).get_nodeattr("Function") == "MaxPool":
         return pool_max.OP_TYPE
+    if node.op_type == "LabelSelect":
+        return label_topk.OP_TYPE
     return None
 
 

@@ -19,6 +19,12 @@ def finn_error(msg: str) -> Exception:
     return FINNUserError(msg)
 
 
+def signed_compare(dt) -> int:
+    """1 if values of FINN DataType ``dt`` compare signed in hardware (BIPOLAR codes -1 as 0,
+    +1 as 1: they compare unsigned)."""
+    return int(dt.signed() and dt.name != "BIPOLAR")
+
+
 def finn_class(op_type: str, impl: type, base: type) -> type:
     """``op_type`` as a FINN hardware op: ``impl`` + FINN's ``base`` op + ``RTLBackend``."""
     from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend  # lazy: FINN import

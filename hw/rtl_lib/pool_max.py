@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import RtlLibOp, finn_class, finn_error
+from .common import RtlLibOp, finn_class, finn_error, signed_compare
 
 OP_TYPE = "MaxPool_rtl"
 
@@ -33,7 +33,7 @@ class MaxPoolRTL(RtlLibOp):
             "PE": self.get_nodeattr("PE"),
             "WIDTH": idt.bitwidth(),
             "K2": int(np.prod(self.get_nodeattr("KernelSize"))),
-            "SIGNED": int(idt.signed() and idt.name != "BIPOLAR"),
+            "SIGNED": signed_compare(idt),
         }
 
     def lut_estimation(self, fpgapart=None) -> int:
