@@ -25,7 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fewerbits.hw.build import steps as S
 from fewerbits.hw.sim import DEFAULT_SIMULATOR, backend_names
+
+from fewerbits.core.artifacts import BuildDir
 
 NETS = {
     "tfc-w2a2 (demo)": dict(model="tfc", epochs=2),
@@ -37,7 +40,7 @@ def make_run(out: Path, spec: dict) -> Path:
     from fewerbits.core.config import RunConfig, TrainConfig
     from fewerbits.pipeline import run
 
-    if not (out / "build" / "intermediate_models" / "step_hw_codegen.onnx").is_file():
+    if not BuildDir(out / "build").model_after(S.HW_CODEGEN).is_file():
         run(RunConfig(train=TrainConfig(**spec), verify_samples=100), out, progress=False)
     return out
 
@@ -66,8 +69,6 @@ def bench(run_dir: Path, frames: int, py_frames: int, simulator: str = DEFAULT_S
     from fewerbits.hw.build.report import finn_performance
     from fewerbits.hw.rtlsim.sim import Stitched, python_exec
     from fewerbits.train.datasets import load_dataset
-
-    from fewerbits.core.artifacts import BuildDir
 
     x = load_dataset("mnist-5k").x_test.astype(np.float32)
     x = np.concatenate([x] * (frames // len(x) + 1))[:frames]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -19,6 +21,7 @@ from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import compare
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
+from fewerbits.core.float_tail import tail_bound
 
 MODEL_ONNX = ExportDir.MODEL
 EXPORT_JSON = ExportDir.INFO
@@ -88,13 +91,81 @@ def export_qonnx(
             brevitas_export_qonnx(model, dummy, export_path=str(raw), dynamo=False)
         except TypeError:  # a torch without the TorchScript exporter
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
-        wrapper = cleanup_model(ModelWrapper(str(raw)))
+        raw_model = ModelWrapper(str(raw))
+        scopes = [n.name for n in raw_model.graph.node if n.op_type in QUANT_OPS]
+        wrapper = cleanup_model(raw_model)
+    names = [n.name for n in wrapper.graph.node if n.op_type in QUANT_OPS]
+    if len(names) == len(scopes):  # cleanup renames nodes but keeps their order
+        layers = {name: layer_of_scope(scope) for name, scope in zip(names, scopes, strict=True)}
+        wrapper.set_metadata_prop(LAYER_NAMES_KEY, json.dumps(layers))
+    return finish_qonnx(wrapper, out_file, input_dtype)
+
+
+#: QONNX quantizer node types whose names are mapped back to the user's PyTorch modules
+QUANT_OPS = ("Quant", "BipolarQuant", "Trunc")
+#: model metadata key: {QONNX quantizer node name: the user's PyTorch module path}
+LAYER_NAMES_KEY = "fewerbits.layer_names"
+
+
+def layer_of_scope(scope: str) -> str:
+    """``/features/features.3/act_quant/export_handler/Quant`` -> ``features.3.act_quant``:
+    the PyTorch module a node was exported from (TorchScript scope names)."""
+    parts = [p for p in scope.strip("/").split("/")[:-1] if p != "export_handler"]
+    path: list[str] = []
+    for part in parts:  # scopes repeat the parent's qualified name: features/features.3
+        if path and part.startswith(".".join(path) + "."):
+            path = part.split(".")
+        else:
+            path.append(part)
+    return ".".join(path) or scope
+
+
+def layer_names(wrapper) -> dict[str, str]:
+    """{QONNX quantizer node name: user's module path} recorded at export ({} if unknown)."""
+    raw = wrapper.get_metadata_prop(LAYER_NAMES_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def finish_qonnx(wrapper, out_file: Path, input_dtype: str):
+    """Fold constants, annotate the input datatype, save atomically; return the wrapper."""
     wrapper = wrapper.transform(FoldConstantsWithOptionalInputs())
     wrapper.set_tensor_datatype(wrapper.graph.input[0].name, input_datatype(input_dtype))
-    tmp_out = out_file.with_suffix(".onnx.tmp")
+    tmp_out = Path(out_file).with_suffix(".onnx.tmp")
     wrapper.save(str(tmp_out))
     tmp_out.replace(out_file)
     return wrapper
+
+
+def export_qonnx_file(path: Path, out_dir: Path, input_dtype: str = "UINT8") -> dict:
+    """A QONNX file made elsewhere (e.g. ``brevitas.export.export_qonnx``) as an export folder.
+
+    There is no PyTorch model: `verify` compares every level with qonnx's execution of this
+    graph, and says so."""
+    from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
+    from qonnx.util.cleanup import cleanup_model
+
+    path, out_dir = Path(path).absolute(), Path(out_dir)
+    if not path.is_file():
+        raise ExportError(f"{path}: QONNX file not found")
+    try:
+        wrapper = cleanup_model(ModelWrapper(str(path)))
+    except Exception as e:  # noqa: BLE001 - onnx/qonnx raise many kinds; one line for the user
+        raise ExportError(
+            f"{path}: not a readable (Q)ONNX model: {type(e).__name__}: {e}"
+        ) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = finish_qonnx(wrapper, Path(tmp) / MODEL_ONNX, input_dtype)
+        check_graph(wrapper)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        part = out_dir / (MODEL_ONNX + ".tmp")
+        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
+        part.replace(out_dir / MODEL_ONNX)
+    info: dict = {"source": {"qonnx": str(path)}, **graph_summary(wrapper)}
+    info["input_shape"] = list(wrapper.get_tensor_shape(wrapper.graph.input[0].name))[1:]
+    info["check_inputs"] = "none: no PyTorch model to compare with"
+    info["verification"] = []
+    write_json(out_dir / EXPORT_JSON, info)
+    return info
 
 
 def check_graph(wrapper) -> None:
@@ -166,7 +237,10 @@ def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
     model.eval()
     with torch.no_grad():
         ref = model(torch.from_numpy(x.astype(np.float32))).numpy()
-    return compare("qonnx", ref, execute_qonnx(wrapper, x)).to_dict()
+    with tempfile.TemporaryDirectory() as tmp:  # the bound reads the model from a file
+        wrapper.save(str(Path(tmp) / "m.onnx"))
+        bound = tail_bound(Path(tmp) / "m.onnx", x.astype(np.float32), ref)
+    return compare("qonnx", ref, execute_qonnx(wrapper, x), abs_bound=bound).to_dict()
 
 
 def input_datatype(name: str):
@@ -210,10 +284,13 @@ def export(
     samples: np.ndarray | None = None,
     input_dtype: str = "UINT8",
 ) -> dict:
-    """Export a checkpoint (``{"checkpoint": path}``) or a user factory (``{"factory":
-    "file.py:fn", "weights": path|None}``) to ``out_dir/model.onnx`` + ``export.json``."""
+    """Export a checkpoint (``{"checkpoint": path}``), a user factory (``{"factory":
+    "file.py:fn", "weights": path|None}``) or a QONNX file (``{"qonnx": path}``) to
+    ``out_dir/model.onnx`` + ``export.json``."""
     out_dir = Path(out_dir)
     input_datatype(input_dtype)  # refuse a bad option before any work
+    if "qonnx" in source:
+        return export_qonnx_file(Path(source["qonnx"]), out_dir, input_dtype)
     source = {
         k: (str(Path(v).absolute()) if k in ("checkpoint", "weights") and v else v)
         for k, v in source.items()
@@ -247,13 +324,17 @@ def export(
             msg = " ".join(str(e).split())  # torch's load_state_dict errors span lines
             raise ExportError(f"{source.get('weights') or source['factory']}: {msg}") from None
     check_deployable(model)
-    wrapper = export_qonnx(model, tuple(input_shape), out_dir / MODEL_ONNX, input_dtype)
-    try:
+    # staged: a graph check_graph refuses must neither leave a folder nor replace an earlier
+    # export's model.onnx
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = export_qonnx(model, tuple(input_shape), Path(tmp) / MODEL_ONNX, input_dtype)
         check_graph(wrapper)
-    except ExportError:
-        (out_dir / MODEL_ONNX).unlink(missing_ok=True)
-        raise
+        out_dir.mkdir(parents=True, exist_ok=True)
+        part = out_dir / (MODEL_ONNX + ".tmp")
+        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
+        part.replace(out_dir / MODEL_ONNX)
     info.update(graph_summary(wrapper))
+    info["layer_names"] = layer_names(wrapper)
     info["input_shape"] = list(input_shape)
     given = samples is not None
     if samples is None and info.get("dataset"):

@@ -11,11 +11,13 @@ import torch
 from fewerbits.core.artifacts import VERIFY_JSON, BuildDir, ExportDir, RunDir
 from fewerbits.core.compare import DEFAULT_ULP_BOUND, LevelResult
 from fewerbits.core.files import write_json
+from fewerbits.core.float_tail import tail_bound
 from fewerbits.export.exporter import source_model
 from fewerbits.train.datasets import load_dataset
 
 from .ladder import localize, run_ladder, summary_line
-from .level import TRACE_REFERENCE, Level, VerifyInputError, make_levels
+from .level import TRACE_REFERENCE, Level, SkippedLevel, VerifyInputError, make_levels
+from .levels.qonnx import QonnxLevel
 
 
 def pytorch_reference(model: torch.nn.Module, x: np.ndarray, batch: int = 500) -> np.ndarray:
@@ -141,16 +143,32 @@ def verify_directory(
     info = export.read_info()
     if "source" not in info:
         raise VerifyInputError(
-            f"{export.info} does not record the PyTorch model it came from; "
+            f"{export.info} does not record the model it came from; "
             "re-export it with `fewerbits export`"
         )
     x = load_inputs(info, input_file, samples)
-    t0 = time.time()
-    ref = pytorch_reference(source_model(info["source"]), x)
-    ref_seconds = time.time() - t0
     levels = with_extra_levels(make_levels(export, build, tuple(skip)), extra_levels)
-    trace_ref = next((lv for lv in levels if lv.name == TRACE_REFERENCE), None)
-    results = run_ladder(ref, x, levels, progress=progress, trace_reference=trace_ref)
+    t0 = time.time()
+    if "qonnx" in info["source"]:
+        # no PyTorch model: the QONNX graph's own execution is the reference
+        reference = {"name": "qonnx", "note": "no PyTorch model; QONNX file exported elsewhere"}
+        ref = QonnxLevel(export).run(x)
+        levels = [
+            SkippedLevel("qonnx", "the reference (no PyTorch model)") if lv.name == "qonnx" else lv
+            for lv in levels
+        ]
+    else:
+        reference = {"name": "pytorch"}
+        ref = pytorch_reference(source_model(info["source"]), x)
+    reference["seconds"] = round(time.time() - t0, 3)
+    bound = tail_bound(export.model, x, ref)
+    trace_ref = next(
+        (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace),
+        QonnxLevel(export) if "qonnx" in info["source"] else None,
+    )
+    results = run_ladder(
+        ref, x, levels, progress=progress, trace_reference=trace_ref, tail_bound=bound
+    )
     localize(results, levels, x, trace_ref)
     out = {
         "directory": str(d),
@@ -158,9 +176,12 @@ def verify_directory(
         "build": str(build.path) if build else None,
         "inputs": str(input_file) if input_file else f"{info.get('dataset')} test split",
         "samples": len(x),
-        "reference": {"name": "pytorch", "seconds": round(ref_seconds, 3)},
+        "reference": reference,
         "trace_reference": TRACE_REFERENCE,
-        "ulp_bound": DEFAULT_ULP_BOUND,
+        "ulp_bound": None if bound is not None else DEFAULT_ULP_BOUND,
+        "float_tail_bound": None
+        if bound is None
+        else {"max": float(bound.max()), "how": "derived: fewerbits/core/float_tail.py"},
         "levels": [r.to_dict() for r in results],
         "all_passed": all(r.status != "fail" for r in results),
         "summary": summary_line(results),

@@ -32,13 +32,15 @@ def run_ladder(
     ulp_bound: int = DEFAULT_ULP_BOUND,
     progress: bool = False,
     trace_reference: Level | None = None,
+    tail_bound: np.ndarray | None = None,
 ) -> list[LevelResult]:
     """Run every level on ``x`` and compare each with ``reference`` (PyTorch's outputs).
 
     A level whose outputs are within the ULP bound but not bit-exact must still have
     bit-exact integer activations on those samples: if it and ``trace_reference`` can trace,
     the integer tensors of (up to 20) non-exact samples are compared exactly, and any
-    difference fails the level."""
+    difference fails the level. ``tail_bound`` (per output element, derived from the graph's
+    float tail: :mod:`fewerbits.core.float_tail`) replaces the ULP bound where given."""
     reference = np.asarray(reference, dtype=np.float32)
     results = []
     bar = tqdm(levels, desc="verify", disable=not progress, leave=False)
@@ -62,7 +64,7 @@ def run_ladder(
                 )
             )
             continue
-        res = compare(level.name, reference, out, ulp_bound)
+        res = compare(level.name, reference, out, ulp_bound, tail_bound)
         if res.status == "fail":
             res.first_failing_sample = first_failing_sample(reference, out, ulp_bound)
         elif res.bit_exact < res.samples and _can_compare_traces(trace_reference, level):
@@ -106,8 +108,13 @@ def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x
                 res.reason = f"integer output of {g.node} differs (float output within ULP bound)"
                 return
     checked = min(len(inexact), TRACE_CHECK_SAMPLES)
+    within = (
+        f"the derived float-tail bound (<= {res.tail_bound:.3g})"
+        if res.tail_bound is not None
+        else f"{res.ulp_bound} ULP"
+    )
     res.reason = (
-        f"{len(inexact)} sample(s) within {res.ulp_bound} ULP (float tail); integer "
+        f"{len(inexact)} sample(s) within {within} (float tail); integer "
         f"activations bit-exact on {checked} checked"
     )
 
@@ -141,7 +148,8 @@ def locate_divergence(reference_level: Level, level: Level, x1: np.ndarray) -> s
     last = None
     for r, g in aligned(ref, got):
         if codes_equal(r, g) is False:
-            return f"{g.node} (integer output differs from {r.node})"
+            layer = f", layer {r.layer}" if r.layer else ""
+            return f"{g.node} (integer output differs from {r.node}{layer})"
         last = g.node
     if len(ref) < len(got):
         return (

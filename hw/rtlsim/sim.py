@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from fewerbits.compat.finn import env as finn_env
+from fewerbits.core.artifacts import BuildDir
+from fewerbits.core.files import read_json
 
 from .. import rtl_lib
+from ..build import steps as S
 from ..driver.finn_nodes import base_op_type
 from ..sim import DEFAULT_SIMULATOR, Binary, RtlSimError, StreamJob, StreamResult, get_backend
 from . import design, packing
 
-CODEGEN_MODEL = "intermediate_models/step_hw_codegen.onnx"
-PARTITION_INPUT_MODEL = "intermediate_models/step_minimize_bit_width_initial.onnx"
+#: the code-generated dataflow model every simulation runs (relative to the build folder)
+CODEGEN_MODEL = f"{BuildDir.INTERMEDIATE}/{S.HW_CODEGEN}.onnx"
 
 
 def base_copy(node):
@@ -247,7 +251,9 @@ class BuildGraphs:
             )
             from qonnx.core.modelwrapper import ModelWrapper
 
-            src = self.build_dir / PARTITION_INPUT_MODEL
+            src = BuildDir(self.build_dir).model_before(S.CREATE_DATAFLOW_PARTITION)
+            if src is None:
+                raise RtlSimError(f"{self.build_dir}: no model saved before the dataflow partition")
             with tempfile.TemporaryDirectory() as tmp:
                 self._parent = ModelWrapper(str(src)).transform(
                     CreateDataflowPartition(partition_model_dir=tmp)
@@ -305,12 +311,14 @@ def check_integer_input(x: np.ndarray, dt, where: str) -> None:
 
 class Stitched:
     """All RTL layers of a build in one simulation model (FIFO between neighbours), compiled and
-    run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`)."""
+    run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`).
+    ``fifo_depths``: one depth for every link, one per link, or None for the depths the build's
+    folding config sets (``fewerbits fifo``), else :data:`design.FIFO_DEPTH`."""
 
     def __init__(
         self,
         build_dir: Path,
-        fifo_depth: int = design.FIFO_DEPTH,
+        fifo_depths: int | Sequence[int] | None = None,
         simulator: str = DEFAULT_SIMULATOR,
     ):
         from qonnx.custom_op.registry import getCustomOp
@@ -326,7 +334,16 @@ class Stitched:
             )
         model = self.graphs.dataflow
         self.designs = [design.node_design(model, n) for n in self.graphs.nodes]
-        self.design = design.stitched_design(self.designs, fifo_depth)
+        if fifo_depths is None:
+            folding = BuildDir(build_dir).folding
+            sized = (
+                design.folded_link_depths(read_json(folding), self.designs)
+                if folding.is_file()
+                else None
+            )
+            fifo_depths = sized or design.FIFO_DEPTH
+        self.fifo_depths = design.link_depths(self.designs, fifo_depths)
+        self.design = design.stitched_design(self.designs, self.fifo_depths)
         self.sources = self.design.sources
         self.geo = geometry(getCustomOp(self.graphs.nodes[0]), getCustomOp(self.graphs.nodes[-1]))
         self.binary: Binary | None = None

@@ -10,7 +10,15 @@ callers (hw/rtlsim, the driver's ``rtlsim`` back end, the CLI, the benchmarks) l
 name and need no change.
 """
 
-from .protocol import Binary, Design, RtlSimError, SimBackend, StreamJob, StreamResult
+from .protocol import (
+    Binary,
+    Design,
+    RtlSimError,
+    SimBackend,
+    SimulationFailed,
+    StreamJob,
+    StreamResult,
+)
 from .registry import (
     DEFAULT_SIMULATOR,
     UnknownSimulatorError,
@@ -27,6 +35,7 @@ __all__ = [
     "Design",
     "RtlSimError",
     "SimBackend",
+    "SimulationFailed",
     "StreamJob",
     "StreamResult",
     "UnknownSimulatorError",
