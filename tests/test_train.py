@@ -207,7 +207,7 @@ def test_user_model_file(digits, tmp_path):
     x = torch.from_numpy(digits.x_test[:50].astype(np.float32))
     with torch.no_grad():
         assert torch.equal(rebuilt(x), final["m"].eval()(x))
-    with pytest.raises(ModelError, match="no function 'nope'"):
+    with pytest.raises(ModelError, match="defines no 'nope'"):
         build_model(f"{f}:nope", make_scheme("int", 2, 2), (1, 8, 8), 10)
 
 
