@@ -1,0 +1,133 @@
+"""The implementation-style decision (RTL vs HLS per layer), in exactly one place.
+
+``BuildConfig.impl_style``:
+
+* ``"rtl"`` (default): an all-RTL dataflow partition wherever FINN has an RTL variant, so that
+  the whole accelerator can be simulated by Verilator and synthesized by open tools. That takes
+  four things, all here:
+
+  1. standalone Thresholding layers (:func:`configure`: FINN's MVAU_rtl does not embed
+     thresholds), with one fallback: FINN's standalone Thresholding refuses ``out_scale != 1``
+     (a bipolar activation after non-binary weights); such a build keeps the thresholds inside
+     the MVAU (HLS) and the decision is written back into ``build_config.json``;
+  2. the float output scale of a classifier back to software (:func:`revert_float_tail`), so
+     the partition is integer-only;
+  3. ``preferred_impl_style="rtl"`` on every layer that has an RTL variant
+     (:func:`step_fewerbits_prefer_rtl`; FINN still falls back to HLS where its own
+     constraints forbid RTL, and the level reports say which);
+  4. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
+
+* ``"auto"``: FINN's own choice for every layer.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import TYPE_CHECKING
+
+from fewerbits.compat.finn import build as finn_build
+from fewerbits.core.config import BuildConfig
+
+from .steps import CONVERT_TO_HW, HW_CODEGEN, PREFER_RTL, BuildError, register_step
+
+if TYPE_CHECKING:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from .context import BuildContext
+
+IMPL_STYLES = ("rtl", "auto")
+HW_DOMAIN = "finn.custom_op.fpgadataflow"
+
+#: elementwise HW ops that go back to plain ONNX ops when their output is float
+_FLOAT_TAIL_OPS = {"ElementwiseMul": "Mul", "ElementwiseAdd": "Add"}
+
+log = logging.getLogger(__name__)
+
+
+def check(build: BuildConfig) -> None:
+    """Refuse an unknown style (one line naming the option)."""
+    if build.impl_style not in IMPL_STYLES:
+        raise BuildError(
+            f"impl_style {build.impl_style!r}: choose one of {', '.join(map(repr, IMPL_STYLES))}"
+        )
+
+
+def configure(cfg, build: BuildConfig) -> None:
+    """Set the FINN config fields the style decides (before any step runs)."""
+    cfg.standalone_thresholds = build.impl_style == "rtl"
+
+
+def revert_float_tail(model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+    """Turn float-output ElementwiseMul/Add nodes with no HW consumer back into ONNX Mul/Add.
+
+    Returns ``(model, changed)`` (qonnx pass style)."""
+    from onnx import helper  # lazy: onnx/qonnx/FINN load in seconds, after prepare_finn
+    from qonnx.custom_op.registry import getCustomOp
+
+    changed = False
+    for node in list(model.graph.node)[::-1]:
+        if node.op_type not in _FLOAT_TAIL_OPS:
+            continue
+        if getCustomOp(node).get_nodeattr("out_dtype") != "FLOAT32":
+            continue
+        consumers = model.find_consumers(node.output[0]) or []
+        if any(c.domain.startswith(HW_DOMAIN) for c in consumers):
+            continue
+        new = helper.make_node(
+            _FLOAT_TAIL_OPS[node.op_type], list(node.input), list(node.output), name=node.name
+        )
+        idx = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        model.graph.node.insert(idx, new)
+        changed = True
+    return model, changed
+
+
+@register_step(CONVERT_TO_HW, impl_style="rtl", uses_context=True)
+def step_convert_to_hw_int_only(model: ModelWrapper, cfg, ctx: BuildContext) -> ModelWrapper:
+    """FINN's step_convert_to_hw with standalone thresholds, then the float output scale back
+    to software; falls back to MVAU-embedded thresholds where FINN refuses standalone ones."""
+    from finn.builder.build_dataflow_steps import step_convert_to_hw  # lazy: FINN import
+    from finn.util.exception import FINNUserError
+
+    try:
+        converted = step_convert_to_hw(copy.deepcopy(model), cfg)
+    except FINNUserError as e:
+        if "out_scale must be 1" not in str(e) or not cfg.standalone_thresholds:
+            raise
+        print(
+            f"fewerbits: {e} -> thresholds stay inside the MVAU (HLS) for this build; "
+            "the accelerator cannot be all-RTL"
+        )
+        cfg.standalone_thresholds = False
+        ctx.info["standalone_thresholds_fallback"] = str(e).splitlines()[0]
+        converted = step_convert_to_hw(model, cfg)
+    model, _ = revert_float_tail(converted)
+    return model
+
+
+@register_step(PREFER_RTL, uses_context=True)
+def step_fewerbits_prefer_rtl(model: ModelWrapper, cfg, ctx: BuildContext) -> ModelWrapper:
+    """Ask for the RTL implementation of every layer that has one (a preference the user set
+    on a node is kept). FINN falls back to HLS, with a warning, where its RTL variant cannot
+    implement the layer (e.g. MVAU in XNOR mode)."""
+    from finn.custom_op.fpgadataflow.rtl import custom_op as rtl_variants  # lazy: FINN import
+    from qonnx.custom_op.registry import getCustomOp
+
+    if ctx.build.impl_style != "rtl":
+        return model  # "auto": FINN's own choice
+    for node in model.graph.node:
+        if node.domain.startswith(HW_DOMAIN) and node.op_type + "_rtl" in rtl_variants:
+            inst = getCustomOp(node)
+            if inst.get_nodeattr("preferred_impl_style") == "":
+                inst.set_nodeattr("preferred_impl_style", "rtl")
+    return model
+
+
+@register_step(HW_CODEGEN, impl_style="rtl")
+def step_hw_codegen_with_dwc(model: ModelWrapper, cfg) -> ModelWrapper:
+    """Data-width converters inserted (RTL), then FINN's step_hw_codegen."""
+    from finn.builder.build_dataflow_steps import step_hw_codegen  # lazy: FINN import
+
+    return step_hw_codegen(finn_build.insert_rtl_dwcs(model, cfg._resolve_fpga_part()), cfg)

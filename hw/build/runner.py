@@ -1,0 +1,212 @@
+"""The build runner: staging, resume, one step at a time, skip records, the result.
+
+The build happens in a hidden sibling folder that is renamed to ``DIR`` only when it succeeded
+(no half-written output); ``DIR/build_state.json`` holds the config hash and the completed steps
+for ``--resume``. Every model is saved as ``DIR/intermediate_models/<step>.onnx``; the steps that
+need Vivado/Vitis HLS are recorded as skipped, with the reason and the command that runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from fewerbits.compat.finn import build as finn_build
+from fewerbits.compat.finn import env as finn_env
+from fewerbits.core.artifacts import BuildDir
+from fewerbits.core.config import BuildConfig
+from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
+
+from ..boards import get_board, resolve_part
+from .. import deploy  # a module import: deploy reads this package's step names
+from ..vivado import continuation_command
+from . import impl_style
+from .context import BuildContext
+from .finn_config import dataflow_config
+from .report import budget_of, folding_of, implementations, read_estimates, write_build_report
+from .result import BuildResult, StepRecord
+from .steps import SOFTWARE_STEPS, VIVADO_STEPS, BuildError, get_step, plan_steps, resolve_until
+
+
+def vivado_found() -> bool:
+    """True when both Vivado and Vitis HLS are on this machine."""
+    return finn_env.vivado_available() and finn_env.vitis_hls_available()
+
+
+def config_hash(model_onnx: Path, build_cfg: BuildConfig) -> str:
+    """What determines the steps' outputs: model, options (not --until), step list, FINN."""
+    d = asdict(build_cfg)
+    d.pop("until", None)
+    d["model_sha256"] = sha256_file(model_onnx)
+    d["folding_sha256"] = sha256_file(Path(build_cfg.folding)) if build_cfg.folding else None
+    d["steps"] = SOFTWARE_STEPS + VIVADO_STEPS
+    d["finn"] = finn_env.FINN_PLUS_VERSION
+    return sha256_json(d)
+
+
+def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> None:
+    """Refuse bad input before anything is written (one line naming the file or option)."""
+    if not model_onnx.is_file():
+        raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
+    impl_style.check(b)
+    if b.fit is not None and not 0 < b.fit <= 1:
+        raise BuildError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
+    if b.folding is not None and not Path(b.folding).is_file():
+        raise BuildError(f"--folding {b.folding}: file not found")
+    if out.path.exists() and not out.is_replaceable():
+        raise BuildError(
+            f"--out {out.path} exists and is not a fewerbits build folder (it would be replaced); "
+            "choose a new or empty folder"
+        )
+
+
+def _load_state(out: BuildDir) -> dict | None:
+    try:
+        return read_json(out.state)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def build(
+    model_onnx: Path,
+    out_dir: Path,
+    build_cfg: BuildConfig,
+    progress: bool = True,
+    resume: bool = False,
+    command: str | None = None,
+) -> BuildResult:
+    """Run the FINN flow on a QONNX model into ``out_dir`` (a :class:`BuildDir`).
+
+    Also writes DIR/report.json, DIR/report.md and DIR/deploy/. ``resume`` continues after the
+    last completed step of an earlier build in DIR when the config hash is unchanged;
+    ``command`` is the command printed for the skipped Vivado steps."""
+    model_onnx = Path(model_onnx).absolute()
+    out = BuildDir(Path(out_dir).absolute())
+    check_options(model_onnx, out, build_cfg)
+    chash = config_hash(model_onnx, build_cfg)
+    stage = BuildDir(out.path.parent / f".{out.path.name}.partial")
+    if stage.path.exists():
+        shutil.rmtree(stage.path)
+    state = _load_state(out) if resume else None
+    completed: list[str] = []
+    if state and state.get("config_hash") == chash:
+        shutil.copytree(out.path, stage.path, symlinks=True)
+        finn_build.relocate(stage.path, out.path, stage.path)
+        completed = list(state.get("completed", []))
+    stage.path.mkdir(parents=True, exist_ok=True)
+    cmd = command or continuation_command(model_onnx, build_cfg, out.path)
+    try:
+        result = _build_in(model_onnx, stage, out, build_cfg, chash, completed, progress, cmd)
+        finn_build.relocate(stage.path, stage.path, out.path)
+        if out.path.exists():
+            shutil.rmtree(out.path)
+        os.replace(stage.path, out.path)
+        # BUILD/deploy/ is written after the move so that relocate() never rewrites its hashes
+        deploy.write_deploy_package(out.path)
+    except BaseException:
+        shutil.rmtree(stage.path, ignore_errors=True)
+        raise
+    finally:
+        # FINN's settings point at the staging folder; re-point them if it moved
+        if (out.path / "finn_settings.yaml").is_file():
+            finn_env.write_settings(out.path)
+            finn_env.reset_settings_cache()
+    return result
+
+
+def _build_in(
+    model_onnx: Path,
+    stage: BuildDir,
+    out: BuildDir,
+    b: BuildConfig,
+    chash: str,
+    completed: list[str],
+    progress: bool,
+    command: str,
+) -> BuildResult:
+    """Every planned step in the staging folder; the result names the final folder."""
+    finn_env.prepare_finn(stage.path)
+    finn_env.write_settings(stage.path)
+    finn_env.reset_settings_cache()
+    board = get_board(b.board)
+    part, part_board = resolve_part(board, b.part)
+    until = resolve_until(b.until, vivado_found())
+    cfg = dataflow_config(b, stage.path, part)
+    ctx = BuildContext(b, stage, part, part_board)
+    to_run, skipped = plan_steps(until, vivado_found(), command)
+    cfg.steps = list(to_run)
+    write_json(stage.config, json.loads(cfg.to_json()))
+    stage.intermediate.mkdir(exist_ok=True)
+    record = StepRecord(skipped=skipped)
+    model, n_done = _resume_point(model_onnx, stage, to_run, completed, record, ctx)
+    state = {"config_hash": chash, "completed": list(record.reused), "info": ctx.info}
+    write_json(stage.state, state)
+    model = _run_steps(model, to_run[n_done:], cfg, ctx, record, state, progress)
+    ctx.info["implementations"] = implementations(model)
+    state["info"] = ctx.info
+    write_json(stage.state, state)
+    # the config as run: a step may change what the style decided (standalone thresholds)
+    write_json(stage.config, json.loads(cfg.to_json()))
+    record.ran = record.reused + [r["step"] for r in record.seconds]
+    write_json(
+        stage.steps, {"ran": record.seconds, "reused": record.reused, "skipped": record.skipped}
+    )
+    result = BuildResult(
+        build=b,
+        model_onnx=model_onnx,
+        part=part,
+        steps=record,
+        estimates=read_estimates(stage, folding_of(model)),
+        final_model=out.model_after(to_run[-1]),
+        config_hash=chash,
+        info=ctx.info,
+        budget=budget_of(part_board, part, b.fit),
+        folding=read_json(stage.folding) if stage.folding.is_file() else None,
+    )
+    write_build_report(stage, result)
+    return result
+
+
+def _resume_point(model_onnx, stage: BuildDir, to_run, completed, record, ctx):
+    """(model to start from, number of steps already done): only a prefix of the plan is
+    reused, from the last completed step's saved model."""
+    from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import after prepare_finn
+
+    n_done = 0
+    while n_done < len(to_run) and to_run[n_done] in completed:
+        n_done += 1
+    if n_done and stage.model_after(to_run[n_done - 1]).is_file():
+        record.reused = to_run[:n_done]
+        ctx.info = (_load_state(stage) or {}).get("info", {})
+        return ModelWrapper(str(stage.model_after(to_run[n_done - 1]))), n_done
+    return ModelWrapper(str(model_onnx)), 0
+
+
+def _run_steps(model, steps: list[str], cfg, ctx: BuildContext, record, state, progress):
+    """Run ``steps`` in order, saving each model and the state; FINN's errors name the step."""
+    bar = tqdm(steps, desc="FINN build", disable=not progress, leave=False)
+    for name in bar:
+        bar.set_postfix_str(name.removeprefix("step_"))
+        t0 = time.time()
+        step = get_step(name, ctx.build.impl_style)
+        try:
+            model = step(model, cfg, ctx)
+        except FewerbitsError:
+            raise
+        except finn_env.VivadoRequiredError as e:
+            raise BuildError(f"{name}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - FINN raises bare exceptions; name the step
+            msg = " ".join(str(e).split())[:300]
+            raise BuildError(f"FINN step {name} failed: {type(e).__name__}: {msg}") from e
+        model.save(str(ctx.out.model_after(name)))
+        record.seconds.append({"step": name, "seconds": round(time.time() - t0, 3)})
+        state["completed"].append(name)
+        write_json(ctx.out.state, state)
+    return model
