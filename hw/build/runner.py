@@ -24,8 +24,8 @@ from fewerbits.core.config import BuildConfig
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
-from ..boards import get_board, resolve_part
 from .. import deploy  # a module import: deploy reads this package's step names
+from ..boards import get_board, resolve_part
 from ..vivado import continuation_command
 from . import impl_style
 from .context import BuildContext
@@ -137,10 +137,15 @@ def _build_in(
     finn_env.reset_settings_cache()
     board = get_board(b.board)
     part, part_board = resolve_part(board, b.part)
-    until = resolve_until(b.until, vivado_found())
+    vivado = vivado_found() and board.finn_refusal is None
+    until = resolve_until(b.until, vivado)
     cfg = dataflow_config(b, stage.path, part)
     ctx = BuildContext(b, stage, part, part_board)
-    to_run, skipped = plan_steps(until, vivado_found(), command)
+    to_run, skipped = plan_steps(until, vivado, command)
+    if board.finn_refusal:  # an open-FPGA board: FINN stops after code generation
+        for s in skipped:
+            if s["step"] in VIVADO_STEPS:
+                s["reason"], s["command"] = board.finn_refusal, ""
     cfg.steps = list(to_run)
     write_json(stage.config, json.loads(cfg.to_json()))
     stage.intermediate.mkdir(exist_ok=True)
