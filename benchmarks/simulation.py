@@ -9,6 +9,7 @@ process start and reset included), the speed-ups, Verilator build time (cold, th
 estimates, and bit-exactness of the dataflow outputs between the two.
 
     .venv/bin/python benchmarks/simulation.py [--frames 2000] [--python-frames 100] [--out DIR]
+                                              [--simulator verilator]
 
 Writes DIR/simulation.json (default runs/bench-sim).
 """
@@ -24,6 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fewerbits.hw.build import steps as S
+from fewerbits.hw.sim import DEFAULT_SIMULATOR, backend_names
+
+from fewerbits.core.artifacts import BuildDir
 
 NETS = {
     "tfc-w2a2 (demo)": dict(model="tfc", epochs=2),
@@ -35,7 +40,7 @@ def make_run(out: Path, spec: dict) -> Path:
     from fewerbits.core.config import RunConfig, TrainConfig
     from fewerbits.pipeline import run
 
-    if not (out / "build" / "intermediate_models" / "step_hw_codegen.onnx").is_file():
+    if not BuildDir(out / "build").model_after(S.HW_CODEGEN).is_file():
         run(RunConfig(train=TrainConfig(**spec), verify_samples=100), out, progress=False)
     return out
 
@@ -60,18 +65,16 @@ def finn_execute_onnx_fps(dataflow, xin: np.ndarray) -> float:
     return len(xin) / (time.time() - t0)
 
 
-def bench(run_dir: Path, frames: int, py_frames: int) -> dict:
+def bench(run_dir: Path, frames: int, py_frames: int, simulator: str = DEFAULT_SIMULATOR) -> dict:
     from fewerbits.hw.build.report import finn_performance
     from fewerbits.hw.rtlsim.sim import Stitched, python_exec
     from fewerbits.train.datasets import load_dataset
-
-    from fewerbits.core.artifacts import BuildDir
 
     x = load_dataset("mnist-5k").x_test.astype(np.float32)
     x = np.concatenate([x] * (frames // len(x) + 1))[:frames]
     with tempfile.TemporaryDirectory() as cache:
         os.environ["FEWERBITS_CACHE"] = cache
-        st = Stitched(run_dir / "build")
+        st = Stitched(run_dir / "build", simulator=simulator)
         cold = st.compile()
         st.binary = None
         warm_t0 = time.time()
@@ -105,6 +108,7 @@ def bench(run_dir: Path, frames: int, py_frames: int) -> dict:
     )
     est = finn_performance(BuildDir(run_dir / "build"))
     return {
+        "simulator": simulator,
         "layers": len(st.graphs.nodes),
         "ops": sorted({n.op_type for n in st.graphs.nodes}),
         "frames": frames,
@@ -131,13 +135,14 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=2000)
     p.add_argument("--python-frames", type=int, default=100)
     p.add_argument("--out", default="runs/bench-sim")
+    p.add_argument("--simulator", default=DEFAULT_SIMULATOR, choices=backend_names())
     a = p.parse_args()
     out = Path(a.out)
     rows = {}
     for name, spec in NETS.items():
         print(f"[bench] {name}", file=sys.stderr, flush=True)
         run_dir = make_run(out / spec["model"], spec)
-        rows[name] = bench(run_dir, a.frames, a.python_frames)
+        rows[name] = bench(run_dir, a.frames, a.python_frames, a.simulator)
     hdr = (
         "| network | layers | FINN execute_onnx fps | per-node Python fps | Verilator fps "
         "| speed-up vs execute_onnx / per-node | build cold / cached s "

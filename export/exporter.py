@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -15,12 +16,13 @@ from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
 from fewerbits.train.trainer import CHECKPOINT, load_checkpoint
 
 from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
+from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import compare
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
 
-MODEL_ONNX = "model.onnx"
-EXPORT_JSON = "export.json"
+MODEL_ONNX = ExportDir.MODEL
+EXPORT_JSON = ExportDir.INFO
 
 
 class ExportError(FewerbitsError):
@@ -72,7 +74,6 @@ def export_qonnx(
 ):
     """Export with Brevitas, clean up with qonnx, annotate the input datatype; return ModelWrapper."""
     from brevitas.export import export_qonnx as brevitas_export_qonnx
-    from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
@@ -89,12 +90,49 @@ def export_qonnx(
         except TypeError:  # a torch without the TorchScript exporter
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
         wrapper = cleanup_model(ModelWrapper(str(raw)))
+    return finish_qonnx(wrapper, out_file, input_dtype)
+
+
+def finish_qonnx(wrapper, out_file: Path, input_dtype: str):
+    """Fold constants, annotate the input datatype, save atomically; return the wrapper."""
     wrapper = wrapper.transform(FoldConstantsWithOptionalInputs())
-    wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[input_dtype])
-    tmp_out = out_file.with_suffix(".onnx.tmp")
+    wrapper.set_tensor_datatype(wrapper.graph.input[0].name, input_datatype(input_dtype))
+    tmp_out = Path(out_file).with_suffix(".onnx.tmp")
     wrapper.save(str(tmp_out))
     tmp_out.replace(out_file)
     return wrapper
+
+
+def export_qonnx_file(path: Path, out_dir: Path, input_dtype: str = "UINT8") -> dict:
+    """A QONNX file made elsewhere (e.g. ``brevitas.export.export_qonnx``) as an export folder.
+
+    There is no PyTorch model: `verify` compares every level with qonnx's execution of this
+    graph, and says so."""
+    from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
+    from qonnx.util.cleanup import cleanup_model
+
+    path, out_dir = Path(path).absolute(), Path(out_dir)
+    if not path.is_file():
+        raise ExportError(f"{path}: QONNX file not found")
+    try:
+        wrapper = cleanup_model(ModelWrapper(str(path)))
+    except Exception as e:  # noqa: BLE001 - onnx/qonnx raise many kinds; one line for the user
+        raise ExportError(
+            f"{path}: not a readable (Q)ONNX model: {type(e).__name__}: {e}"
+        ) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = finish_qonnx(wrapper, Path(tmp) / MODEL_ONNX, input_dtype)
+        check_graph(wrapper)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        part = out_dir / (MODEL_ONNX + ".tmp")
+        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
+        part.replace(out_dir / MODEL_ONNX)
+    info: dict = {"source": {"qonnx": str(path)}, **graph_summary(wrapper)}
+    info["input_shape"] = list(wrapper.get_tensor_shape(wrapper.graph.input[0].name))[1:]
+    info["check_inputs"] = "none: no PyTorch model to compare with"
+    info["verification"] = []
+    write_json(out_dir / EXPORT_JSON, info)
+    return info
 
 
 def check_graph(wrapper) -> None:
@@ -149,7 +187,13 @@ def source_model(source: dict) -> nn.Module:
     if "checkpoint" in source:
         return load_checkpoint(Path(source["checkpoint"]))[0]
     model = load_factory(source["factory"])()
-    if source.get("weights"):
+    # the state saved at export (exactly the exported parameters, even without --weights),
+    # else the user's weights file
+    if source.get("state"):
+        # strict=False: Brevitas creates runtime-statistics scales lazily; a key the exported
+        # model did not have yet is absent here too, and the fresh model is in the same state
+        model.load_state_dict(torch.load(source["state"], map_location="cpu"), strict=False)
+    elif source.get("weights"):
         state = torch.load(source["weights"], map_location="cpu", weights_only=False)
         model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     return model.eval()
@@ -163,6 +207,40 @@ def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
     return compare("qonnx", ref, execute_qonnx(wrapper, x)).to_dict()
 
 
+def input_datatype(name: str):
+    """The QONNX DataType called ``name``, or a one-line ExportError naming the option."""
+    from qonnx.core.datatype import DataType  # lazy: qonnx import takes seconds
+
+    try:
+        return DataType[name]
+    except KeyError:
+        raise ExportError(
+            f"--input-datatype {name!r}: not a QONNX datatype; use e.g. UINT8, INT8, INT4, "
+            "BIPOLAR, FIXED<8,4> or FLOAT32"
+        ) from None
+
+
+def random_inputs(dtype: str, shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random inputs of QONNX datatype ``dtype``: every integer of its range (BIPOLAR:
+    -1 and +1 only), values on its grid for fixed point, standard normal for FLOAT32."""
+    dt = input_datatype(dtype)
+    rng = np.random.default_rng(seed)
+    if dt.name == "BIPOLAR":
+        return rng.choice(np.array([-1.0, 1.0], np.float32), size=(n, *shape))
+    if dt.is_integer():
+        if dt.bitwidth() > 32:
+            raise ExportError(
+                f"--input-datatype {dtype}: wider than 32 bits; an accelerator input is an "
+                "integer of at most 32 bits"
+            )
+        return rng.integers(int(dt.min()), int(dt.max()) + 1, (n, *shape)).astype(np.float32)
+    if dt.is_fixed_point():
+        step = dt.scale_factor()
+        lo, hi = round(dt.min() / step), round(dt.max() / step)
+        return (rng.integers(lo, hi + 1, (n, *shape)) * step).astype(np.float32)
+    return rng.standard_normal((n, *shape)).astype(np.float32)
+
+
 def export(
     source: dict,
     out_dir: Path,
@@ -170,9 +248,13 @@ def export(
     samples: np.ndarray | None = None,
     input_dtype: str = "UINT8",
 ) -> dict:
-    """Export a checkpoint (``{"checkpoint": path}``) or a user factory (``{"factory":
-    "file.py:fn", "weights": path|None}``) to ``out_dir/model.onnx`` + ``export.json``."""
+    """Export a checkpoint (``{"checkpoint": path}``), a user factory (``{"factory":
+    "file.py:fn", "weights": path|None}``) or a QONNX file (``{"qonnx": path}``) to
+    ``out_dir/model.onnx`` + ``export.json``."""
     out_dir = Path(out_dir)
+    input_datatype(input_dtype)  # refuse a bad option before any work
+    if "qonnx" in source:
+        return export_qonnx_file(Path(source["qonnx"]), out_dir, input_dtype)
     source = {
         k: (str(Path(v).absolute()) if k in ("checkpoint", "weights") and v else v)
         for k, v in source.items()
@@ -206,28 +288,32 @@ def export(
             msg = " ".join(str(e).split())  # torch's load_state_dict errors span lines
             raise ExportError(f"{source.get('weights') or source['factory']}: {msg}") from None
     check_deployable(model)
-    wrapper = export_qonnx(model, tuple(input_shape), out_dir / MODEL_ONNX, input_dtype)
-    try:
+    # staged: a graph check_graph refuses must neither leave a folder nor replace an earlier
+    # export's model.onnx
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = export_qonnx(model, tuple(input_shape), Path(tmp) / MODEL_ONNX, input_dtype)
         check_graph(wrapper)
-    except ExportError:
-        (out_dir / MODEL_ONNX).unlink(missing_ok=True)
-        raise
+        out_dir.mkdir(parents=True, exist_ok=True)
+        part = out_dir / (MODEL_ONNX + ".tmp")
+        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
+        part.replace(out_dir / MODEL_ONNX)
     info.update(graph_summary(wrapper))
     info["input_shape"] = list(input_shape)
     given = samples is not None
     if samples is None and info.get("dataset"):
         df = info.get("data_file")
         samples = load_dataset(info["dataset"], Path(df) if df else None).x_test[:100]
-    if samples is None:  # a factory without data: random inputs in the input datatype's range
-        from qonnx.core.datatype import DataType
-
-        dt = DataType[input_dtype]
-        rng = np.random.default_rng(0)
-        samples = rng.integers(int(dt.min()), int(dt.max()) + 1, (100, *input_shape))
+    if samples is None:  # a factory without data: random inputs of the input datatype
+        samples = random_inputs(input_dtype, tuple(input_shape), 100, seed=0)
         info["check_inputs"] = f"100 random {input_dtype} inputs (seed 0)"
     else:
         what = "given inputs" if given else f"test images of {info.get('dataset')}"
         info["check_inputs"] = f"{len(samples)} {what}"
     info["verification"] = [check_samples(model, wrapper, np.asarray(samples, np.float32))]
+    if "factory" in source:  # what `verify` rebuilds the PyTorch reference from
+        state_file = ExportDir(out_dir).state
+        torch.save(model.state_dict(), state_file.with_suffix(".pt.tmp"))
+        state_file.with_suffix(".pt.tmp").replace(state_file)
+        info["source"]["state"] = str(state_file.absolute())
     write_json(out_dir / EXPORT_JSON, info)
     return info

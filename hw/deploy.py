@@ -146,10 +146,11 @@ def _graphs(bdir: BuildDir, ran: list[str]):
     """(parent model before the partition, folded hw graph, its file) of a build."""
     from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import after prepare_finn
 
-    idx = ran.index(PARTITION_STEP)
-    if idx == 0:
+    before = bdir.model_before(PARTITION_STEP)
+    if before is None:
         raise DeployError(f"{bdir.path}: no model saved before {PARTITION_STEP}")
-    parent = ModelWrapper(str(bdir.model_after(ran[idx - 1])))
+    parent = ModelWrapper(str(before))
+    idx = ran.index(PARTITION_STEP)
     # the latest folded dataflow graph; the Vivado steps' models (ZynqBuild's IODMA partitions)
     # wrap it in new StreamingDataflowPartition / IODMA nodes, which the driver does not execute
     for step in reversed(ran[idx:]):

@@ -24,15 +24,29 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def infer_file(deploy_dir: Path, backend: str, inp: Path, out: Path, throughput: bool = False):
-    """Outputs of the package for the batch in ``inp`` (.npy), written to ``out`` (.npy)."""
+def backend_options(backend: str, simulator: str | None) -> dict:
+    """Keyword arguments of driver back end ``backend``: the simulator is the rtlsim back end's
+    (the other back ends simulate nothing)."""
+    return {"simulator": simulator} if backend == "rtlsim" and simulator else {}
+
+
+def infer_file(
+    deploy_dir: Path,
+    backend: str,
+    inp: Path,
+    out: Path,
+    throughput: bool = False,
+    simulator: str | None = None,
+):
+    """Outputs of the package for the batch in ``inp`` (.npy), written to ``out`` (.npy);
+    ``simulator`` names the rtlsim back end's simulator (None: its default)."""
     if not inp.is_file():
         raise DriverError(f"--input {inp} not found")
     try:
         x = np.load(inp, allow_pickle=False)
     except (ValueError, OSError) as e:
         raise DriverError(f"--input {inp} is not a readable .npy file ({e})") from None
-    with Accelerator(deploy_dir, backend=backend) as acc:
+    with Accelerator(deploy_dir, backend=backend, **backend_options(backend, simulator)) as acc:
         t0 = time.perf_counter()
         y = acc.execute(x)
         secs = time.perf_counter() - t0
@@ -52,8 +66,10 @@ def validate(
     batch_size: int | None = None,
     save_npz: Path | None = None,
     progress: bool = True,
+    simulator: str | None = None,
 ) -> dict:
-    """Accuracy and frames/s on (x, y); writes DEPLOY/validate_<backend>.json."""
+    """Accuracy and frames/s on (x, y); writes DEPLOY/validate_<backend>.json. ``simulator``
+    names the rtlsim back end's simulator (None: its default)."""
     if limit:
         x, y = x[:limit], y[:limit]
     if save_npz is not None:
@@ -62,7 +78,7 @@ def validate(
         np.savez_compressed(tmp, x=x, y=y)
         tmp.replace(save_npz)
     with (
-        Accelerator(deploy_dir, backend=backend) as acc,
+        Accelerator(deploy_dir, backend=backend, **backend_options(backend, simulator)) as acc,
         tqdm(total=len(x), desc=f"validate ({backend})", disable=not progress, leave=False) as bar,
     ):
         res = evaluate(acc, x, y, batch_size or PROGRESS_BATCH, progress=bar.update)

@@ -214,10 +214,9 @@ def codegen(model, part: str, work: Path):
 
 
 @pytest.fixture(scope="session")
-def rtlsim_cache(tmp_path_factory):
-    """A Verilator model cache for this test session (fresh in CI: compile times count)."""
-    path = tmp_path_factory.getbasetemp() / "fewerbits_cache"
-    path.mkdir(exist_ok=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FEWERBITS_CACHE", str(path))
-        yield path
+def rtlsim_cache(hermetic_env) -> Path:
+    """The Verilator model cache of this test session (conftest's hermetic_env: fresh per run,
+    so compile times count, and shared by all tests of the run)."""
+    path = Path(hermetic_env["FEWERBITS_CACHE"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path

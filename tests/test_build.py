@@ -177,6 +177,8 @@ def test_cycles_fall_as_folding_grows(tfc_build):
 
 @pytest.mark.parametrize("which", ["tfc", "cnv"])
 def test_fit_never_exceeds_budget(which, tfc_build, cnv_build):
+    from functools import partial
+
     from fewerbits.hw.boards import get_board
     from fewerbits.hw.build.finn_config import dataflow_config
     from fewerbits.hw.folding import (
@@ -186,6 +188,8 @@ def test_fit_never_exceeds_budget(which, tfc_build, cnv_build):
         fit_folding,
         model_estimates,
     )
+    from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
     from finn.builder.build_dataflow_steps import _minimize_bit_width
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -203,19 +207,46 @@ def test_fit_never_exceeds_budget(which, tfc_build, cnv_build):
         except FoldingError:
             fps.append(0.0)
             continue
-        est = model_estimates(apply_folding(model, res.folding), board.part, 10.0)
+        folded = apply_folding(model, res.folding)
+        est = model_estimates(folded, board.part, 10.0)
         assert est["luts"] <= budget.luts and est["brams"] <= budget.brams
         assert est["dsps"] <= budget.dsps and est["urams"] <= budget.urams
         assert est["cycles"] == res.cycles
+        # independently: FINN's own analysis passes, summed here, against the board's table
+        per_node = folded.analysis(partial(res_estimation, fpgapart=board.part))
+        total = {k: sum(r.get(k, 0) for r in per_node.values()) for k in ("LUT", "DSP", "URAM")}
+        brams36 = sum(r.get("BRAM_18K", 0) for r in per_node.values()) / 2
+        assert total["LUT"] <= frac * board.luts and brams36 <= frac * board.brams
+        assert total["DSP"] <= frac * board.dsps and total["URAM"] <= frac * board.urams
+        assert (total["LUT"], brams36, total["DSP"]) == (est["luts"], est["brams"], est["dsps"])
+        assert max(folded.analysis(exp_cycles_per_layer).values()) == res.cycles
+        assert res.fps == pytest.approx(1e9 / (10.0 * res.cycles))
         fps.append(res.fps)
     assert fps[-1] > 0 and fps == sorted(fps)  # more budget never means slower
 
 
 def test_fit_build_report_within_budget(tfc_build):
+    from conftest import finn_report
+    from fewerbits.hw.boards import get_board
+
     rep = json.loads((tfc_build / "report.json").read_text())
     b, est = rep["budget"], rep["estimates"]  # FINN's own estimate reports of the built model
     assert est["luts"] <= 0.7 * b["luts"] and est["brams"] <= 0.7 * b["brams"]
     assert est["dsps"] <= 0.7 * b["dsps"]
+    # independently of the report under test: FINN's per-layer estimate JSON summed here (and
+    # FINN's own total), against the Pynq-Z1 (the default board) from the board table
+    board = get_board("Pynq-Z1")
+    assert rep["config"]["build"]["board"] == board.name
+    assert (b["luts"], b["brams"], b["dsps"]) == (board.luts, board.brams, board.dsps)
+    layers = finn_report(tfc_build, "estimate_layer_resources")
+    finn_total = layers.pop("total")
+    luts = sum(r["LUT"] for r in layers.values())
+    brams = sum(r["BRAM_18K"] for r in layers.values()) / 2
+    dsps = sum(r["DSP"] for r in layers.values())
+    assert (luts, brams * 2, dsps) == (finn_total["LUT"], finn_total["BRAM_18K"], finn_total["DSP"])
+    assert (est["luts"], est["brams"], est["dsps"]) == (luts, brams, dsps)
+    assert luts <= 0.7 * board.luts and brams <= 0.7 * board.brams and dsps <= 0.7 * board.dsps
+    assert {p["name"] for p in est["per_layer"]} == set(layers)
     folding = json.loads((tfc_build / "folding.json").read_text())
     assert "Defaults" in folding and any("PE" in v for v in folding.values())
     frontier = json.loads((tfc_build / "folding_frontier.json").read_text())["frontier"]
@@ -291,6 +322,9 @@ def test_error_folding_file_names_unknown_node(nets, tmp_path):
     )
     assert "MVAU_hls_99 not in the graph" in line and str(bad) in line
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.partial*"))
+    # the failed build is kept for debugging under a name the error line gives
+    failed = tmp_path / ".o.failed"
+    assert str(failed) in line and (failed / "intermediate_models").is_dir()
 
 
 def test_error_budget_no_folding_can_meet(nets, tmp_path):

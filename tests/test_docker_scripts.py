@@ -65,9 +65,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def as_user(user: int, cmd: list[str]) -> list[str]:
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+
+
 def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None, user: int | None = None):
     if user is not None:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        cmd = as_user(user, cmd)
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
@@ -172,27 +176,47 @@ needs_root = pytest.mark.skipif(
 )
 
 
+def private_tmp(tmp_path: Path, cmd: list[str]) -> list[str]:
+    """``cmd`` in a mount namespace whose /tmp is an overlay of the real one: it reads the real
+    /tmp, and everything it writes there lands in ``tmp_path/upper`` (the real /tmp is untouched,
+    so concurrent runs never share a fixed /tmp path)."""
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir()
+    work.mkdir()
+    upper.chmod(0o1777)  # the merged /tmp's own mode, as the real one
+    script = 'mount -t overlay overlay -o "lowerdir=/tmp,upperdir=$0,workdir=$1" /tmp && shift &&'
+    script += ' exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(upper),
+            str(work), *cmd]  # fmt: skip
+
+
+def written_in_private_tmp(tmp_path: Path, path: str | Path) -> Path:
+    """Where a write of :func:`private_tmp`'s command to ``path`` landed."""
+    path = Path(path)
+    return tmp_path / "upper" / path.relative_to("/tmp") if path.is_relative_to("/tmp") else path
+
+
 @needs_root
-def test_entrypoint_as_unmapped_uid_gets_home_and_passwd_entry(open_tmp):
+def test_entrypoint_as_unmapped_uid_gets_home_and_passwd_entry(open_tmp, tmp_path):
     """`docker run --user 4321:4321`: no passwd entry, HOME=/ by default."""
-    tmp_path = open_tmp
-    passwd = tmp_path / "passwd"
+    passwd = open_tmp / "passwd"
     shutil.copy("/etc/passwd", passwd)
     passwd.chmod(0o666)
-    x = make_xilinx(tmp_path / "Xilinx", "2022.2")
+    x = make_xilinx(open_tmp / "Xilinx", "2022.2")
     env = clean_env(
         FINN_XILINX_PATH=str(x),
         FINN_XILINX_VERSION="2022.2",
         HOME="/",
         FEWERBITS_PASSWD_FILE=str(passwd),
     )
-    res = run([ENTRY, "bash", "-c", 'echo "$HOME"; touch "$HOME/w"; id -u'], env, user=4321)
+    probe = [ENTRY, "bash", "-c", 'echo "$HOME"; touch "$HOME/w"; id -u']
+    res = run(private_tmp(tmp_path, as_user(4321, probe)), env)
     assert res.returncode == 0, res.stderr
     home, uid = res.stdout.split()
     assert (home, uid) == ("/tmp/fewerbits-home-4321", "4321")
-    assert (Path(home) / "w").stat().st_uid == 4321
-    assert f"fewerbits:x:4321:4321:fewerbits:{home}:/bin/bash" in passwd.read_text()
-    shutil.rmtree(home)
+    assert written_in_private_tmp(tmp_path, f"{home}/w").stat().st_uid == 4321
+    entry = f"fewerbits:x:4321:4321:fewerbits:{home}:/bin/bash"
+    assert entry in written_in_private_tmp(tmp_path, passwd).read_text()
 
 
 # --- run.sh ------------------------------------------------------------------------------

@@ -281,41 +281,29 @@ def test_cli_infer_and_validate(demo, demo_run, tmp_path):
 
 
 def test_rtlsim_adapter_meets_simulator_contract(demo, monkeypatch):
-    """The rtlsim back end's side of the contract with issue 6's simulator:
+    """The rtlsim back end's side of the contract with the stitched simulator:
     StitchedSimulator(build_dir).run_packed(uint8 (N, in_words, in_bytes_per_word)) ->
-    uint8 (N, out_words, out_bytes_per_word). Until the simulator is merged, a stand-in that
-    checks the call and answers with the python back end's bytes takes its place."""
-    if rtlsim_unavailable() is None:
-        pytest.skip("the real simulator is present: test_rtlsim_backend_bit_exact covers it")
-    import types
-
-    from fewerbits.hw.driver.backends import PythonBackend
-
+    uint8 (N, out_words, out_bytes_per_word), on the real simulator (its calls recorded)."""
+    reason = rtlsim_unavailable()
+    if reason:
+        pytest.skip(reason)
     deploy, x, ref = demo
-    calls = []
-
-    class StitchedSimulator:
-        def __init__(self, build_dir):
-            assert (Path(build_dir) / "intermediate_models").is_dir()
-            self.s = load_settings(deploy)
-            self.hw = PythonBackend(self.s)
-
-        def run_packed(self, packed):
-            # (N, words, bytes per word) as the DMA buffer holds them
-            n = packed.shape[0]
-            words_in = int(np.prod(self.s.inp.packed[1:-1]))
-            calls.append(packed.shape)
-            assert packed.dtype == np.uint8 and packed.shape[1:] == (
-                words_in,
-                self.s.inp.packed[-1],
-            )
-            out = self.hw.run(packed.reshape(n, *self.s.inp.packed[1:]))
-            return out.reshape(n, int(np.prod(self.s.out.packed[1:-1])), self.s.out.packed[-1])
-
-    for name in ("fewerbits.hw.rtlsim", "fewerbits.hw.rtlsim.api"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    sys.modules["fewerbits.hw.rtlsim.api"].StitchedSimulator = StitchedSimulator
     acc = Accelerator(deploy, backend="rtlsim")
-    s = load_settings(deploy)
-    expected_call = (7, int(np.prod(s.inp.packed[1:-1])), s.inp.packed[-1])
-    assert exact_rows(acc.execute(x[:7]), ref[:7]) == 7 and calls == [expected_call]
+    sim, s = acc.backend.sim, load_settings(deploy)
+    # the simulator's stream geometry is the one settings.json describes
+    assert (sim.in_words, sim.in_bytes_per_word) == (s.inp.words, s.inp.packed[-1])
+    assert (sim.out_words, sim.out_bytes_per_word) == (s.out.words, s.out.packed[-1])
+    calls = []
+    real = sim.run_packed
+
+    def recorded(packed):
+        out = real(packed)
+        calls.append((packed.dtype, packed.shape, out.dtype, out.shape))
+        return out
+
+    monkeypatch.setattr(sim, "run_packed", recorded)
+    assert exact_rows(acc.execute(x[:7]), ref[:7]) == 7
+    words_in, words_out = int(np.prod(s.inp.packed[1:-1])), int(np.prod(s.out.packed[1:-1]))
+    assert calls == [
+        (np.uint8, (7, words_in, s.inp.packed[-1]), np.uint8, (7, words_out, s.out.packed[-1]))
+    ]

@@ -56,8 +56,10 @@ def test_export_factory_with_weights(tmp_path):
         import net  # noqa: F401 - the same factory, to write its weights
     finally:
         sys.path.pop(0)
+    torch.manual_seed(0)  # the factory's weight initialisation
     model = net.make()
-    model(torch.randint(0, 256, (8, 1, 6, 6)).float())  # learned scales initialise on use
+    x = torch.randint(0, 256, (8, 1, 6, 6), generator=torch.Generator().manual_seed(1))
+    model(x.float())  # learned scales initialise on use
     torch.save(model.eval().state_dict(), tmp_path / "w.pt")
     p = _cli(
         "export",
@@ -87,7 +89,7 @@ def test_refuses_non_deployable_scheme(tmp_path):
     assert p.returncode == 1
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and "not deployable" in err[0] and NOT_DEPLOYABLE_HINT in err[0]
-    assert not (tmp_path / "e" / "model.onnx").exists()
+    assert not (tmp_path / "e").exists(), "a refused export leaves no output folder"
 
 
 def test_refuses_unsupported_layer_naming_it(tmp_path):
@@ -111,7 +113,7 @@ def test_refuses_unsupported_layer_naming_it(tmp_path):
     assert p.returncode == 1
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and "layer 3 (Sigmoid)" in err[0], p.stderr
-    assert not (tmp_path / "e").exists() or not (tmp_path / "e" / "model.onnx").exists()
+    assert not (tmp_path / "e").exists(), "a refused export leaves no output folder"
 
 
 def test_bad_weights_one_line(tmp_path):
@@ -134,9 +136,51 @@ def test_bad_weights_one_line(tmp_path):
     assert p.returncode == 1
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and "w.pt" in err[0] and "state_dict" in err[0], p.stderr
+    assert not (tmp_path / "e").exists(), "a refused export leaves no output folder"
 
 
 def test_factory_needs_input_shape(tmp_path):
     (tmp_path / "f.py").write_text("def make():\n    raise SystemExit(3)\n")
     p = _cli("export", f"{tmp_path / 'f.py'}:make", "--out", str(tmp_path / "e"))
     assert p.returncode == 1 and "--input-shape is required" in p.stderr
+    assert not (tmp_path / "e").exists(), "a refused export leaves no output folder"
+
+
+def _tree(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_graph_refusal_leaves_no_partial_and_never_clobbers(tmp_path):
+    """A model that passes the layer check but whose graph still has float weights (a custom
+    module calling F.linear) is refused after the ONNX export: no half-written folder, and an
+    earlier export in the same --out is left as it was."""
+    (tmp_path / "f.py").write_text(
+        "import torch, torch.nn as nn, torch.nn.functional as F, brevitas.nn as qnn\n"
+        "from fewerbits.train.schemes import InputQuant, make_scheme\n"
+        "from fewerbits.train.models import MLP\n\n"
+        "class FloatLinear(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = nn.Parameter(torch.ones(2, 16))\n"
+        "    def forward(self, x):\n"
+        "        return F.linear(x, self.w)\n\n"
+        "def bad():\n"
+        "    return nn.Sequential(qnn.QuantIdentity(act_quant=InputQuant), nn.Flatten(),\n"
+        "                         FloatLinear())\n\n"
+        "def good():\n"
+        "    torch.manual_seed(0)\n"
+        "    return MLP(make_scheme('int', 2, 2), 16, (4,), 2)\n"
+    )
+    shape = ("--input-shape", "1,4,4")
+    p = _cli("export", f"{tmp_path / 'f.py'}:bad", *shape, "--out", str(tmp_path / "new"))
+    assert p.returncode == 1
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and "float weights" in err[0], p.stderr
+    assert not (tmp_path / "new").exists(), "a refused export leaves no output folder"
+    p = _cli("export", f"{tmp_path / 'f.py'}:good", *shape, "--out", str(tmp_path / "e"))
+    assert p.returncode == 0, p.stderr
+    before = _tree(tmp_path / "e")
+    assert {"model.onnx", "export.json"} <= set(before)
+    p = _cli("export", f"{tmp_path / 'f.py'}:bad", *shape, "--out", str(tmp_path / "e"))
+    assert p.returncode == 1 and "float weights" in p.stderr, p.stderr
+    assert _tree(tmp_path / "e") == before, "a refused export clobbered the earlier one"

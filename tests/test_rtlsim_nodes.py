@@ -29,14 +29,14 @@ CASES = {
 }
 
 
-def test_packing_matches_finn_driver_packing():
+def test_packing_matches_finn_driver_packing(tmp_path):
     """Our vectorised packing == finn.util.data_packing (the driver's), both directions."""
     from fewerbits.hw.rtlsim import packing
     from qonnx.core.datatype import DataType
 
     from fewerbits.compat.finn.env import prepare_finn
 
-    prepare_finn(os.environ.get("TMPDIR", "/tmp") + "/fb_pack_test")
+    prepare_finn(tmp_path / "finn")
     from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy
 
     rng = np.random.default_rng(0)

@@ -9,6 +9,8 @@ from fewerbits.hw.build.steps import SOFTWARE_STEPS, VIVADO_STEPS
 
 
 def test_report_contents(demo_run: Path):
+    from conftest import finn_report
+
     rep = json.loads((demo_run / "report.json").read_text())
     # a 2-epoch TFC w2a2 on MNIST-5k is far above chance
     assert 0.5 < rep["accuracy"]["test"] <= 1.0
@@ -17,6 +19,20 @@ def test_report_contents(demo_run: Path):
     assert q["status"] == "pass" and q["samples"] == 200
     assert q["bit_exact"] == 200, "power-of-two scales make PyTorch == QONNX bit-exact"
     assert rep["verification"]["all_passed"] is True
+    # every level that ran is bit-exact on every sample (no ULP bound), and it ran on all 200
+    ran = [lv for lv in levels.values() if lv["status"] != "skipped"]
+    assert {"qonnx", "onnxruntime", "folded_hw_graph", "rtl_stitched"} <= {lv["name"] for lv in ran}
+    for lv in ran:
+        assert lv["status"] == "pass", lv
+        assert lv["samples"] == 200 and lv["bit_exact"] == lv["samples"], lv
+        assert lv["max_ulp"] == 0, lv
+    assert all(lv["reason"] for lv in levels.values() if lv["status"] == "skipped")
+    # the stitched Verilator model runs at exactly FINN's estimated cycles per frame
+    rtl = rep["rtl_simulation"]["rtl_stitched"]
+    assert rtl["frames"] == 200 and rtl["bit_exact"] == 200
+    assert rtl["cycles_per_frame"] == rtl["estimate_cycles_per_frame"], rtl
+    perf = finn_report(demo_run / "build", "estimate_network_performance")
+    assert rtl["estimate_cycles_per_frame"] == perf["max_cycles"]
     est = rep["estimates"]
     assert est["fps"] > 0 and est["latency_cycles"] > 0 and est["luts"] > 0
     assert {p["name"].split("_")[0] for p in est["per_layer"]} >= {"MVAU"}

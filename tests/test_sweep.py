@@ -19,6 +19,21 @@ from fewerbits.sweep import (
 )
 
 
+def brute_force_front(records: list[dict], cost: str) -> set[str]:
+    """Labels of the records no other record dominates (accuracy >= and cost <=, not both
+    equal): the O(n^2) definition, independent of pareto_front's sort-and-scan."""
+    return {
+        r["label"]
+        for r in records
+        if not any(
+            o["accuracy"] >= r["accuracy"]
+            and o[cost] <= r[cost]
+            and (o["accuracy"], o[cost]) != (r["accuracy"], r[cost])
+            for o in records
+        )
+    }
+
+
 def test_pareto_front_on_synthetic_records():
     recs = [
         {"label": "a", "accuracy": 0.90, "energy_pj": 100.0},
@@ -31,15 +46,7 @@ def test_pareto_front_on_synthetic_records():
     front = [r["label"] for r in pareto_front(recs, "energy_pj")]
     assert front == ["f", "b", "a", "e"]
     # dominance: nothing on the front is dominated by anything, everything off it is
-    for r in recs:
-        dominated = any(
-            o["accuracy"] >= r["accuracy"]
-            and o["energy_pj"] <= r["energy_pj"]
-            and o is not r
-            and (o["accuracy"], o["energy_pj"]) != (r["accuracy"], r["energy_pj"])
-            for o in recs
-        )
-        assert dominated == (r["label"] not in front)
+    assert set(front) == brute_force_front(recs, "energy_pj")
     ok = [dict(r, status="ok") for r in recs]
     rows = cheapest_per_accuracy(ok, [0.85, 0.9, 0.99])
     assert [r["cheapest"] for r in rows] == ["b", "a", None]
@@ -123,6 +130,11 @@ def test_tiny_sweep_records(tiny_sweep):
     data = json.loads((out / "sweep.json").read_text())
     assert [p["label"] for p in data["points"]] == [r["label"] for r in recs]
     assert set(data["pareto_energy"]) <= {"binarynet-w1a1-x1", "int-w2a2-x1"}
+    # the front of the ok points, by the definition: non-empty, and exactly the undominated ones
+    ok = [r for r in data["points"] if r["status"] == "ok"]
+    assert len(ok) == 2 and data["pareto_energy"]
+    assert set(data["pareto_energy"]) == brute_force_front(ok, "energy_pj")
+    assert len(data["pareto_energy"]) == len(set(data["pareto_energy"]))
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     md = (out / "sweep.md").read_text()
     assert "Cheapest configuration per accuracy level" in md and "int-w9a9-x1" in md

@@ -41,6 +41,7 @@ def _net(kind: str, wbits: int, abits: int, bn: bool, pool: bool, dyadic: bool, 
     ), (1, 8, 8)
 
 
+@pytest.mark.slow  # ~50 s: one FINN build per example
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,12 +157,16 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
     mod_spec = importlib.util.spec_from_file_location(f"fewerbits_user_{path.stem}", path)
     assert mod_spec and mod_spec.loader
     module = importlib.util.module_from_spec(mod_spec)
+    folder = str(path.resolve().parent)  # the factory may import its sibling modules (at import
+    if folder not in sys.path:  # time or inside the factory), so the folder stays on the path
+        sys.path.insert(0, folder)
     try:
         mod_spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001 - any error in user code becomes one line
         raise ModelError(
             f"--model {spec!r}: importing {path} failed: {type(e).__name__}: {e}"
         ) from e
+
     factory = getattr(module, func, None)
     if not callable(factory):
         raise ModelError(f"--model {spec!r}: {path} has no function {func!r}")

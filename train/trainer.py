@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from fewerbits.core.artifacts import TrainDir
 from fewerbits.core.config import TrainConfig
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
@@ -27,8 +28,8 @@ from .datasets import Dataset, load_dataset
 from .models import ZOO, build_model
 from .schemes import NOT_DEPLOYABLE_HINT, make_scheme
 
-CHECKPOINT = "checkpoint.pt"
-TRAIN_JSON = "train.json"
+CHECKPOINT = TrainDir.CHECKPOINT
+TRAIN_JSON = TrainDir.INFO
 CHECKPOINT_FORMAT = 1
 #: config fields that may differ between a checkpoint and a resumed run
 RESUMABLE_CHANGES = ("epochs", "device", "data_file", "threads")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from fewerbits.core.config import BuildConfig, TrainConfig
+from fewerbits.hw.driver import BACKENDS
+from fewerbits.hw.sim import DEFAULT_SIMULATOR, backend_names, get_backend
 
 
 def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
@@ -94,3 +96,22 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
         folding=getattr(a, "folding", None),
         impl_style=a.impl_style,
     )
+
+
+def add_driver_args(p: argparse.ArgumentParser) -> None:
+    """``--backend`` (the driver's back ends) and ``--simulator`` (the sim registry's)."""
+    p.add_argument("--backend", default="python", choices=BACKENDS)
+    # not argparse `choices`: an unknown name is refused by the registry itself, in one line with
+    # exit 1 like every other bad input (argparse would exit 2 with its usage text)
+    p.add_argument(
+        "--simulator",
+        default=DEFAULT_SIMULATOR,
+        metavar="{" + ",".join(backend_names()) + "}",
+        help="simulator of the rtlsim back end (default %(default)s)",
+    )
+
+
+def simulator(a: argparse.Namespace) -> str:
+    """``--simulator``, checked against the registry (UnknownSimulatorError names the known)."""
+    get_backend(a.simulator)
+    return a.simulator

@@ -10,7 +10,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export", help="checkpoint.pt or file.py:factory -> QONNX model.onnx, export.json"
     )
-    p.add_argument("model", help="checkpoint.pt (or the folder holding it), or file.py:factory")
+    p.add_argument(
+        "model",
+        help="checkpoint.pt (or the folder holding it), file.py:factory, or a QONNX file.onnx",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--weights", default=None, help="state_dict .pt for a file.py:factory model")
     p.add_argument(
@@ -48,13 +51,22 @@ def main(a: argparse.Namespace) -> int:
         source = {"checkpoint": spec}
     elif ".py:" in spec:
         source = {"factory": spec, "weights": a.weights}
+    elif spec.endswith(".onnx"):
+        if a.weights or a.input_shape:
+            raise ExportError("--weights and --input-shape are only for file.py:factory models")
+        source = {"qonnx": spec}
     else:
-        raise ExportError(f"{spec!r}: give a checkpoint.pt (or its folder) or file.py:factory")
+        raise ExportError(
+            f"{spec!r}: give a checkpoint.pt (or its folder), file.py:factory or a QONNX .onnx"
+        )
     shape = parse_shape(a.input_shape)
     # a batch dimension of 1 in --input-shape is accepted and dropped: 1,1,28,28 == 1,28,28
     if shape is not None and "factory" in source and len(shape) in (2, 4) and shape[0] == 1:
         shape = shape[1:]
     info = export(source, Path(a.out), shape, input_dtype=a.input_datatype)
+    if not info["verification"]:
+        print(f"wrote {Path(a.out) / MODEL_ONNX}; {info['check_inputs']}")
+        return 0
     check = info["verification"][0]
     print(
         f"wrote {Path(a.out) / MODEL_ONNX}; PyTorch vs QONNX on {check['samples']} inputs: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fewerbits.cli.common import add_driver_args, simulator
 from fewerbits.cli.infer import InferError
 
 
@@ -13,7 +14,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("deploy_dir", help="a deployment package (BUILD/deploy)")
     p.add_argument("--dataset", required=True, help="dataset name (test split), e.g. mnist-5k")
     p.add_argument("--data-file", default=None, help="read the dataset from this file")
-    p.add_argument("--backend", default="python", choices=["python", "rtlsim", "pynq"])
+    add_driver_args(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N test samples")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--save-npz", default=None, help="also write the test split as .npz (x, y)")
@@ -25,6 +26,7 @@ def main(a: argparse.Namespace) -> int:
     from fewerbits.hw.infer import validate
     from fewerbits.train.datasets import load_dataset
 
+    sim = simulator(a)
     data = load_dataset(a.dataset, Path(a.data_file) if a.data_file else None)
     try:
         res = validate(
@@ -36,6 +38,7 @@ def main(a: argparse.Namespace) -> int:
             batch_size=a.batch_size,
             save_npz=Path(a.save_npz) if a.save_npz else None,
             progress=not a.quiet,
+            simulator=sim,
         )
     except DriverError as e:
         raise InferError(str(e)) from None

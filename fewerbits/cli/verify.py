@@ -20,6 +20,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--samples", type=int, default=None, help="use the first N inputs (default: all)"
     )
     p.add_argument(
+        "--export",
+        default=None,
+        metavar="DIR",
+        help="the export folder a build was made from (default: the one its report names, "
+        "else a sibling folder named export)",
+    )
+    p.add_argument(
         "--skip",
         action="append",
         default=[],
@@ -39,6 +46,7 @@ def main(a: argparse.Namespace) -> int:
         a.samples,
         progress=not a.quiet,
         skip=tuple(a.skip),
+        export_dir=Path(a.export) if a.export else None,
     )
     for lv in out["levels"]:
         if lv["status"] == "skipped":

@@ -80,10 +80,16 @@ class ExportDir(_Dir):
 
     MODEL = "model.onnx"
     INFO = "export.json"
+    STATE = "source_state.pt"
 
     @property
     def model(self) -> Path:
         return self.path / self.MODEL
+
+    @property
+    def state(self) -> Path:
+        """The PyTorch state_dict of a factory model as exported (the verify reference)."""
+        return self.path / self.STATE
 
     @property
     def info(self) -> Path:
@@ -192,12 +198,26 @@ class BuildDir(_Dir):
                 return self.model_after(s)
         return None
 
+    def model_before(self, step: str) -> Path | None:
+        """The model the build handed to ``step`` (saved by the step that ran before it)."""
+        ran = self.saved_steps()
+        if step not in ran or ran.index(step) == 0:
+            return None
+        return self.model_after(ran[ran.index(step) - 1])
+
     def saved_steps(self) -> list[str]:
         """Steps that ran, in order (steps.json), else the saved models' names."""
         if self.steps.is_file():
             record = read_json(self.steps)
             return list(record.get("reused", [])) + [r["step"] for r in record["ran"]]
         return sorted(p.stem for p in self.intermediate.glob("step_*.onnx"))
+
+    def source_model(self) -> Path | None:
+        """The QONNX model the build was made from (recorded in its report.json)."""
+        try:
+            return Path(read_json(self.report_json)["config"]["model"])
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
 
     def exists(self) -> bool:
         """A folder written by the build (it has intermediate models)."""

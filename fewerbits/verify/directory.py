@@ -15,7 +15,8 @@ from fewerbits.export.exporter import source_model
 from fewerbits.train.datasets import load_dataset
 
 from .ladder import localize, run_ladder, summary_line
-from .level import TRACE_REFERENCE, Level, VerifyInputError, make_levels
+from .level import TRACE_REFERENCE, Level, SkippedLevel, VerifyInputError, make_levels
+from .levels.qonnx import QonnxLevel
 
 
 def pytorch_reference(model: torch.nn.Module, x: np.ndarray, batch: int = 500) -> np.ndarray:
@@ -27,19 +28,33 @@ def pytorch_reference(model: torch.nn.Module, x: np.ndarray, batch: int = 500) -
         )
 
 
-def resolve_dirs(d: Path) -> tuple[ExportDir, BuildDir | None]:
-    """(export folder, build folder or None) for a build, export or run folder."""
+def resolve_dirs(d: Path, export: Path | None = None) -> tuple[ExportDir, BuildDir | None]:
+    """(export folder, build folder or None) for a build, export or run folder; ``export``
+    names the export folder of a build explicitly (``--export``)."""
     d = Path(d)
     if not d.is_dir():
         raise VerifyInputError(f"{d} is not a folder; give a build, export or run folder")
-    if BuildDir(d).exists():
-        for cand in (ExportDir(d.parent / "export"), ExportDir(d / "export")):
-            if cand.exists():
-                return cand, BuildDir(d)
+    if export is not None and not ExportDir(export).exists():
         raise VerifyInputError(
-            f"{d} is a build folder but {ExportDir(d.parent / 'export').info} is missing; "
-            "export the model next to it with `fewerbits export ... --out "
-            f"{d.parent / 'export'}`"
+            f"--export {export}: no {ExportDir.INFO} there; give a folder written by "
+            "`fewerbits export`"
+        )
+    build = BuildDir(d)
+    if build.exists():
+        built_from = build.source_model()
+        candidates = [
+            *([ExportDir(export)] if export is not None else []),
+            *([ExportDir(built_from.parent)] if built_from is not None else []),
+            ExportDir(d.parent / "export"),
+            ExportDir(d / "export"),
+        ]
+        for cand in candidates:
+            if cand.exists():
+                return cand, build
+        raise VerifyInputError(
+            f"{d} is a build folder, but the export it was built from "
+            f"({built_from.parent if built_from else d.parent / 'export'}) has no "
+            f"{ExportDir.INFO}; pass --export DIR (the folder `fewerbits export` wrote)"
         )
     if ExportDir(d).exists():
         return ExportDir(d), None
@@ -119,22 +134,36 @@ def verify_directory(
     extra_levels: list[Level] | None = None,
     progress: bool = True,
     skip: tuple[str, ...] = (),
+    export_dir: Path | None = None,
 ) -> dict:
     """Run every level available for ``d`` and write ``d/verify.json``; return its content."""
     d = Path(d)
-    export, build = resolve_dirs(d)
+    export, build = resolve_dirs(d, export_dir)
     info = export.read_info()
     if "source" not in info:
         raise VerifyInputError(
-            f"{export.info} does not record the PyTorch model it came from; "
+            f"{export.info} does not record the model it came from; "
             "re-export it with `fewerbits export`"
         )
     x = load_inputs(info, input_file, samples)
-    t0 = time.time()
-    ref = pytorch_reference(source_model(info["source"]), x)
-    ref_seconds = time.time() - t0
     levels = with_extra_levels(make_levels(export, build, tuple(skip)), extra_levels)
-    trace_ref = next((lv for lv in levels if lv.name == TRACE_REFERENCE), None)
+    t0 = time.time()
+    if "qonnx" in info["source"]:
+        # no PyTorch model: the QONNX graph's own execution is the reference
+        reference = {"name": "qonnx", "note": "no PyTorch model; QONNX file exported elsewhere"}
+        ref = QonnxLevel(export).run(x)
+        levels = [
+            SkippedLevel("qonnx", "the reference (no PyTorch model)") if lv.name == "qonnx" else lv
+            for lv in levels
+        ]
+    else:
+        reference = {"name": "pytorch"}
+        ref = pytorch_reference(source_model(info["source"]), x)
+    reference["seconds"] = round(time.time() - t0, 3)
+    trace_ref = next(
+        (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace),
+        QonnxLevel(export) if "qonnx" in info["source"] else None,
+    )
     results = run_ladder(ref, x, levels, progress=progress, trace_reference=trace_ref)
     localize(results, levels, x, trace_ref)
     out = {
@@ -143,7 +172,7 @@ def verify_directory(
         "build": str(build.path) if build else None,
         "inputs": str(input_file) if input_file else f"{info.get('dataset')} test split",
         "samples": len(x),
-        "reference": {"name": "pytorch", "seconds": round(ref_seconds, 3)},
+        "reference": reference,
         "trace_reference": TRACE_REFERENCE,
         "ulp_bound": DEFAULT_ULP_BOUND,
         "levels": [r.to_dict() for r in results],

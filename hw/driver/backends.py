@@ -9,7 +9,8 @@ happen once, in :mod:`.accelerator`, for every back end.
   back end; needs finn-plus and qonnx): it unpacks the buffer with FINN's own unpacking,
   executes the folded hardware graph in Python (specialized ``*_hls``/``*_rtl`` nodes mapped
   back to their base types) and packs the result with FINN's own packing.
-- ``rtlsim``: fewerbits' stitched Verilator simulation (``fewerbits.hw.rtlsim.api``).
+- ``rtlsim``: fewerbits' stitched RTL simulation (``fewerbits.hw.rtlsim.api``), with any
+  simulator back end of ``fewerbits.hw.sim`` (``simulator=``, default Verilator).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DriverError
+from .finn_nodes import FPGADATAFLOW_DOMAIN, base_op_type
 from .settings import Settings
-
-BACKENDS = ("pynq", "python", "rtlsim")
 
 # FINN IODMA (HLS, ap_ctrl_hs) registers, as FINN's zynq-iodma driver uses them
 REG_CTRL, REG_ADDR, REG_BATCH = 0x00, 0x10, 0x1C
@@ -143,14 +143,12 @@ def to_base_types(model, path: Path):
     import finn.custom_op.fpgadataflow as fdf
 
     for node in model.graph.node:
-        if not node.domain.startswith("finn.custom_op.fpgadataflow"):
+        if not node.domain.startswith(FPGADATAFLOW_DOMAIN):
             raise DriverError(f"{path}: node {node.name} ({node.op_type}) is not a FINN hw node")
-        base = node.op_type
-        for suffix in ("_hls", "_rtl"):
-            base = base.removesuffix(suffix)
+        base, domain = base_op_type(node.op_type, node.domain)
         if base not in fdf.custom_op:
             raise DriverError(f"{path}: node {node.name} ({node.op_type}) has no base type")
-        node.op_type, node.domain = base, "finn.custom_op.fpgadataflow"
+        node.op_type, node.domain = base, domain
     return model
 
 
@@ -251,19 +249,28 @@ class PythonBackend(Backend):
 
 
 class RtlsimBackend(Backend):
-    """fewerbits' stitched Verilator model of the accelerator (issue 6)."""
+    """fewerbits' stitched simulation of the accelerator (issue 6), with the simulator back end
+    ``simulator`` (a name of ``fewerbits.hw.sim.backend_names()``; None: its default)."""
 
     name = "rtlsim"
 
-    def __init__(self, settings: Settings, build_dir: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        build_dir: Path | str | None = None,
+        simulator: str | None = None,
+    ) -> None:
         super().__init__(settings)
-        reason = rtlsim_unavailable()
+        reason = rtlsim_unavailable(simulator)
         if reason:
             raise DriverError(reason)
+        # lazy: this package is copied into deployment packages that have numpy only;
+        # fewerbits (and FINN behind it) is needed by this development back end alone
         from fewerbits.hw.rtlsim.api import StitchedSimulator
 
         build = Path(build_dir) if build_dir else self._find_build()
-        self.sim = StitchedSimulator(build)
+        kw = {} if simulator is None else {"simulator": simulator}
+        self.sim = StitchedSimulator(build, **kw)
 
     def _find_build(self) -> Path:
         cands = [self.s.deploy_dir.parent, Path(self.s.raw.get("build_dir", ""))]
@@ -288,22 +295,31 @@ class RtlsimBackend(Backend):
         return out.reshape(n, *o.packed[1:])
 
 
-def rtlsim_unavailable() -> str | None:
-    """None if the Verilator back end can be used, else the one-line reason."""
+def rtlsim_unavailable(simulator: str | None = None) -> str | None:
+    """None if the rtlsim back end can be used with ``simulator`` (None: the default one),
+    else the one-line reason."""
+    # lazy, as in RtlsimBackend: fewerbits is not part of a deployment package
     try:
         from fewerbits.hw.rtlsim.api import StitchedSimulator  # noqa: F401
+        from fewerbits.hw.sim import DEFAULT_SIMULATOR, RtlSimError, get_backend
     except ImportError as e:
         return (
             "backend 'rtlsim' needs fewerbits' stitched Verilator simulator "
             f"(fewerbits.hw.rtlsim.api.StitchedSimulator), not importable here: {e}"
         )
-    return None
+    name = simulator or DEFAULT_SIMULATOR
+    try:
+        reason = get_backend(name).available()
+    except RtlSimError as e:
+        return f"backend 'rtlsim': {e}"
+    return f"backend 'rtlsim' needs simulator {name!r}: {reason}" if reason else None
 
 
-def backend_unavailable(name: str) -> str | None:
-    """None if back end ``name`` can run here, else the one-line reason (no hardware is touched)."""
+def backend_unavailable(name: str, simulator: str | None = None) -> str | None:
+    """None if back end ``name`` can run here, else the one-line reason (no hardware is touched);
+    ``simulator`` is the rtlsim back end's simulator (None: the default one)."""
     if name == "rtlsim":
-        return rtlsim_unavailable()
+        return rtlsim_unavailable(simulator)
     mods = {"pynq": ("pynq",), "python": ("finn.util.data_packing", "qonnx.core.onnx_exec")}
     if name not in mods:
         return f"backend {name!r} unknown; choose one of {', '.join(BACKENDS)}"
@@ -320,11 +336,14 @@ def backend_unavailable(name: str) -> str | None:
     return None
 
 
+#: every back end by name; BACKENDS is the list the CLIs offer
+BACKEND_CLASSES: dict[str, type[Backend]] = {
+    cls.name: cls for cls in (PynqBackend, PythonBackend, RtlsimBackend)
+}
+BACKENDS = tuple(BACKEND_CLASSES)
+
+
 def make_backend(name: str, settings: Settings, **kw) -> Backend:
-    if name == "pynq":
-        return PynqBackend(settings, **kw)
-    if name == "python":
-        return PythonBackend(settings, **kw)
-    if name == "rtlsim":
-        return RtlsimBackend(settings, **kw)
-    raise DriverError(f"backend {name!r} unknown; choose one of {', '.join(BACKENDS)}")
+    if name not in BACKEND_CLASSES:
+        raise DriverError(f"backend {name!r} unknown; choose one of {', '.join(BACKENDS)}")
+    return BACKEND_CLASSES[name](settings, **kw)

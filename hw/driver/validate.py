@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .accelerator import Accelerator
+from .backends import BACKENDS
 from .errors import DriverError
 
 
@@ -68,7 +69,7 @@ def load_npz(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
 def main(argv: list[str] | None = None, deploy_dir: Path | str | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True, help=".npz with x (inputs) and y (labels)")
-    p.add_argument("--backend", default="pynq", choices=["pynq", "python", "rtlsim"])
+    p.add_argument("--backend", default="pynq", choices=BACKENDS)
     p.add_argument("--deploy-dir", default=str(deploy_dir or Path.cwd()))
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--limit", type=int, default=None, help="only the first N samples")

@@ -2,9 +2,10 @@
 
 Contract
 --------
-``StitchedSimulator(build_dir)`` compiles (or takes from the cache) the Verilator model of all
-dataflow layers of a code-generated, all-RTL build directory. It behaves like the accelerator
-behind the PYNQ DMA engines:
+``StitchedSimulator(build_dir, simulator="verilator")`` compiles (or takes from the cache) the
+simulation model of all dataflow layers of a code-generated, all-RTL build directory, with the
+simulator back end of that name (:func:`fewerbits.hw.sim.backend_names`). It behaves like the
+accelerator behind the PYNQ DMA engines:
 
 * ``in_width_bits`` / ``out_width_bits``: AXI-stream widths of the accelerator's input and
   output, padded to a multiple of 8 bits as FINN pads them; ``in_bytes_per_word`` /
@@ -25,8 +26,9 @@ behind the PYNQ DMA engines:
 * ``last_timing()``: cycles per frame (steady state), latency and simulation speed of the last
   ``run_packed`` call.
 
-Raises :class:`fewerbits.hw.rtlsim.verilator.RtlSimError` (a ``FewerbitsError``) with one line
-when the build is not code-generated, has HLS layers, or the input has the wrong shape.
+Raises :class:`fewerbits.hw.sim.RtlSimError` (a ``FewerbitsError``) with one line
+when the build is not code-generated, has HLS layers, the simulator is unknown
+(:class:`~fewerbits.hw.sim.UnknownSimulatorError`), or the input has the wrong shape.
 """
 
 from __future__ import annotations
@@ -35,16 +37,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ..sim import DEFAULT_SIMULATOR, RtlSimError
 from .sim import Stitched
-from .verilator import RtlSimError
 
 
 class StitchedSimulator:
-    """Verilator model of the whole accelerator, fed and read as packed DMA buffers."""
+    """Simulation model of the whole accelerator, fed and read as packed DMA buffers."""
 
-    def __init__(self, build_dir: Path | str, stall: tuple[int, int] = (0, 0)):
-        self._s = Stitched(Path(build_dir))
-        self._s.compile()
+    def __init__(
+        self,
+        build_dir: Path | str,
+        stall: tuple[int, int] = (0, 0),
+        simulator: str = DEFAULT_SIMULATOR,
+    ):
+        self._s = Stitched(Path(build_dir), simulator=simulator)
+        self.simulator = simulator
+        self.binary = self._s.compile()
         g = self._s.geo
         self.stall = stall
         self.idt, self.odt = g.idt, g.odt

@@ -5,18 +5,19 @@ wrapper in ``code_gen_dir_ipgen`` plus finn-rtllib files), plus the weight strea
 (``*_memstream_wrapper.v`` + memstream) for MVAU/VVAU in ``internal_decoupled`` mode, which FINN
 only connects in its Vivado IPI script. Absolute paths to memory files inside generated code are
 rewritten to ``./<file>`` and the files are copied into the simulation's working directory
-(:func:`stage_data`), so the compiled model does not depend on where the build lives.
+(:meth:`fewerbits.hw.sim.Design.stage_data`, done by the back end at run time), so the compiled
+model does not depend on where the build lives. :func:`stitched_design` is what a simulator back
+end (:mod:`fewerbits.hw.sim`) compiles.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fewerbits.compat.finn import rtllib as verilator_rtllib
 
-from .verilator import RtlSimError
+from ..sim import Design, RtlSimError
 
 #: FINN RTL layers that carry a weight streamer in internal_decoupled mode
 _DECOUPLED = {"MVAU_rtl", "VVAU_rtl"}
@@ -195,10 +196,12 @@ def stitched_top(designs: list[NodeDesign], fifo_depth: int = FIFO_DEPTH) -> dic
     return sources
 
 
-def stage_data(designs: list[NodeDesign], workdir: Path) -> Path:
-    """Copy every memory file the designs read into ``workdir`` (fresh copies each time)."""
-    workdir.mkdir(parents=True, exist_ok=True)
+def stitched_design(
+    designs: list[NodeDesign], fifo_depth: int = FIFO_DEPTH, name: str = "stitched accelerator"
+) -> Design:
+    """The simulation top level of ``designs`` in order (:func:`stitched_top`) with every memory
+    file they read, as a simulator back end takes it."""
+    data_files: dict[str, Path] = {}
     for d in designs:
-        for name, src in d.data_files.items():
-            shutil.copyfile(src, workdir / name)
-    return workdir
+        data_files.update(d.data_files)
+    return Design(name, stitched_top(designs, fifo_depth), data_files=data_files)

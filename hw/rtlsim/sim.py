@@ -1,4 +1,5 @@
-"""Node-level and stitched Verilator simulation of a FINN build directory.
+"""Node-level and stitched RTL simulation of a FINN build directory (Verilator by default; any
+back end of :mod:`fewerbits.hw.sim` by name).
 
 * :func:`simulate_node`: one RTL node's Verilog with random valid/ready stalls, every output
   compared bit-exact with FINN's Python execution of the same node (the specialised node mapped
@@ -19,22 +20,21 @@ from pathlib import Path
 import numpy as np
 
 from fewerbits.compat.finn import env as finn_env
+from fewerbits.core.artifacts import BuildDir
 
+from ..build import steps as S
+from ..driver.finn_nodes import base_op_type
+from ..sim import DEFAULT_SIMULATOR, Binary, RtlSimError, StreamJob, StreamResult, get_backend
 from . import design, packing
-from . import verilator as vl
-from .verilator import RtlSimError
 
-CODEGEN_MODEL = "intermediate_models/step_hw_codegen.onnx"
-PARTITION_INPUT_MODEL = "intermediate_models/step_minimize_bit_width_initial.onnx"
+#: the code-generated dataflow model every simulation runs (relative to the build folder)
+CODEGEN_MODEL = f"{BuildDir.INTERMEDIATE}/{S.HW_CODEGEN}.onnx"
 
 
 def base_copy(node):
     """The specialised node (X_rtl / X_hls) as its base type, executable in Python."""
     n = copy.deepcopy(node)
-    for suffix in ("_rtl", "_hls"):
-        if n.op_type.endswith(suffix):
-            n.op_type = n.op_type[: -len(suffix)]
-    n.domain = "finn.custom_op.fpgadataflow"
+    n.op_type, n.domain = base_op_type(n.op_type, n.domain)
     return n
 
 
@@ -84,6 +84,26 @@ class Geometry:
     def unpack_out(self, words: np.ndarray, n: int) -> np.ndarray:
         v = packing.unpack(words, self.odt, self.out_folded[-1])
         return v.reshape(n, *self.out_normal[1:])
+
+    def stream_job(self, x: np.ndarray, workdir: Path, stall=(0, 0), seed: int = 1) -> StreamJob:
+        """Frames ``x`` (N, *normal input shape[1:]) packed for a simulator back end."""
+        return self.words_job(self.pack_in(x), x.shape[0], workdir, stall, seed)
+
+    def words_job(
+        self, words: np.ndarray, frames: int, workdir: Path, stall=(0, 0), seed: int = 1
+    ) -> StreamJob:
+        """Packed words (frames * in_words, in_bytes) as a job for a simulator back end."""
+        return StreamJob(
+            words=words,
+            out_bytes=self.out_bytes,
+            in_words_per_frame=self.in_words,
+            out_words_per_frame=self.out_words,
+            frames=frames,
+            workdir=Path(workdir),
+            in_stall=stall[0],
+            out_stall=stall[1],
+            seed=seed,
+        )
 
 
 def _with_batch(folded) -> tuple:
@@ -144,9 +164,13 @@ def simulate_node(
     frames: int = 4,
     stall: tuple[int, int] = (30, 30),
     seed: int = 0,
+    simulator: str = DEFAULT_SIMULATOR,
 ) -> NodeResult:
-    """Simulate one RTL node with stalls and compare with its Python execution, bit-exact."""
+    """Simulate one RTL node with stalls and compare with its Python execution, bit-exact.
+    ``simulator`` names the back end (:func:`fewerbits.hw.sim.backend_names`)."""
     from qonnx.custom_op.registry import getCustomOp
+
+    backend = get_backend(simulator)
 
     reason = design.skip_reason(node)
     if reason is not None:
@@ -159,21 +183,9 @@ def simulate_node(
     frames = len(x)
     ref = python_exec(model, node, x)
     d = design.node_design(model, node)
-    binary = vl.build(design.stitched_top([d]), node.name)
-    wd = design.stage_data([d], Path(workdir) / node.name)
-    res = vl.run(
-        binary,
-        geo.pack_in(x),
-        geo.out_bytes,
-        geo.in_words,
-        geo.out_words,
-        frames,
-        wd,
-        in_stall=stall[0],
-        out_stall=stall[1],
-        seed=seed + 1,
-        name=node.name,
-    )
+    binary = backend.compile(design.stitched_design([d], name=node.name))
+    job = geo.stream_job(x, Path(workdir) / node.name, stall, seed + 1)
+    res = backend.run(binary, job)
     out = geo.unpack_out(res.out, frames)
     exact = int(np.sum(out.reshape(frames, -1) == ref.reshape(frames, -1)))
     total = int(ref.size)
@@ -235,7 +247,9 @@ class BuildGraphs:
             )
             from qonnx.core.modelwrapper import ModelWrapper
 
-            src = self.build_dir / PARTITION_INPUT_MODEL
+            src = BuildDir(self.build_dir).model_before(S.CREATE_DATAFLOW_PARTITION)
+            if src is None:
+                raise RtlSimError(f"{self.build_dir}: no model saved before the dataflow partition")
             with tempfile.TemporaryDirectory() as tmp:
                 self._parent = ModelWrapper(str(src)).transform(
                     CreateDataflowPartition(partition_model_dir=tmp)
@@ -292,11 +306,18 @@ def check_integer_input(x: np.ndarray, dt, where: str) -> None:
 
 
 class Stitched:
-    """All RTL layers of a build in one Verilator model (FIFO between neighbours)."""
+    """All RTL layers of a build in one simulation model (FIFO between neighbours), compiled and
+    run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`)."""
 
-    def __init__(self, build_dir: Path, fifo_depth: int = design.FIFO_DEPTH):
+    def __init__(
+        self,
+        build_dir: Path,
+        fifo_depth: int = design.FIFO_DEPTH,
+        simulator: str = DEFAULT_SIMULATOR,
+    ):
         from qonnx.custom_op.registry import getCustomOp
 
+        self.backend = get_backend(simulator)  # an unknown name fails before any FINN work
         self.graphs = BuildGraphs(build_dir)
         skipped = self.graphs.skipped()
         if skipped:
@@ -307,34 +328,23 @@ class Stitched:
             )
         model = self.graphs.dataflow
         self.designs = [design.node_design(model, n) for n in self.graphs.nodes]
-        self.sources = design.stitched_top(self.designs, fifo_depth)
+        self.design = design.stitched_design(self.designs, fifo_depth)
+        self.sources = self.design.sources
         self.geo = geometry(getCustomOp(self.graphs.nodes[0]), getCustomOp(self.graphs.nodes[-1]))
-        self.binary: vl.Binary | None = None
+        self.binary: Binary | None = None
         self.workdir = self.graphs.build_dir / "rtlsim" / "stitched"
-        self.last: vl.SimResult | None = None
+        self.last: StreamResult | None = None
 
-    def compile(self) -> vl.Binary:
+    def compile(self) -> Binary:
         if self.binary is None:
-            self.binary = vl.build(self.sources, "stitched accelerator")
+            self.binary = self.backend.compile(self.design)
         return self.binary
 
-    def run_words(self, words: np.ndarray, frames: int, stall=(0, 0), seed=1) -> vl.SimResult:
+    def run_words(self, words: np.ndarray, frames: int, stall=(0, 0), seed=1) -> StreamResult:
         """Stream packed words (frames*in_words, in_bytes) through the accelerator."""
         b = self.compile()
-        wd = design.stage_data(self.designs, self.workdir)
-        self.last = vl.run(
-            b,
-            words,
-            self.geo.out_bytes,
-            self.geo.in_words,
-            self.geo.out_words,
-            frames,
-            wd,
-            in_stall=stall[0],
-            out_stall=stall[1],
-            seed=seed,
-            name="stitched accelerator",
-        )
+        job = self.geo.words_job(words, frames, self.workdir, stall, seed)
+        self.last = self.backend.run(b, job)
         return self.last
 
     def run_dataflow(self, x: np.ndarray, stall=(0, 0)) -> np.ndarray:

@@ -11,7 +11,7 @@
   Fix: rewrite the prefix in every model and text file. Test: tests/test_compat_finn_build.py.
 * :func:`partition_parent` -- ``step_create_dataflow_partition`` continues with the accelerator
   partition only; the parent model (with the nodes left outside it, e.g. an input Transpose or a
-  float tail) is never saved. Fix: rebuild it from the ``step_convert_to_hw`` model with FINN's
+  float tail) is never saved. Fix: rebuild it from the model that step was given, with FINN's
   own ``CreateDataflowPartition``.
 
 FINN/onnx imports are inside the functions: they take seconds and need
@@ -87,8 +87,9 @@ def is_hw_node(node) -> bool:
 def partition_parent(
     hw_model: ModelWrapper, partition: ModelWrapper, tmp_dir: Path
 ) -> ModelWrapper | None:
-    """The whole network around ``partition``: FINN's CreateDataflowPartition on the
-    ``step_convert_to_hw`` model ``hw_model``, its partition node pointed at ``partition``.
+    """The whole network around ``partition``: FINN's CreateDataflowPartition on ``hw_model``
+    (the model step_create_dataflow_partition was given), its partition node pointed at
+    ``partition``.
     None when the partition is the whole network (nothing outside it) or cannot be matched."""
     from finn.transformation.fpgadataflow.create_dataflow_partition import (
         CreateDataflowPartition,

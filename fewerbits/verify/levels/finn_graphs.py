@@ -15,16 +15,9 @@ from fewerbits.compat.finn import env as finn_env
 from fewerbits.compat.finn.build import is_hw_node, partition_parent
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.hw.build import steps as S
+from fewerbits.hw.driver.finn_nodes import base_op_type
 
 from ..level import ActivationTrace, Level, register_level
-
-
-def _base_op(op_type: str, domain: str) -> tuple[str, str]:
-    """MVAU_hls / finn.custom_op.fpgadataflow.hls -> MVAU / finn.custom_op.fpgadataflow."""
-    for suffix in ("_hls", "_rtl"):
-        if op_type.endswith(suffix) and domain.startswith("finn.custom_op.fpgadataflow"):
-            return op_type[: -len(suffix)], "finn.custom_op.fpgadataflow"
-    return op_type, domain
 
 
 def to_python_exec(model, tmp_dir: Path, tag: str = "m"):
@@ -35,7 +28,7 @@ def to_python_exec(model, tmp_dir: Path, tag: str = "m"):
 
     model = ModelWrapper(model.model.__deepcopy__())
     for i, n in enumerate(model.graph.node):
-        n.op_type, n.domain = _base_op(n.op_type, n.domain)
+        n.op_type, n.domain = base_op_type(n.op_type, n.domain)
         if n.op_type == "StreamingDataflowPartition":
             inst = getCustomOp(n)
             child = to_python_exec(ModelWrapper(inst.get_nodeattr("model")), tmp_dir, f"{tag}_{i}")
@@ -48,11 +41,12 @@ def to_python_exec(model, tmp_dir: Path, tag: str = "m"):
 def whole_network(model, build: BuildDir, tmp_dir: Path):
     """``model``, or -- if it is only the accelerator partition (after
     step_create_dataflow_partition) -- the network around it rebuilt by
-    :func:`fewerbits.compat.finn.build.partition_parent`, so the level computes it all."""
+    :func:`fewerbits.compat.finn.build.partition_parent` from the model that step was given,
+    so the level computes it all."""
     from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx/FINN after prepare_finn
 
-    hw_file = build.model_after(S.CONVERT_TO_HW)
-    if not all(is_hw_node(n) for n in model.graph.node) or not hw_file.is_file():
+    hw_file = build.model_before(S.CREATE_DATAFLOW_PARTITION)
+    if not all(is_hw_node(n) for n in model.graph.node) or hw_file is None:
         return model
     parent = partition_parent(ModelWrapper(str(hw_file)), model, tmp_dir)
     return model if parent is None else parent

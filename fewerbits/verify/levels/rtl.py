@@ -132,7 +132,8 @@ class RtlStitchedLevel(RtlLevel):
         t = self.stitched.timing()
         d = dict(t)
         b = self.stitched.binary
-        d["build_seconds"], d["cache_hit"] = b.build_seconds, b.cache_hit
+        if b is not None:  # None when the run failed before the model was compiled
+            d["build_seconds"], d["cache_hit"] = b.build_seconds, b.cache_hit
         est = finn_performance(self.build)
         if est and t.get("cycles_per_frame"):
             d["estimate_cycles_per_frame"] = est["cycles_per_frame"]

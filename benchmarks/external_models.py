@@ -1,0 +1,126 @@
+"""Models nobody here wrote, as factories for `fewerbits export file.py:factory`.
+
+* Brevitas' own BNN-PYNQ zoo from the installed ``brevitas_examples`` (random weights and
+  random BatchNorm statistics, since no pretrained weights can be downloaded here), fed raw
+  0..255 pixels through a ``/255`` as Brevitas' training scripts do (ToTensor);
+* small models written the way Brevitas' documentation writes them: default quantizers
+  (``Int8WeightPerTensorFloat``, ``Int8ActPerTensorFloat``, ``Uint8ActPerTensorFloat``), i.e.
+  float scales, briefly calibrated on random inputs.
+
+Used by benchmarks/models.py.
+"""
+
+from __future__ import annotations
+
+import brevitas.nn as qnn
+import torch
+import torch.nn as nn
+from brevitas_examples.bnn_pynq.models import model_with_cfg
+
+
+class Scale(nn.Module):
+    """Raw 0..255 pixels in, x / 255 as ToTensor does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / 255.0
+
+
+def _randomize_bn(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def bnn_pynq(name: str) -> nn.Module:
+    """Brevitas' BNN-PYNQ model ``name`` (e.g. TFC_1W1A, CNV_2W2A) with random parameters."""
+    torch.manual_seed(0)
+    model, _ = model_with_cfg(name, pretrained=False)
+    return nn.Sequential(Scale(), _randomize_bn(model)).eval()
+
+
+def _calibrated(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
+    """A few forward passes in train mode so Brevitas' runtime statistics set the scales."""
+    torch.manual_seed(0)
+    model.train()
+    with torch.no_grad():
+        for _ in range(8):
+            model(torch.rand(32, *shape) * 255)
+    return model.eval()
+
+
+def default_mlp() -> nn.Module:
+    """An MLP with Brevitas' default quantizers (float scales)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        Scale(),
+        qnn.QuantIdentity(),
+        nn.Flatten(),
+        qnn.QuantLinear(784, 64, bias=True),
+        nn.BatchNorm1d(64),
+        qnn.QuantReLU(),
+        qnn.QuantLinear(64, 10, bias=True),
+    )
+    return _calibrated(model, (1, 28, 28))
+
+
+def default_cnn() -> nn.Module:
+    """A small CNN with Brevitas' default quantizers (float scales)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        Scale(),
+        qnn.QuantIdentity(),
+        qnn.QuantConv2d(1, 8, 3, bias=False),
+        nn.BatchNorm2d(8),
+        qnn.QuantReLU(),
+        nn.MaxPool2d(2),
+        qnn.QuantConv2d(8, 8, 3, bias=False),
+        nn.BatchNorm2d(8),
+        qnn.QuantReLU(),
+        nn.Flatten(),
+        qnn.QuantLinear(8 * 11 * 11, 10, bias=True),
+    )
+    return _calibrated(model, (1, 28, 28))
+
+
+def tfc_1w1a() -> nn.Module:
+    return bnn_pynq("TFC_1W1A")
+
+
+def tfc_1w2a() -> nn.Module:
+    return bnn_pynq("TFC_1W2A")
+
+
+def tfc_2w2a() -> nn.Module:
+    return bnn_pynq("TFC_2W2A")
+
+
+def sfc_1w1a() -> nn.Module:
+    return bnn_pynq("SFC_1W1A")
+
+
+def lfc_1w1a() -> nn.Module:
+    return bnn_pynq("LFC_1W1A")
+
+
+def cnv_1w1a() -> nn.Module:
+    return bnn_pynq("CNV_1W1A")
+
+
+def cnv_2w2a() -> nn.Module:
+    return bnn_pynq("CNV_2W2A")
+
+
+#: factory name -> (input shape, what it exercises)
+MODELS: dict[str, tuple[tuple[int, ...], str]] = {
+    "tfc_1w1a": ((1, 28, 28), "Brevitas zoo, XNOR-popcount MLP, x.view() input"),
+    "tfc_1w2a": ((1, 28, 28), "Brevitas zoo, binary weights, 2-bit activations"),
+    "tfc_2w2a": ((1, 28, 28), "Brevitas zoo, 2-bit MLP"),
+    "sfc_1w1a": ((1, 28, 28), "Brevitas zoo, wider XNOR MLP"),
+    "lfc_1w1a": ((1, 28, 28), "Brevitas zoo, 1024-wide XNOR MLP"),
+    "cnv_1w1a": ((3, 32, 32), "Brevitas zoo, XNOR CNN with max-pooling"),
+    "cnv_2w2a": ((3, 32, 32), "Brevitas zoo, 2-bit CNN with max-pooling"),
+    "default_mlp": ((1, 28, 28), "Brevitas default quantizers (float scales), bias, BN"),
+    "default_cnn": ((1, 28, 28), "Brevitas default quantizers (float scales), conv + max-pool"),
+}

