@@ -214,18 +214,24 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
             lines += ["", "To run them in the Docker image (with Vivado mounted):", ""]
             lines += [f"    {c}" for c in cmds]
     rtl = report.get("rtl_simulation") or {}
-    st = rtl.get("rtl_stitched") or {}
-    if st.get("status") == "pass" and st.get("cycles_per_frame"):
+    sims = [(n, rtl.get(n) or {}) for n in ("rtl_stitched", "netlist")]
+    sims = [(n, st) for n, st in sims if st.get("status") == "pass" and st.get("cycles_per_frame")]
+    if sims:
         lines += [
             "",
             "## Verilator RTL simulation",
             "",
             "| level | frames | bit-exact | cycles/frame | FINN estimate | ratio | latency (cycles) | sim frames/s |",
             "|---|---|---|---|---|---|---|---|",
-            f"| rtl_stitched | {st.get('frames')} | {st.get('bit_exact')} | {st.get('cycles_per_frame')} "
-            f"| {st.get('estimate_cycles_per_frame', '–')} | {st.get('estimate_ratio', '–')} "
-            f"| {st.get('latency_cycles', '–')} | {_fmt(st.get('frames_per_second'))} |",
         ]
+    for n, st in sims:
+        lines.append(
+            f"| {n} | {st.get('frames')} | {st.get('bit_exact')} | {st.get('cycles_per_frame')} "
+            f"| {st.get('estimate_cycles_per_frame', '–')} | {st.get('estimate_ratio', '–')} "
+            f"| {st.get('latency_cycles', '–')} | {_fmt(st.get('frames_per_second'))} |"
+        )
+    notes = [st["netlist_options"] for _, st in sims if st.get("netlist_options")]
+    lines += ["", f"netlist: {notes[0]}."] if notes else []
     nodes = (rtl.get("rtl_nodes") or {}).get("nodes") or []
     if nodes:
         lines += ["", "| node | op | status | reason |", "|---|---|---|---|"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fewerbits.compat.finn import slang
 from fewerbits.compat.yosys import stubs
-from fewerbits.core.cache import cache_dir
+from fewerbits.core.cache import wasm_cache
 
 from .families import get_family
 from .protocol import SynthError, SynthJob, SynthResult
@@ -34,12 +34,12 @@ def tool(name: str) -> Path:
 
 def wasm_env() -> dict[str, str]:
     """The environment for a yowasp tool: its compiled-module cache inside the project's."""
-    return dict(os.environ, YOWASP_CACHE_DIR=str(cache_dir("yowasp")))
+    return dict(os.environ, YOWASP_CACHE_DIR=str(wasm_cache()))
 
 
 def run_tool(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
     """Run a yowasp tool in ``cwd``, its output into ``log``; a failure raises one line."""
-    if not cache_dir("yowasp").exists():
+    if not wasm_cache().exists():
         print(f"compiling the {cmd[0]} WebAssembly module (first call only)...", file=sys.stderr)
     with open(log, "a") as f:
         p = subprocess.run(
