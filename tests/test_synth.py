@@ -115,3 +115,24 @@ def test_open_board_build_stops_after_codegen_and_synthesizes_for_ecp5(ulx3s_bui
     s = read_json(ulx3s_build / "synth" / "synthesis.json")
     assert s["family"] == "ecp5" and s["part"] == "LFE5U-85F"
     assert s["total"]["resources"]["DSP"] > 0 and 0 < s["total"]["percent"]["LUT"] < 100
+
+
+def test_ecp5_place_and_route_to_a_bitstream_with_timing(ulx3s_build):  # noqa: F811
+    """The tiny all-RTL net on the ULX3S-85F: nextpnr, ecppack, Fmax against the 25 MHz clock."""
+    p = _synth(ulx3s_build, "--pnr")
+    assert p.returncode == 0, p.stderr
+    s = read_json(ulx3s_build / "synth" / "synthesis.json")
+    pnr = s["pnr"]
+    bit = ulx3s_build / "synth" / "pnr" / "top.bit"
+    assert bit.is_file() and bit.stat().st_size == pnr["bitstream_bytes"] > 1_000_000
+    assert pnr["target_mhz"] == 25.0 and pnr["fmax_mhz"] > 25.0 and pnr["timing_met"]
+    assert pnr["utilisation"]["MULT18X18D"]["used"] == s["total"]["resources"]["DSP"]
+    assert pnr["critical_path"]["logic_levels"] > 0
+    assert "Fmax" in (ulx3s_build / "report.md").read_text()
+
+
+def test_pnr_refused_for_a_xilinx_build(tiny_run):  # noqa: F811
+    p = _synth(tiny_run / "build", "--pnr")
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    assert "Xilinx bitstreams need Vivado" in p.stderr and "ULX3S-85F" in p.stderr
+    assert not (tiny_run / "build" / "synth").exists()  # refused before anything is written

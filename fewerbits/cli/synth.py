@@ -26,6 +26,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="also synthesize every RTL layer on its own (the report compares them with FINN)",
     )
+    p.add_argument(
+        "--board",
+        default=None,
+        help="board whose part sizes the %% figures and is placed and routed for "
+        "(default: the build's board)",
+    )
+    p.add_argument(
+        "--pnr",
+        action="store_true",
+        help="place and route with nextpnr and write the bitstream (ECP5/iCE40 boards only)",
+    )
     p.add_argument("--nobram", action="store_true", help="no block-RAM inference")
     p.add_argument("--nodsp", action="store_true", help="no DSP inference")
     return p
@@ -42,6 +53,8 @@ def main(a: argparse.Namespace) -> int:
         nobram=a.nobram,
         nodsp=a.nodsp,
         progress=not a.quiet,
+        board=a.board,
+        pnr=a.pnr,
     )
     for lay in s["layers"]:
         r = lay["resources"]

@@ -102,6 +102,21 @@ def _synthesis_lines(syn: dict) -> list[str]:
             )
     else:
         lines.append(f"- whole accelerator: {syn.get('total_reason')}")
+    pnr = syn.get("pnr")
+    if pnr:
+        met = "met" if pnr["timing_met"] else "**not met**"
+        cp = pnr.get("critical_path") or {}
+        used = ", ".join(
+            f"{k} {v['used']:,}/{v['available']:,}" for k, v in pnr["utilisation"].items()
+        )
+        lines += [
+            f"- place and route (nextpnr, {pnr['board']} {pnr['part']}): **Fmax {pnr['fmax_mhz']} MHz** "
+            f"vs the board clock {pnr['target_mhz']:g} MHz (timing {met}); {pnr['seconds']} s",
+            f"- placed: {used}",
+            f"- critical path: {cp.get('from')} -> {cp.get('to')}, {cp.get('logic_levels')} logic "
+            f"levels, {cp.get('delay_ns')} ns",
+            f"- bitstream: `synth/pnr/{pnr['bitstream']}` ({pnr['bitstream_bytes']:,} bytes)",
+        ]
     rows = syn.get("layers") or []
     if rows:
         lines += [

@@ -10,6 +10,7 @@ Everything is written into a staging folder that replaces ``BUILD/synth/`` only 
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,12 @@ from fewerbits.core import versions
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.files import read_json, write_json
 
-from ..boards import Board, BoardError, get_board
+from ..boards import BOARDS, Board, BoardError, get_board
 from ..build.report import read_estimates
 from ..rtlsim import design
 from ..rtlsim.sim import BuildGraphs
 from .families import get_family, percent_of_part
+from .pnr import PNR, place_and_route
 from .protocol import SynthError, SynthJob, SynthResult
 from .registry import DEFAULT_SYNTHESIZER, get_synth_backend
 from .report import add_to_build_report
@@ -71,14 +73,18 @@ def default_family(build: BuildDir, board: Board | None) -> str:
     return fam
 
 
-def plan(build_path: Path, family: str | None = None) -> SynthPlan:
-    """Check the build and collect the designs (before anything is written)."""
+def plan(
+    build_path: Path, family: str | None = None, board: str | None = None, pnr: bool = False
+) -> SynthPlan:
+    """Check the build and the options, collect the designs (before anything is written)."""
     build = BuildDir(Path(build_path))
     graphs = BuildGraphs(build.path)  # one-line error without step_hw_codegen
-    board = board_of(build)
-    fam = family or default_family(build, board)
+    the_board = get_board(board) if board else board_of(build)
+    fam = family or default_family(build, the_board)
     get_family(fam)
-    p = SynthPlan(build, fam, board)
+    if pnr:
+        check_pnr(the_board, fam)
+    p = SynthPlan(build, fam, the_board)
     for node in graphs.nodes:
         reason = design.skip_reason(node)
         if reason:
@@ -89,7 +95,20 @@ def plan(build_path: Path, family: str | None = None) -> SynthPlan:
             p.designs.append(design.node_design(graphs.dataflow, node))
     if not p.designs:
         raise SynthError(f"{build.path}: no RTL layer to synthesize (all layers are HLS)")
+    if pnr and p.not_synthesizable:
+        raise SynthError(f"--pnr: {build.path} has HLS layers; place and route needs all-RTL")
     return p
+
+
+def check_pnr(board: Board | None, family: str) -> None:
+    """--pnr needs an open-FPGA board of the family synthesized for (one-line refusal)."""
+    open_boards = ", ".join(b.name for b in BOARDS.values() if not b.shell_flow)
+    if board is None or board.shell_flow or board.synth_family != family:
+        what = f"{board.name} ({board.synth_family})" if board else "no known board"
+        raise SynthError(
+            f"--pnr: place and route needs an open-FPGA board of family {family} "
+            f"({open_boards}; pass --board), not {what}: Xilinx bitstreams need Vivado"
+        )
 
 
 def _jobs(p: SynthPlan, per_layer: bool, nobram: bool, nodsp: bool) -> list[SynthJob]:
@@ -170,14 +189,18 @@ def synthesize_build(
     nodsp: bool = False,
     backend: str = DEFAULT_SYNTHESIZER,
     progress: bool = True,
+    board: str | None = None,
+    pnr: bool = False,
 ) -> dict:
     """Synthesize the build's RTL into ``BUILD/synth/`` (replaced atomically), add the
-    comparison with FINN's estimates to BUILD/report.json/.md; the summary."""
+    comparison with FINN's estimates to BUILD/report.json/.md; the summary. ``board`` overrides
+    the build's board (part size, place and route); ``pnr`` places and routes the stitched
+    netlist for that open-FPGA board into ``synth/pnr/`` (bitstream, timing report)."""
     synth = get_synth_backend(backend)
     reason = synth.available()
     if reason:
         raise SynthError(reason)
-    p = plan(build_path, family)
+    p = plan(build_path, family, board, pnr)
     jobs = _jobs(p, per_layer, nobram, nodsp)
     final = p.build.path / SYNTH
     stage = p.build.path / f".{SYNTH}.partial"
@@ -190,6 +213,11 @@ def synthesize_build(
             bar.set_postfix_str(job.name)
             results.append(synth.synthesize(job, stage / job.name))
         summary = summarize(p, results, synth.name, time.time() - t0)
+        if pnr:
+            if progress:
+                print(f"nextpnr place and route for {p.board.name}...", file=sys.stderr)
+            res = place_and_route(stage / STITCHED / "netlist.json", p.board, stage / PNR)
+            summary["pnr"] = res.to_dict()
         write_json(stage / SUMMARY, summary)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

@@ -52,6 +52,7 @@ def report_section(summary: dict) -> dict:
         "fifos_and_glue": summary.get("fifos_and_glue"),
         "layers": layer_rows(summary),
         "seconds": summary["seconds"],
+        "pnr": summary.get("pnr"),
         "details": "synth/synthesis.json",
     }
 
