@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fewerbits.hw.rtlsim.sim import CODEGEN_MODEL
-from fewerbits.hw.synth import RESOURCES, SynthJob, get_synth_backend
+from fewerbits.hw.synth import RESOURCES, SynthError, SynthJob, get_synth_backend
 from fewerbits.hw.synth.build import synthesize_build
 from synth_fixtures import node_designs, tiny_run, ulx3s_build  # noqa: F401 - session fixtures
 
@@ -85,6 +85,9 @@ def test_hls_layer_listed_with_reason_never_zero(tiny_run, tmp_path):  # noqa: F
     m = ModelWrapper(str(build / CODEGEN_MODEL))
     m.graph.node[1].op_type = "Thresholding_hls"
     m.save(str(build / CODEGEN_MODEL))
+    with pytest.raises(SynthError, match="use --per-layer"):
+        synthesize_build(build, "ecp5", per_layer=False, progress=False)
+    assert not (build / "synth").exists()
     s = synthesize_build(build, "ecp5", per_layer=True, progress=False)
     assert [n["name"] for n in s["not_synthesizable"]] == [m.graph.node[1].name]
     assert "Vitis HLS" in s["not_synthesizable"][0]["reason"]

@@ -202,6 +202,12 @@ def synthesize_build(
         raise SynthError(reason)
     p = plan(build_path, family, board, pnr)
     jobs = _jobs(p, per_layer, nobram, nodsp)
+    if not jobs:
+        names = ", ".join(n["name"] for n in p.not_synthesizable)
+        raise SynthError(
+            f"{p.build.path}: HLS layers ({names}) make the whole design unsynthesizable here; "
+            "use --per-layer to synthesize the RTL layers"
+        )
     final = p.build.path / SYNTH
     stage = p.build.path / f".{SYNTH}.partial"
     shutil.rmtree(stage, ignore_errors=True)
