@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections import Counter
@@ -89,8 +90,39 @@ def export_qonnx(
             brevitas_export_qonnx(model, dummy, export_path=str(raw), dynamo=False)
         except TypeError:  # a torch without the TorchScript exporter
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
-        wrapper = cleanup_model(ModelWrapper(str(raw)))
+        raw_model = ModelWrapper(str(raw))
+        scopes = [n.name for n in raw_model.graph.node if n.op_type in QUANT_OPS]
+        wrapper = cleanup_model(raw_model)
+    names = [n.name for n in wrapper.graph.node if n.op_type in QUANT_OPS]
+    if len(names) == len(scopes):  # cleanup renames nodes but keeps their order
+        layers = {name: layer_of_scope(scope) for name, scope in zip(names, scopes, strict=True)}
+        wrapper.set_metadata_prop(LAYER_NAMES_KEY, json.dumps(layers))
     return finish_qonnx(wrapper, out_file, input_dtype)
+
+
+#: QONNX quantizer node types whose names are mapped back to the user's PyTorch modules
+QUANT_OPS = ("Quant", "BipolarQuant", "Trunc")
+#: model metadata key: {QONNX quantizer node name: the user's PyTorch module path}
+LAYER_NAMES_KEY = "fewerbits.layer_names"
+
+
+def layer_of_scope(scope: str) -> str:
+    """``/features/features.3/act_quant/export_handler/Quant`` -> ``features.3.act_quant``:
+    the PyTorch module a node was exported from (TorchScript scope names)."""
+    parts = [p for p in scope.strip("/").split("/")[:-1] if p != "export_handler"]
+    path: list[str] = []
+    for part in parts:  # scopes repeat the parent's qualified name: features/features.3
+        if path and part.startswith(".".join(path) + "."):
+            path = part.split(".")
+        else:
+            path.append(part)
+    return ".".join(path) or scope
+
+
+def layer_names(wrapper) -> dict[str, str]:
+    """{QONNX quantizer node name: user's module path} recorded at export ({} if unknown)."""
+    raw = wrapper.get_metadata_prop(LAYER_NAMES_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def finish_qonnx(wrapper, out_file: Path, input_dtype: str):
@@ -298,6 +330,7 @@ def export(
         shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
         part.replace(out_dir / MODEL_ONNX)
     info.update(graph_summary(wrapper))
+    info["layer_names"] = layer_names(wrapper)
     info["input_shape"] = list(input_shape)
     given = samples is not None
     if samples is None and info.get("dataset"):

@@ -108,6 +108,8 @@ def build_args(b: BuildConfig) -> list[str]:
         args += ["--folding", str(b.folding)]
     elif b.target_fps is not None:
         args += ["--target-fps", str(b.target_fps)]
+    if b.extra_steps:
+        args += ["--extra-steps", b.extra_steps]
     return args
 
 

@@ -64,6 +64,8 @@ def test_default_quantizer_factory_exports_and_reference_is_reproducible(factory
     info = export({"factory": factory}, out, (1, 4, 4), input_dtype="FLOAT32")
     check = info["verification"][0]
     assert check["status"] == "pass" and check["samples"] == 100
+    # every quantizer node is mapped back to the user's module (for divergence reports)
+    assert set(info["layer_names"].values()) >= {"0.act_quant", "2.weight_quant", "3.act_quant"}
     state = Path(info["source"]["state"])
     assert state.is_file() and state.parent == out
     torch.manual_seed(123)  # a different random init: only the saved state can reproduce it

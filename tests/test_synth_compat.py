@@ -32,7 +32,8 @@ def _elaborate(work: Path, d: design.NodeDesign, sources: dict[str, str], top: s
     work.mkdir(parents=True)
     for name, text in sources.items():
         (work / name).write_text(text)
-    design.stage_data([d], work)
+    for name, src in d.data_files.items():
+        (work / name).write_bytes(Path(src).read_bytes())
     files = " ".join(sorted(sources, key=lambda f: (not f.endswith("_pkg.sv"), f)))
     opts = " ".join(slang.SLANG_OPTIONS)
     top = top or f"--top {d.module}"

@@ -137,6 +137,8 @@ def test_broken_threshold_fails_naming_level_and_node(built, tmp_path):
     line = p.stdout.strip().splitlines()[-2]
     assert line.startswith("verify FAILED at level folded_hw_graph"), line
     assert f"first diverging node {node.name}" in line, line
+    # ... and the user's PyTorch module that quantizer came from (recorded at export)
+    assert ", layer " in line and "act_quant" in line, line
 
 
 def test_verify_bad_input_one_line(built, tmp_path):

@@ -6,18 +6,16 @@ the exported graph's input is UINT8 in hardware.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import brevitas.nn as qnn
 import torch
 import torch.nn as nn
 
 from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.userfile import UserFileError, load_object
 
 from .schemes import Scheme
 
@@ -146,30 +144,14 @@ ZOO: dict[str, ZooEntry] = {
 
 def load_factory(spec: str) -> Callable[..., nn.Module]:
     """Load ``path/to/file.py:factory`` and return the factory function."""
-    path_str, sep, func = spec.rpartition(":")
-    if not sep or not path_str.endswith(".py"):
-        raise ModelError(
-            f"--model {spec!r}: expected a zoo name ({', '.join(ZOO)}) or file.py:factory"
-        )
-    path = Path(path_str)
-    if not path.is_file():
-        raise ModelError(f"--model {spec!r}: file {path} not found")
-    mod_spec = importlib.util.spec_from_file_location(f"fewerbits_user_{path.stem}", path)
-    assert mod_spec and mod_spec.loader
-    module = importlib.util.module_from_spec(mod_spec)
-    folder = str(path.resolve().parent)  # the factory may import its sibling modules (at import
-    if folder not in sys.path:  # time or inside the factory), so the folder stays on the path
-        sys.path.insert(0, folder)
     try:
-        mod_spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001 - any error in user code becomes one line
-        raise ModelError(
-            f"--model {spec!r}: importing {path} failed: {type(e).__name__}: {e}"
-        ) from e
-
-    factory = getattr(module, func, None)
+        factory = load_object(
+            spec, "--model", expected=f"a zoo name ({', '.join(ZOO)}) or file.py:factory"
+        )
+    except UserFileError as e:
+        raise ModelError(str(e)) from e.__cause__
     if not callable(factory):
-        raise ModelError(f"--model {spec!r}: {path} has no function {func!r}")
+        raise ModelError(f"--model {spec!r}: {factory!r} is not a function")
     return factory
 
 

@@ -19,6 +19,7 @@ COMMANDS = [
     "train",
     "export",
     "build",
+    "fifo",
     "synth",
     "verify",
     "infer",

@@ -60,6 +60,13 @@ def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = No
         help="last stage to build (auto: bitstream when Vivado is found, else codegen)",
     )
     p.add_argument(
+        "--extra-steps",
+        default=None,
+        metavar="FILE.py:NAME",
+        help='your own build steps: NAME = [("before"|"after", step name, fn), ...], '
+        "fn(model, cfg) -> model (see docs/user-guide.md)",
+    )
+    p.add_argument(
         "--impl-style",
         default=d.impl_style,
         choices=["rtl", "auto"],
@@ -95,19 +102,25 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
         fit=getattr(a, "fit", None),
         folding=getattr(a, "folding", None),
         impl_style=a.impl_style,
+        extra_steps=getattr(a, "extra_steps", None),
     )
 
 
 def add_driver_args(p: argparse.ArgumentParser) -> None:
     """``--backend`` (the driver's back ends) and ``--simulator`` (the sim registry's)."""
     p.add_argument("--backend", default="python", choices=BACKENDS)
+    add_simulator_arg(p, "simulator of the rtlsim back end (default %(default)s)")
+
+
+def add_simulator_arg(p: argparse.ArgumentParser, help: str) -> None:
+    """``--simulator`` from the sim registry."""
     # not argparse `choices`: an unknown name is refused by the registry itself, in one line with
     # exit 1 like every other bad input (argparse would exit 2 with its usage text)
     p.add_argument(
         "--simulator",
         default=DEFAULT_SIMULATOR,
         metavar="{" + ",".join(backend_names()) + "}",
-        help="simulator of the rtlsim back end (default %(default)s)",
+        help=help,
     )
 
 

@@ -40,6 +40,8 @@ class BuildConfig:
     # "rtl": all-RTL dataflow partition (MVAU_rtl, Thresholding_rtl, ...; float output scale in
     # software) so it can be simulated with Verilator; "auto": FINN's default HLS/RTL choice
     impl_style: str = "rtl"
+    # a user's own steps: "file.py:name", name = [("before"|"after", step name, fn), ...]
+    extra_steps: str | None = None
 
 
 @dataclass

@@ -141,7 +141,8 @@ def locate_divergence(reference_level: Level, level: Level, x1: np.ndarray) -> s
     last = None
     for r, g in aligned(ref, got):
         if codes_equal(r, g) is False:
-            return f"{g.node} (integer output differs from {r.node})"
+            layer = f", layer {r.layer}" if r.layer else ""
+            return f"{g.node} (integer output differs from {r.node}{layer})"
         last = g.node
     if len(ref) < len(got):
         return (

@@ -44,12 +44,14 @@ class ActivationTrace:
 
     ``lowest`` is the quantizer's lowest integer level (known to the QONNX reference);
     ``dtype`` the FINN datatype name of the tensor (known to FINN graphs), e.g. ``BINARY``
-    for 0/1 codes of a bipolar activation after the XNOR conversion."""
+    for 0/1 codes of a bipolar activation after the XNOR conversion; ``layer`` the PyTorch
+    module path the quantizer was exported from."""
 
     node: str
     codes: np.ndarray
     dtype: str | None = None
     lowest: int | None = None
+    layer: str | None = None  # the user's PyTorch module (recorded at export), if known
 
 
 class Level:

@@ -2,6 +2,7 @@
 
 * :mod:`.steps` -- step names (constants), the plan (``--until``), the one step registry;
 * :mod:`.custom_steps` -- this project's steps between FINN's;
+* :mod:`.recipes` -- topology recipes (graph passes for patterns FINN's flow refuses);
 * :mod:`.impl_style` -- the RTL-vs-HLS decision, in one place;
 * :mod:`.finn_config` -- our BuildConfig as FINN's DataflowBuildConfig;
 * :mod:`.runner` -- staging, resume, running steps, skip records;
@@ -13,7 +14,7 @@ Importing this package registers every custom step.
 
 from __future__ import annotations
 
-from . import custom_steps, impl_style  # noqa: F401 - importing registers the steps
+from . import custom_steps, impl_style, recipes  # noqa: F401 - importing registers the steps
 from .context import BuildContext
 from .result import BuildResult, StepRecord
 from .runner import build, config_hash, vivado_found

@@ -20,6 +20,7 @@ class BuildContext:
     part: str
     board: Board | None
     info: dict = field(default_factory=dict)  # facts for the report (impl styles, fit result)
+    extra_steps: dict = field(default_factory=dict)  # the user's steps (--extra-steps), by name
 
     @property
     def out_dir(self) -> Path:

@@ -27,6 +27,7 @@ from .steps import (
     CHECK_HW,
     DROP_IDENTITY_THRESHOLDS,
     FOLDING,
+    HOST_RESHAPES,
     VIVADO_SCRIPTS,
     BuildError,
     Step,
@@ -134,6 +135,43 @@ def step_fewerbits_drop_identity_thresholds(model: ModelWrapper, cfg) -> ModelWr
                 if t == dst:
                     other.input[k] = src
         model.graph.node.remove(node)
+    return model
+
+
+class HostLeadingReshapes:
+    """qonnx-style pass: hardware ``Reshape`` layers fed only by software (the ``x.view()`` at
+    the start of Brevitas' BNN-PYNQ MLPs) go back to ONNX Reshape nodes, so they run on the
+    host with the driver's other pre-processing. A reshape is a view of row-major data: in
+    hardware it moves every element once per frame and, folded at PE=1, caps TFC at 784
+    cycles/frame (127,551 FPS at 100 MHz); on the host it costs nothing."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from onnx import helper  # lazy: onnx/qonnx import after prepare_finn
+        from qonnx.custom_op.registry import getCustomOp
+
+        changed = False
+        for node in list(model.graph.node):
+            if node.op_type != "Reshape" or not is_hw_node(node):
+                continue
+            if _reach(model, [node], False) & {n.name for n in model.graph.node if is_hw_node(n)}:
+                continue  # fed by hardware: it stays in the accelerator
+            shape_name = model.make_new_valueinfo_name()
+            out_shape = np.asarray(getCustomOp(node).get_nodeattr("out_shape"), dtype=np.int64)
+            model.set_initializer(shape_name, out_shape)
+            new = helper.make_node(
+                "Reshape", [node.input[0], shape_name], list(node.output), name=node.name
+            )
+            idx = list(model.graph.node).index(node)
+            model.graph.node.remove(node)
+            model.graph.node.insert(idx, new)
+            changed = True
+        return model, changed
+
+
+@register_step(HOST_RESHAPES)
+def step_fewerbits_host_reshapes(model: ModelWrapper, cfg) -> ModelWrapper:
+    """Leading hardware Reshape layers back to the host (:class:`HostLeadingReshapes`)."""
+    model, _ = HostLeadingReshapes().apply(model)
     return model
 
 

@@ -25,14 +25,22 @@ from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
 from .. import deploy  # a module import: deploy reads this package's step names
-from ..boards import get_board, resolve_part
+from ..boards import Board, get_board, resolve_part
 from ..vivado import continuation_command
 from . import impl_style
 from .context import BuildContext
 from .finn_config import dataflow_config
 from .report import budget_of, folding_of, implementations, read_estimates, write_build_report
 from .result import BuildResult, StepRecord
-from .steps import SOFTWARE_STEPS, VIVADO_STEPS, BuildError, get_step, plan_steps, resolve_until
+from .steps import (
+    SOFTWARE_STEPS,
+    VIVADO_STEPS,
+    BuildError,
+    get_step,
+    load_extra_steps,
+    plan_steps,
+    resolve_until,
+)
 
 
 def vivado_found() -> bool:
@@ -46,25 +54,32 @@ def config_hash(model_onnx: Path, build_cfg: BuildConfig) -> str:
     d.pop("until", None)
     d["model_sha256"] = sha256_file(model_onnx)
     d["folding_sha256"] = sha256_file(Path(build_cfg.folding)) if build_cfg.folding else None
+    extra = build_cfg.extra_steps
+    d["extra_steps_sha256"] = sha256_file(Path(extra.rpartition(":")[0])) if extra else None
     d["steps"] = SOFTWARE_STEPS + VIVADO_STEPS
     d["finn"] = finn_env.FINN_PLUS_VERSION
     return sha256_json(d)
 
 
-def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> None:
-    """Refuse bad input before anything is written (one line naming the file or option)."""
+def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> tuple[str, Board | None]:
+    """Refuse bad input before anything is written (one line naming the file or option);
+    return the FPGA part and its resource table (None for a part without one)."""
     if not model_onnx.is_file():
         raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
+    part, part_board = resolve_part(get_board(b.board), b.part)
     impl_style.check(b)
     if b.fit is not None and not 0 < b.fit <= 1:
         raise BuildError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
     if b.folding is not None and not Path(b.folding).is_file():
         raise BuildError(f"--folding {b.folding}: file not found")
+    if b.extra_steps is not None:
+        load_extra_steps(b.extra_steps)  # refused in one line before any work
     if out.path.exists() and not out.is_replaceable():
         raise BuildError(
             f"--out {out.path} exists and is not a fewerbits build folder (it would be replaced); "
             "choose a new or empty folder"
         )
+    return part, part_board
 
 
 def _load_state(out: BuildDir) -> dict | None:
@@ -89,11 +104,13 @@ def build(
     ``command`` is the command printed for the skipped Vivado steps."""
     model_onnx = Path(model_onnx).absolute()
     out = BuildDir(Path(out_dir).absolute())
-    check_options(model_onnx, out, build_cfg)
+    part, part_board = check_options(model_onnx, out, build_cfg)
     chash = config_hash(model_onnx, build_cfg)
     stage = BuildDir(out.path.parent / f".{out.path.name}.partial")
-    if stage.path.exists():
-        shutil.rmtree(stage.path)
+    failed = out.path.parent / f".{out.path.name}.failed"
+    for debris in (stage.path, failed):  # an earlier interrupted or failed build of this --out
+        if debris.exists():
+            shutil.rmtree(debris)
     state = _load_state(out) if resume else None
     completed: list[str] = []
     if state and state.get("config_hash") == chash:
@@ -103,14 +120,24 @@ def build(
     stage.path.mkdir(parents=True, exist_ok=True)
     cmd = command or continuation_command(model_onnx, build_cfg, out.path)
     try:
-        result = _build_in(model_onnx, stage, out, build_cfg, chash, completed, progress, cmd)
+        result = _build_in(
+            model_onnx, stage, out, build_cfg, (part, part_board), chash, completed, progress, cmd
+        )
         finn_build.relocate(stage.path, stage.path, out.path)
         if out.path.exists():
             shutil.rmtree(out.path)
         os.replace(stage.path, out.path)
         # BUILD/deploy/ is written after the move so that relocate() never rewrites its hashes
         deploy.write_deploy_package(out.path)
-    except BaseException:
+    except Exception as e:
+        # keep every intermediate model of the failed build for debugging; --out is untouched
+        if not stage.path.exists():
+            raise
+        os.replace(stage.path, failed)
+        if isinstance(e, FewerbitsError):
+            raise type(e)(f"{e} (the failed build is kept in {failed})") from e
+        raise
+    except BaseException:  # interrupted: nothing half-written stays behind
         shutil.rmtree(stage.path, ignore_errors=True)
         raise
     finally:
@@ -126,6 +153,7 @@ def _build_in(
     stage: BuildDir,
     out: BuildDir,
     b: BuildConfig,
+    target: tuple[str, Board | None],
     chash: str,
     completed: list[str],
     progress: bool,
@@ -135,17 +163,19 @@ def _build_in(
     finn_env.prepare_finn(stage.path)
     finn_env.write_settings(stage.path)
     finn_env.reset_settings_cache()
-    board = get_board(b.board)
-    part, part_board = resolve_part(board, b.part)
-    vivado = vivado_found() and board.finn_refusal is None
+    part, part_board = target
+    refusal = get_board(b.board).finn_refusal  # an open-FPGA board: FINN stops after codegen
+    vivado = vivado_found() and refusal is None
     until = resolve_until(b.until, vivado)
     cfg = dataflow_config(b, stage.path, part)
     ctx = BuildContext(b, stage, part, part_board)
-    to_run, skipped = plan_steps(until, vivado, command)
-    if board.finn_refusal:  # an open-FPGA board: FINN stops after code generation
+    extra = load_extra_steps(b.extra_steps) if b.extra_steps else []
+    ctx.extra_steps = {e.step.name: e.step for e in extra}
+    to_run, skipped = plan_steps(until, vivado, command, extra)
+    if refusal:
         for s in skipped:
             if s["step"] in VIVADO_STEPS:
-                s["reason"], s["command"] = board.finn_refusal, ""
+                s["reason"], s["command"] = refusal, ""
     cfg.steps = list(to_run)
     write_json(stage.config, json.loads(cfg.to_json()))
     stage.intermediate.mkdir(exist_ok=True)
@@ -200,7 +230,7 @@ def _run_steps(model, steps: list[str], cfg, ctx: BuildContext, record, state, p
     for name in bar:
         bar.set_postfix_str(name.removeprefix("step_"))
         t0 = time.time()
-        step = get_step(name, ctx.build.impl_style)
+        step = ctx.extra_steps.get(name) or get_step(name, ctx.build.impl_style)
         try:
             model = step(model, cfg, ctx)
         except FewerbitsError:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.userfile import load_object
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -29,6 +30,7 @@ class BuildError(FewerbitsError):
 # ---- step names (the only place they are spelled) ---------------------------------------------
 
 RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
+CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
 FIX_FLOAT_TIES = "step_fewerbits_fix_float_ties"  # compat/finn/thresholds.py
 TIDY_UP = "step_tidy_up"
@@ -36,6 +38,7 @@ STREAMLINE = "step_streamline"
 FIX_THRESHOLDS = "step_fewerbits_fix_thresholds"  # compat/finn/thresholds.py
 CONVERT_TO_HW = "step_convert_to_hw"
 CHECK_HW = "step_fewerbits_check_hw"
+HOST_RESHAPES = "step_fewerbits_host_reshapes"
 DROP_IDENTITY_THRESHOLDS = "step_fewerbits_drop_identity_thresholds"
 MINIMIZE_BIT_WIDTH_INITIAL = "step_minimize_bit_width_initial"
 CREATE_DATAFLOW_PARTITION = "step_create_dataflow_partition"
@@ -64,11 +67,13 @@ SOFTWARE_STEPS = [
     RECORD_ROUNDING,
     QONNX_TO_FINN,
     FIX_FLOAT_TIES,
+    CONV1D_AS_2D,
     TIDY_UP,
     STREAMLINE,
     FIX_THRESHOLDS,
     CONVERT_TO_HW,
     CHECK_HW,
+    HOST_RESHAPES,
     DROP_IDENTITY_THRESHOLDS,
     MINIMIZE_BIT_WIDTH_INITIAL,
     CREATE_DATAFLOW_PARTITION,
@@ -116,12 +121,63 @@ def resolve_until(until: str, vivado: bool) -> str:
     return until
 
 
-def plan_steps(until: str, vivado: bool, command: str = "") -> tuple[list[str], list[dict]]:
-    """Steps to run and steps to skip (with the reason and command) for ``--until`` here."""
+@dataclass(frozen=True)
+class ExtraStep:
+    """A user's step (``--extra-steps file.py:name``) and where it goes in the plan."""
+
+    position: str  # "before" | "after"
+    anchor: str  # a step of the plan
+    step: Step
+
+
+def load_extra_steps(spec: str) -> list[ExtraStep]:
+    """``file.py:name`` where ``name`` is a list of ``(position, step name, fn)``; each
+    ``fn(model, cfg) -> model`` runs as the step ``fn.__name__``. Refused in one line."""
+    items = load_object(spec, "--extra-steps")
+    known = set(SOFTWARE_STEPS + VIVADO_STEPS)
+    out: list[ExtraStep] = []
+    try:
+        for position, anchor, fn in items:  # type: ignore[union-attr]
+            name = getattr(fn, "__name__", "")
+            if position not in ("before", "after"):
+                raise BuildError(f"--extra-steps {spec}: position {position!r}: use before/after")
+            if anchor not in known:
+                raise BuildError(f"--extra-steps {spec}: no step {anchor!r} in the plan")
+            if not callable(fn) or not name.startswith("step_") or name in known:
+                raise BuildError(
+                    f"--extra-steps {spec}: {name or fn!r} must be a function named step_* "
+                    "that is not one of the plan's steps"
+                )
+            out.append(ExtraStep(position, anchor, Step(name, fn)))
+    except (TypeError, ValueError):
+        raise BuildError(
+            f'--extra-steps {spec}: expected a list of ("before"|"after", step name, function)'
+        ) from None
+    names = [e.step.name for e in out]
+    if len(set(names)) != len(names):
+        raise BuildError(f"--extra-steps {spec}: step names must be unique, got {names}")
+    return out
+
+
+def with_extra_steps(steps: list[str], extra: list[ExtraStep]) -> list[str]:
+    """``steps`` with each extra step inserted before or after its anchor."""
+    out = list(steps)
+    for e in extra:
+        if e.anchor in out:
+            i = out.index(e.anchor)
+            out.insert(i if e.position == "before" else i + 1, e.step.name)
+    return out
+
+
+def plan_steps(
+    until: str, vivado: bool, command: str = "", extra: list[ExtraStep] | None = None
+) -> tuple[list[str], list[dict]]:
+    """Steps to run and steps to skip (with the reason and command) for ``--until`` here;
+    ``extra`` steps are placed next to their anchors."""
     until = resolve_until(until, vivado)
     all_steps = SOFTWARE_STEPS + VIVADO_STEPS
     wanted = all_steps[: all_steps.index(UNTIL[until]) + 1]
-    run = [s for s in wanted if s in SOFTWARE_STEPS or vivado]
+    run = with_extra_steps([s for s in wanted if s in SOFTWARE_STEPS or vivado], extra or [])
     skipped = [
         {
             "step": s,
@@ -173,9 +229,13 @@ def register_step(
 
 def add_step(step: Step) -> None:
     """Register a step object (a name registered twice is a programming error)."""
-    table, key = (_STEPS, step.name) if step.impl_style is None else (
-        _STYLE_STEPS,
-        (step.name, step.impl_style),
+    table, key = (
+        (_STEPS, step.name)
+        if step.impl_style is None
+        else (
+            _STYLE_STEPS,
+            (step.name, step.impl_style),
+        )
     )
     if key in table and table[key].fn is not step.fn:
         raise ValueError(f"step {step.name} registered twice")

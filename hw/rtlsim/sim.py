@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from fewerbits.compat.finn import env as finn_env
 from fewerbits.core.artifacts import BuildDir
+from fewerbits.core.files import read_json
 
 from ..build import steps as S
 from ..driver.finn_nodes import base_op_type
@@ -305,14 +307,24 @@ def check_integer_input(x: np.ndarray, dt, where: str) -> None:
         )
 
 
+def build_link_depths(build_dir: Path, designs: list) -> int | list[int]:
+    """The inter-layer FIFO depths of a build: sized ones from its folding.json (`fewerbits
+    fifo`), else the default depth for every link."""
+    folding = BuildDir(build_dir).folding
+    sized = design.folded_link_depths(read_json(folding), designs) if folding.is_file() else None
+    return sized or design.FIFO_DEPTH
+
+
 class Stitched:
     """All RTL layers of a build in one simulation model (FIFO between neighbours), compiled and
-    run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`)."""
+    run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`).
+    ``fifo_depths``: one depth for every link, one per link, or None for the depths the build's
+    folding config sets (``fewerbits fifo``), else :data:`design.FIFO_DEPTH`."""
 
     def __init__(
         self,
         build_dir: Path,
-        fifo_depth: int = design.FIFO_DEPTH,
+        fifo_depths: int | Sequence[int] | None = None,
         simulator: str = DEFAULT_SIMULATOR,
     ):
         from qonnx.custom_op.registry import getCustomOp
@@ -328,7 +340,10 @@ class Stitched:
             )
         model = self.graphs.dataflow
         self.designs = [design.node_design(model, n) for n in self.graphs.nodes]
-        self.design = design.stitched_design(self.designs, fifo_depth)
+        if fifo_depths is None:
+            fifo_depths = build_link_depths(build_dir, self.designs)
+        self.fifo_depths = design.link_depths(self.designs, fifo_depths)
+        self.design = design.stitched_design(self.designs, self.fifo_depths)
         self.sources = self.design.sources
         self.geo = geometry(getCustomOp(self.graphs.nodes[0]), getCustomOp(self.graphs.nodes[-1]))
         self.binary: Binary | None = None

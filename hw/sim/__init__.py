@@ -11,8 +11,16 @@ callers (hw/rtlsim, the driver's ``rtlsim`` back end, the CLI, the benchmarks) l
 name and need no change.
 """
 
-from .netlist import NetlistBackend  # registers "netlist" (after verilator: it builds on it)
-from .protocol import Binary, Design, RtlSimError, SimBackend, StreamJob, StreamResult
+from .netlist import NetlistBackend  # registers "netlist" (its module imports verilator first)
+from .protocol import (
+    Binary,
+    Design,
+    RtlSimError,
+    SimBackend,
+    SimulationFailed,
+    StreamJob,
+    StreamResult,
+)
 from .registry import (
     DEFAULT_SIMULATOR,
     UnknownSimulatorError,
@@ -30,6 +38,7 @@ __all__ = [
     "NetlistBackend",
     "RtlSimError",
     "SimBackend",
+    "SimulationFailed",
     "StreamJob",
     "StreamResult",
     "UnknownSimulatorError",

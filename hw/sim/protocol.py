@@ -32,6 +32,15 @@ class RtlSimError(FewerbitsError):
     """A simulator build or simulation that failed; one line naming the design and the cause."""
 
 
+class SimulationFailed(RtlSimError):
+    """A run that stopped (timeout, assertion); ``fifo_count`` holds each monitored FIFO's
+    occupancy at that moment when the top has FIFO monitors (to name a full / an empty one)."""
+
+    def __init__(self, message: str, fifo_count: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.fifo_count = fifo_count
+
+
 @dataclass(frozen=True)
 class Design:
     """Generated sources of one simulation top level."""
@@ -41,6 +50,9 @@ class Design:
     top: str = "fb_top"
     include_dirs: tuple[Path, ...] = ()
     data_files: dict[str, Path] = field(default_factory=dict)  # name in workdir -> source file
+    #: FIFOs whose occupancy the top reports: it then has outputs ``fb_fifo_count`` and
+    #: ``fb_fifo_max``, 32 bits per FIFO (FIFO k in bits 32k..32k+31)
+    fifo_monitors: int = 0
 
     def stage_data(self, workdir: Path) -> Path:
         """Copy every memory file the design reads into ``workdir`` (fresh copies each time, so
@@ -89,6 +101,7 @@ class StreamResult:
     first_in: np.ndarray  # cycle of each frame's first input handshake
     last_out: np.ndarray  # cycle of each frame's last output handshake
     seconds: float
+    fifo_max: np.ndarray | None = None  # per monitored FIFO: maximum occupancy of the run
 
 
 @runtime_checkable

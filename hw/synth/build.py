@@ -1,7 +1,8 @@
 """``fewerbits synth BUILD``: Yosys synthesis of a code-generated build's RTL.
 
 The sources are exactly those the Verilator flow simulates (hw/rtlsim/design.py): every RTL
-layer on its own (``--per-layer``) and the stitched ``fb_top`` (layers + the inter-layer FIFOs).
+layer on its own (``--per-layer``) and the stitched ``fb_top`` (layers + the inter-layer FIFOs,
+at the depths the build's folding.json gives after `fewerbits fifo`, else depth 32).
 Everything is written into a staging folder that replaces ``BUILD/synth/`` only when complete:
 ``synthesis.json``, and per design its folder with ``synth.ys``, ``synth.log``, ``netlist.v``,
 ``stat.json``. HLS layers have no Verilog here: they are listed with the reason, never as 0.
@@ -24,7 +25,7 @@ from fewerbits.core.files import read_json, write_json
 from ..boards import BOARDS, Board, BoardError, get_board
 from ..build.report import read_estimates
 from ..rtlsim import design
-from ..rtlsim.sim import BuildGraphs
+from ..rtlsim.sim import BuildGraphs, build_link_depths
 from .families import get_family, percent_of_part
 from .pnr import PNR, place_and_route
 from .protocol import SynthError, SynthJob, SynthResult
@@ -121,9 +122,8 @@ def _jobs(p: SynthPlan, per_layer: bool, nobram: bool, nodsp: bool) -> list[Synt
         ]
     if not p.not_synthesizable:
         data = {k: v for d in p.designs for k, v in d.data_files.items()}
-        jobs.append(
-            SynthJob(STITCHED, design.stitched_top(p.designs), "fb_top", data_files=data, **opts)
-        )
+        top = design.stitched_top(p.designs, build_link_depths(p.build.path, p.designs))
+        jobs.append(SynthJob(STITCHED, top, "fb_top", data_files=data, **opts))
     return jobs
 
 

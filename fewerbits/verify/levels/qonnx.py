@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fewerbits.export.exporter import execute_qonnx
+from fewerbits.export.exporter import execute_qonnx, layer_names
 
 from ..level import ActivationTrace, Level, register_level
 
@@ -65,8 +65,10 @@ class QonnxLevel(Level):
             w, {w.graph.input[0].name: x1.astype(np.float32)}, return_full_exec_context=True
         )
         out = []
+        layers = layer_names(w)
         for n in act_quant_nodes(w):
             scale = np.asarray(w.get_initializer(n.input[1]), dtype=np.float32)
             codes = np.round(ctx[n.output[0]] / scale)
-            out.append(ActivationTrace(n.name, codes, lowest=_lowest_level(w, n)))
+            lowest = _lowest_level(w, n)
+            out.append(ActivationTrace(n.name, codes, lowest=lowest, layer=layers.get(n.name)))
         return out

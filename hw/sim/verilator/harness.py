@@ -4,7 +4,9 @@
 It streams input words from a file with random valid stalls (AXI rule kept: valid is never
 withdrawn before the handshake), applies random ready back-pressure, records every output
 word and the cycle of every frame's first input and last output handshake. Written for the
-top ``fb_top``; :func:`harness_cpp` renames the model class for another top.
+top ``fb_top``; :func:`harness_cpp` renames the model class for another top. For a top with
+FIFO monitors (``Design.fifo_monitors``) it also writes each FIFO's maximum occupancy (last
+line of the stats file, ``fifo_max ...``) and, on a timeout, each FIFO's current occupancy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ HARNESS_CPP = r"""
 #include <cstring>
 #include <vector>
 
+#ifndef FB_FIFO_MONITORS
+#define FB_FIFO_MONITORS 0
+#endif
 static uint64_t rng_state = 88172645463325252ULL;
 static inline uint32_t rnd100() {
     rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
@@ -36,6 +41,16 @@ template <typename T> static inline void get_word(const T& sig, uint8_t* b, int 
 }
 template <std::size_t W> static inline void get_word(const VlWide<W>& sig, uint8_t* b, int n) {
     uint32_t tmp[W]; for (std::size_t i = 0; i < W; i++) tmp[i] = sig[i]; std::memcpy(b, tmp, n);
+}
+
+// occupancy of the monitored FIFOs: sig holds 32 bits per FIFO
+template <typename T> static void fifo_words(const T& sig, FILE* f, const char* tag) {
+    const int n = FB_FIFO_MONITORS;
+    std::vector<uint8_t> b(4 * (size_t)(n > 0 ? n : 1), 0);
+    get_word(sig, b.data(), 4 * n);
+    std::fprintf(f, "%s", tag);
+    for (int i = 0; i < n; i++) { uint32_t v; std::memcpy(&v, &b[4 * (size_t)i], 4); std::fprintf(f, " %u", v); }
+    std::fprintf(f, "\n");
 }
 
 int main(int argc, char** argv) {
@@ -77,6 +92,9 @@ int main(int argc, char** argv) {
             if ((oi + 1) % owpf == 0) last_out[oi / owpf] = cyc;
             oi++; idle = 0;
         } else if (++idle > max_idle) {
+#if FB_FIFO_MONITORS
+            fifo_words(top->fb_fifo_count, stderr, "fifo_count");
+#endif
             std::fprintf(stderr, "timeout: no output for %ld cycles after %ld/%ld output words, %ld/%ld input words\n", max_idle, oi, n_out, ii, n_in);
             return 3;
         }
@@ -90,6 +108,9 @@ int main(int argc, char** argv) {
     f = std::fopen(fstats, "w");
     std::fprintf(f, "%ld\n", cyc);
     for (long i = 0; i < frames; i++) std::fprintf(f, "%ld %ld\n", first_in[i], last_out[i]);
+#if FB_FIFO_MONITORS
+    fifo_words(top->fb_fifo_max, f, "fifo_max");
+#endif
     std::fclose(f);
     delete top; delete ctx;
     return 0;
@@ -97,6 +118,9 @@ int main(int argc, char** argv) {
 """
 
 
-def harness_cpp(top: str = "fb_top") -> str:
-    """The harness for Verilated model ``V<top>``."""
-    return HARNESS_CPP.replace("Vfb_top", f"V{top}")
+def harness_cpp(top: str = "fb_top", fifo_monitors: int = 0) -> str:
+    """The harness for Verilated model ``V<top>`` (reading ``fifo_monitors`` FIFO counters)."""
+    text = HARNESS_CPP.replace("Vfb_top", f"V{top}")
+    if fifo_monitors:
+        text = f"#define FB_FIFO_MONITORS {int(fifo_monitors)}\n" + text
+    return text
