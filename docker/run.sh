@@ -8,12 +8,18 @@
 # path, and FINN_XILINX_PATH read-only at the same path (Xilinx's scripts hold absolute paths).
 # Runs as your uid:gid with HOME=/tmp/fewerbits-home, so outputs are owned by you. Passes
 # XILINXD_LICENSE_FILE / LM_LICENSE_FILE and mounts the licence files they name read-only.
-# --dry-run (or FEWERBITS_DOCKER_DRYRUN=1) prints the docker command instead of running it.
+# --dry-run (or FEWERBITS_DOCKER_DRYRUN=1) prints the docker command instead of running it; it
+# needs no Docker and no Xilinx tree (without FINN_XILINX_PATH it says what it would mount).
 # FEWERBITS_IMAGE overrides the image; FEWERBITS_DOCKER_ARGS adds docker run options.
+# -h, --help prints this text.
 set -euo pipefail
 # shellcheck source=docker/lib.sh
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    fb_usage "$(readlink -f "${BASH_SOURCE[0]}")"
+    exit 0
+fi
 dry_run=${FEWERBITS_DOCKER_DRYRUN:-0}
 if [[ ${1:-} == --dry-run ]]; then
     dry_run=1
@@ -23,7 +29,13 @@ fi
 
 xilinx_path=${FINN_XILINX_PATH:-}
 [[ -z $xilinx_path || $xilinx_path == /* ]] || xilinx_path=$PWD/$xilinx_path
-fb_locate_xilinx "$xilinx_path" "${FINN_XILINX_VERSION:-}"
+if [[ $dry_run == 1 && -z $xilinx_path ]]; then
+    fb_warn "FINN_XILINX_PATH is not set: a real run mounts it read-only at the same path (shown as /path/to/Xilinx)"
+    xilinx_path=/path/to/Xilinx
+    FINN_XILINX_VERSION=${FINN_XILINX_VERSION:-2022.2}
+else
+    fb_locate_xilinx "$xilinx_path" "${FINN_XILINX_VERSION:-}"
+fi
 xilinx_path=${xilinx_path%/}
 
 workdir=${FEWERBITS_WORKDIR:-$PWD}
@@ -78,6 +90,6 @@ if [[ $dry_run == 1 ]]; then
     printf '\n'
     exit 0
 fi
-command -v docker >/dev/null || fb_die "docker not found on PATH: install Docker Engine (docs.docker.com/engine/install) and add your user to the docker group"
+fb_need_docker
 docker image inspect "$image" >/dev/null 2>&1 || fb_die "image $image not found: build it with docker/build.sh (the tag follows requirements.lock and the project version)"
 exec docker "${args[@]}"

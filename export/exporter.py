@@ -14,13 +14,15 @@ import torch.nn as nn
 from fewerbits.train.datasets import load_dataset
 from fewerbits.train.models import load_factory
 from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
-from fewerbits.train.trainer import CHECKPOINT, load_checkpoint
+from fewerbits.train.trainer import CHECKPOINT, load_checkpoint, save_torch
 
 from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
+from fewerbits.core import ownership
 from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import compare
 from fewerbits.core.errors import FewerbitsError
-from fewerbits.core.files import write_json
+from fewerbits.core.files import sha256_json, write_atomic, write_json
+from fewerbits.core.float_tail import tail_bound
 
 MODEL_ONNX = ExportDir.MODEL
 EXPORT_JSON = ExportDir.INFO
@@ -129,9 +131,7 @@ def finish_qonnx(wrapper, out_file: Path, input_dtype: str):
     """Fold constants, annotate the input datatype, save atomically; return the wrapper."""
     wrapper = wrapper.transform(FoldConstantsWithOptionalInputs())
     wrapper.set_tensor_datatype(wrapper.graph.input[0].name, input_datatype(input_dtype))
-    tmp_out = Path(out_file).with_suffix(".onnx.tmp")
-    wrapper.save(str(tmp_out))
-    tmp_out.replace(out_file)
+    write_atomic(out_file, lambda tmp: wrapper.save(str(tmp)))
     return wrapper
 
 
@@ -236,7 +236,10 @@ def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
     model.eval()
     with torch.no_grad():
         ref = model(torch.from_numpy(x.astype(np.float32))).numpy()
-    return compare("qonnx", ref, execute_qonnx(wrapper, x)).to_dict()
+    with tempfile.TemporaryDirectory() as tmp:  # the bound reads the model from a file
+        wrapper.save(str(Path(tmp) / "m.onnx"))
+        bound = tail_bound(Path(tmp) / "m.onnx", x.astype(np.float32), ref)
+    return compare("qonnx", ref, execute_qonnx(wrapper, x), abs_bound=bound).to_dict()
 
 
 def input_datatype(name: str):
@@ -279,6 +282,7 @@ def export(
     input_shape: tuple[int, ...] | None = None,
     samples: np.ndarray | None = None,
     input_dtype: str = "UINT8",
+    force: bool = False,
 ) -> dict:
     """Export a checkpoint (``{"checkpoint": path}``), a user factory (``{"factory":
     "file.py:fn", "weights": path|None}``) or a QONNX file (``{"qonnx": path}``) to
@@ -320,33 +324,28 @@ def export(
             msg = " ".join(str(e).split())  # torch's load_state_dict errors span lines
             raise ExportError(f"{source.get('weights') or source['factory']}: {msg}") from None
     check_deployable(model)
-    # staged: a graph check_graph refuses must neither leave a folder nor replace an earlier
-    # export's model.onnx
-    with tempfile.TemporaryDirectory() as tmp:
-        wrapper = export_qonnx(model, tuple(input_shape), Path(tmp) / MODEL_ONNX, input_dtype)
+    export_key = {"source": source, "input_shape": list(input_shape), "input_dtype": input_dtype}
+    # staged (fewerbits.core.ownership): a graph check_graph refuses, or a full disk, neither
+    # leaves a folder nor replaces an earlier export
+    with ownership.owned_output(out_dir, "export", sha256_json(export_key), force) as stage:
+        wrapper = export_qonnx(model, tuple(input_shape), stage / MODEL_ONNX, input_dtype)
         check_graph(wrapper)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        part = out_dir / (MODEL_ONNX + ".tmp")
-        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
-        part.replace(out_dir / MODEL_ONNX)
-    info.update(graph_summary(wrapper))
-    info["layer_names"] = layer_names(wrapper)
-    info["input_shape"] = list(input_shape)
-    given = samples is not None
-    if samples is None and info.get("dataset"):
-        df = info.get("data_file")
-        samples = load_dataset(info["dataset"], Path(df) if df else None).x_test[:100]
-    if samples is None:  # a factory without data: random inputs of the input datatype
-        samples = random_inputs(input_dtype, tuple(input_shape), 100, seed=0)
-        info["check_inputs"] = f"100 random {input_dtype} inputs (seed 0)"
-    else:
-        what = "given inputs" if given else f"test images of {info.get('dataset')}"
-        info["check_inputs"] = f"{len(samples)} {what}"
-    info["verification"] = [check_samples(model, wrapper, np.asarray(samples, np.float32))]
-    if "factory" in source:  # what `verify` rebuilds the PyTorch reference from
-        state_file = ExportDir(out_dir).state
-        torch.save(model.state_dict(), state_file.with_suffix(".pt.tmp"))
-        state_file.with_suffix(".pt.tmp").replace(state_file)
-        info["source"]["state"] = str(state_file.absolute())
-    write_json(out_dir / EXPORT_JSON, info)
+        info.update(graph_summary(wrapper))
+        info["layer_names"] = layer_names(wrapper)
+        info["input_shape"] = list(input_shape)
+        given = samples is not None
+        if samples is None and info.get("dataset"):
+            df = info.get("data_file")
+            samples = load_dataset(info["dataset"], Path(df) if df else None).x_test[:100]
+        if samples is None:  # a factory without data: random inputs of the input datatype
+            samples = random_inputs(input_dtype, tuple(input_shape), 100, seed=0)
+            info["check_inputs"] = f"100 random {input_dtype} inputs (seed 0)"
+        else:
+            what = "given inputs" if given else f"test images of {info.get('dataset')}"
+            info["check_inputs"] = f"{len(samples)} {what}"
+        info["verification"] = [check_samples(model, wrapper, np.asarray(samples, np.float32))]
+        if "factory" in source:  # what `verify` rebuilds the PyTorch reference from
+            save_torch(model.state_dict(), ExportDir(stage).state)
+            info["source"]["state"] = str(ExportDir(out_dir.absolute()).state)
+        write_json(stage / EXPORT_JSON, info)
     return info

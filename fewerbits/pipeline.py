@@ -12,14 +12,17 @@ import os
 import time
 from pathlib import Path
 
+from fewerbits.core import ownership
 from fewerbits.core.artifacts import RunDir
 from fewerbits.core.compare import LevelResult
 from fewerbits.core.config import RunConfig
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
+from fewerbits.core.files import sha256_json
 from fewerbits.core.report import write_report
 from fewerbits.export.exporter import export
-from fewerbits.hw.build import build
+from fewerbits.hw.build import build, check_options
 from fewerbits.train.datasets import load_dataset
+from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT, make_scheme
 from fewerbits.train.trainer import train
 from fewerbits.verify import summary_line, verify_directory
 
@@ -44,11 +47,35 @@ def stage(msg: str) -> None:
     print(f"[fewerbits] {msg}", flush=True)
 
 
-def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
-    """Run the whole pipeline and write OUT/report.json and OUT/report.md; return the report."""
-    out = Path(out)
+def check_run(cfg: RunConfig) -> None:
+    """Refuse, before any training, what would fail later (one line naming the option)."""
+    tc = cfg.train
+    scheme = make_scheme(tc.scheme, tc.wbits, tc.abits)
+    if not scheme.deployable:
+        raise UsageError(f"--scheme {tc.scheme}: not deployable to FINN: {NOT_DEPLOYABLE_HINT}")
+    check_options(cfg.build)
+    if cfg.verify_samples is not None and cfg.verify_samples < 0:
+        raise UsageError(f"--verify-samples {cfg.verify_samples}: give 0 (all) or a positive count")
+
+
+def run(cfg: RunConfig, out: Path, progress: bool = True, force: bool = False) -> dict:
+    """Run the whole pipeline and write OUT/report.json and OUT/report.md; return the report.
+
+    OUT is owned (:mod:`fewerbits.core.ownership`): locked while running, a run of other
+    options is replaced only with ``force``; each stage folder is published when complete."""
+    out = Path(out).absolute()
+    check_run(cfg)
     check_writable(out)
-    run_dir = RunDir(out)
+    run_hash = sha256_json(cfg.to_dict())
+    with ownership.claimed(out, "run", run_hash, force):
+        report = _run(cfg, RunDir(out), progress, force)
+        ownership.write_owner(out, "run", run_hash)
+    return report
+
+
+def _run(cfg: RunConfig, run_dir: RunDir, progress: bool, force: bool) -> dict:
+    """The stages of :func:`run` into ``run_dir`` (held by the caller)."""
+    out = run_dir.path
     t_start = time.time()
     timings: dict[str, float] = {}
     tc = cfg.train
@@ -58,20 +85,20 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
         f"1/4 train {tc.model} {tc.scheme} w{tc.wbits}a{tc.abits} on {tc.dataset} ({tc.epochs} epochs)"
     )
     t0 = time.time()
-    train_report = train(tc, run_dir.train.path, data=data, progress=progress)
+    train_report = train(tc, run_dir.train.path, data=data, progress=progress, force=force)
     timings["train"] = time.time() - t0
     stage(f"    test accuracy {train_report['test_accuracy']:.4f}")
 
     stage("2/4 export to QONNX")
     t0 = time.time()
-    export_info = export({"checkpoint": str(run_dir.train.path)}, run_dir.export.path)
+    export_info = export({"checkpoint": str(run_dir.train.path)}, run_dir.export.path, force=force)
     timings["export"] = time.time() - t0
 
     stage(
         f"3/4 FINN build for {cfg.build.board} at {1000 / cfg.build.clock_ns:.0f} MHz (until {cfg.build.until})"
     )
     t0 = time.time()
-    hw = build(run_dir.export.model, run_dir.build.path, cfg.build, progress=progress)
+    hw = build(run_dir.export.model, run_dir.build.path, cfg.build, progress=progress, force=force)
     timings["build"] = time.time() - t0
 
     stage("4/4 verify PyTorch == QONNX == onnxruntime == FINN graphs on the test split")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -22,10 +23,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from fewerbits.core import ownership
 from fewerbits.core.artifacts import ExportDir, TrainDir
 from fewerbits.core.config import BuildConfig, TrainConfig
 from fewerbits.core.errors import FewerbitsError
-from fewerbits.core.files import write_json
+from fewerbits.core.files import sha256_json, write_json
 from fewerbits.energy import SOURCES, estimate_model
 from fewerbits.export.exporter import export, export_qonnx
 from fewerbits.hw.build import build
@@ -281,13 +283,34 @@ def sweep(
     out: Path,
     progress: bool = True,
     runner: Callable[[Point, SweepConfig, Path], dict] = run_point,
+    force: bool = False,
 ) -> list[dict]:
-    """Run (or resume) a sweep; write sweep.json, pareto.png, sweep.md; return the records."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Run (or resume) a sweep; write sweep.json, pareto.png, sweep.md; return the records.
+
+    OUT is owned (:mod:`fewerbits.core.ownership`): locked while sweeping; a sweep of other
+    options is replaced only with ``force``; the finished points of the same sweep are reused."""
+    out = Path(out).absolute()
     points = grid(cfg)
     if not points:
         raise SweepError("the sweep grid is empty: give --schemes and --bits")
+    sweep_hash = sha256_json({k: v for k, v in asdict(cfg).items() if k != "jobs"})
+    with ownership.claimed(out, "sweep", sweep_hash, force):
+        owner = ownership.read_owner(out) or {}
+        if force and out.is_dir() and owner.get("config_hash") != sweep_hash:
+            shutil.rmtree(out)  # --force: the points were made with other options, not resumed
+        out.mkdir(parents=True, exist_ok=True)
+        ownership.write_owner(out, "sweep", sweep_hash)  # a partial sweep resumes
+        return _sweep(cfg, out, points, progress, runner)
+
+
+def _sweep(
+    cfg: SweepConfig,
+    out: Path,
+    points: list[Point],
+    progress: bool,
+    runner: Callable[[Point, SweepConfig, Path], dict],
+) -> list[dict]:
+    """The points of :func:`sweep` not yet in ``out``, then its summary files."""
     records: dict[str, dict] = {}
     todo = []
     for p in points:

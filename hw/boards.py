@@ -134,6 +134,11 @@ def resolve_part(board: Board, part: str | None) -> tuple[str, Board | None]:
     raise BoardError(f"unknown part {part!r}; use one of {', '.join(parts)} (or omit --part)")
 
 
+def board_of_part(part: str | None) -> str | None:
+    """The first board whose FPGA is ``part`` (None for no part or a part without a board)."""
+    return next((b.name for b in BOARDS.values() if part and b.part.lower() == part.lower()), None)
+
+
 def get_board(name: str) -> Board:
     """Look a board up by name (case-insensitive)."""
     for key, board in BOARDS.items():

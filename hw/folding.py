@@ -104,7 +104,7 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
 
     op = node.op_type
     inst = getCustomOp(node)
-    if op in ("MVAU_hls", "MVAU_rtl"):
+    if op.startswith("MVAU"):  # MVAU_hls, MVAU_rtl, MVAUBinary_rtl (hw/rtl_lib)
         mw, mh = inst.get_nodeattr("MW"), inst.get_nodeattr("MH")
         wbits = inst.get_input_datatype(1).bitwidth()
         opts = []

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from fewerbits.core.files import write_json
+from fewerbits.core.arrays import load_npy
+from fewerbits.core.artifacts import DeployDir
+from fewerbits.core.errors import UsageError
+from fewerbits.core.files import write_atomic, write_json
 
 from .driver import Accelerator, DriverError
 from .driver.validate import evaluate
@@ -16,12 +19,12 @@ from .driver.validate import evaluate
 PROGRESS_BATCH = 64  # frames per execute() call when no batch size is given (progress steps)
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    """Write .npy atomically (temp + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, arr)
-    tmp.replace(path)
+def check_output_file(path: Path, option: str, suffix: str) -> None:
+    """Refuse an output path that is a folder or has the wrong suffix (before any work)."""
+    if path.is_dir():
+        raise DriverError(f"{option} {path} is a folder; give a {suffix} file path")
+    if path.suffix != suffix:
+        raise DriverError(f"{option} {path}: give a file name ending in {suffix}")
 
 
 def backend_options(backend: str, simulator: str | None) -> dict:
@@ -40,12 +43,8 @@ def infer_file(
 ):
     """Outputs of the package for the batch in ``inp`` (.npy), written to ``out`` (.npy);
     ``simulator`` names the rtlsim back end's simulator (None: its default)."""
-    if not inp.is_file():
-        raise DriverError(f"--input {inp} not found")
-    try:
-        x = np.load(inp, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise DriverError(f"--input {inp} is not a readable .npy file ({e})") from None
+    check_output_file(out, "--out", ".npy")
+    x = load_npy(inp, "--input")
     with Accelerator(deploy_dir, backend=backend, **backend_options(backend, simulator)) as acc:
         t0 = time.perf_counter()
         y = acc.execute(x)
@@ -53,7 +52,7 @@ def infer_file(
         res = {"frames": int(y.shape[0]), "shape": list(y.shape), "frames_per_s": y.shape[0] / secs}
         if throughput:
             res["throughput"] = acc.throughput_test()
-    _save_npy(out, y)
+    write_atomic(out, lambda tmp: np.save(tmp, y), suffix=".npy")
     return res
 
 
@@ -67,22 +66,26 @@ def validate(
     save_npz: Path | None = None,
     progress: bool = True,
     simulator: str | None = None,
+    out_json: Path | None = None,
 ) -> dict:
-    """Accuracy and frames/s on (x, y); writes DEPLOY/validate_<backend>.json. ``simulator``
-    names the rtlsim back end's simulator (None: its default)."""
-    if limit:
-        x, y = x[:limit], y[:limit]
+    """Accuracy and frames/s on (x, y); writes ``out_json`` (default: validate_<backend>.json
+    beside DEPLOY, never inside the package a user copies to the board). ``limit`` 0 or None
+    means all samples; ``simulator`` names the rtlsim back end's simulator (None: its default)."""
+    deploy_dir = Path(deploy_dir)
+    path = Path(out_json) if out_json else DeployDir(deploy_dir).validate_json(backend)
+    check_output_file(path, "--out", ".json")
     if save_npz is not None:
-        save_npz.parent.mkdir(parents=True, exist_ok=True)
-        tmp = save_npz.with_name(save_npz.name + ".tmp.npz")
-        np.savez_compressed(tmp, x=x, y=y)
-        tmp.replace(save_npz)
+        check_output_file(save_npz, "--save-npz", ".npz")
+    if limit is not None and limit < 0:
+        raise UsageError(f"--limit {limit}: give a positive number of samples (0 = all)")
+    x, y = x[: limit or None], y[: limit or None]
+    if save_npz is not None:
+        write_atomic(save_npz, lambda tmp: np.savez_compressed(tmp, x=x, y=y), suffix=".npz")
     with (
         Accelerator(deploy_dir, backend=backend, **backend_options(backend, simulator)) as acc,
         tqdm(total=len(x), desc=f"validate ({backend})", disable=not progress, leave=False) as bar,
     ):
         res = evaluate(acc, x, y, batch_size or PROGRESS_BATCH, progress=bar.update)
-    path = Path(deploy_dir) / f"validate_{backend}.json"
     write_json(path, res)
     res["json"] = str(path)
     return res

@@ -12,6 +12,7 @@ checked here and run elsewhere:
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,13 @@ from fewerbits.core.config import BuildConfig
 
 #: how issue 8's image is started (host Vivado mounted read-only)
 DOCKER_RUN = "docker/run.sh"
+
+
+def docker_run_script() -> str:
+    """The absolute path of docker/run.sh in this checkout (the relative name when fewerbits is
+    installed without its source tree)."""
+    script = Path(__file__).resolve().parents[1] / DOCKER_RUN
+    return str(script) if script.is_file() else DOCKER_RUN
 
 
 @dataclass
@@ -114,7 +122,11 @@ def build_args(b: BuildConfig) -> list[str]:
 
 
 def continuation_command(model_arg: str | Path, b: BuildConfig, out_dir: str | Path) -> str:
-    """The command that continues this build through the Vivado steps in the Docker image."""
-    argv = [DOCKER_RUN, "fewerbits", "build", str(model_arg), *build_args(b)]
-    argv += ["--out", str(out_dir), "--until", "bitstream", "--resume"]
-    return shlex.join(argv)
+    """The command that continues this build through the Vivado steps in the Docker image; it
+    works from any directory: absolute paths, and the folder mounted into the container (the
+    one holding both the model and the build) given as FEWERBITS_WORKDIR."""
+    model, out = Path(model_arg).absolute(), Path(out_dir).absolute()
+    mount = Path(os.path.commonpath([model.parent, out.parent]))
+    argv = [docker_run_script(), "fewerbits", "build", str(model), *build_args(b)]
+    argv += ["--out", str(out), "--until", "bitstream", "--resume"]
+    return f"FEWERBITS_WORKDIR={shlex.quote(str(mount))} {shlex.join(argv)}"

@@ -220,3 +220,105 @@ def rtlsim_cache(hermetic_env) -> Path:
     path = Path(hermetic_env["FEWERBITS_CACHE"])
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def mvau_binary(rng, thresholds: bool, fixed: dict | None = None):
+    """A binary (XNOR-popcount) MVAU as FINN's InferBinaryMatrixVectorActivation makes it:
+    BINARY inputs and weights; embedded thresholds (BIPOLAR or multi-bit output) or none.
+    ``fixed`` pins any of mw, mh, simd, pe, vecs (else drawn from ``rng``)."""
+    f = fixed or {}
+    mw = int(f.get("mw", rng.choice([8, 16, 24, 32, 64])))
+    mh = int(f.get("mh", rng.choice([4, 6, 8, 12])))
+    simd = int(f.get("simd", rng.choice([d for d in (1, 2, 4, 8, 16, 32) if mw % d == 0])))
+    pe = int(f.get("pe", rng.choice([d for d in (1, 2, 3, 4) if mh % d == 0])))
+    # FC (one vector per frame) or conv-like (1, H, W); FINN's Python execution thresholds
+    # along axis 1 of a 3-D tensor, so 3-D shapes are avoided
+    vecs = [1] if rng.integers(0, 2) else [1, int(rng.integers(1, 3)), int(rng.integers(1, 4))]
+    vecs = list(f.get("vecs", vecs))
+    w = rng.integers(0, 2, size=(mw, mh))
+    inits = {"w": (w, "BINARY")}
+    inputs = ["inp", "w"]
+    acc_dt = f"UINT{int(np.ceil(np.log2(mw + 1)))}"
+    if thresholds:
+        odt = str(rng.choice(["BIPOLAR", "UINT2", "INT2", "UINT3"]))
+        steps = 1 if odt == "BIPOLAR" else 2 ** int(odt[-1]) - 1
+        per_channel = bool(rng.integers(0, 2))
+        # thresholds spread over (and a little beyond) the popcount range [0, MW]
+        thr = np.sort(rng.integers(-2, mw + 3, size=(mh if per_channel else 1, steps)), axis=1)
+        thr = np.clip(thr, 0, None)  # FINN's binary MVAU asserts thresholds >= 0
+        inits["thr"] = (
+            thr,
+            "INT32" if thr.max() > 2**15 else f"UINT{max(1, int(thr.max()).bit_length())}",
+        )
+        inputs.append("thr")
+        actval = 0 if odt == "BIPOLAR" else int(_dt(odt).min())
+    else:
+        odt, steps, actval = acc_dt, 0, 0
+    node = _node(
+        "MVAU",
+        inputs,
+        MW=mw,
+        MH=mh,
+        SIMD=simd,
+        PE=pe,
+        inputDataType="BINARY",
+        weightDataType="BINARY",
+        outputDataType=odt,
+        accDataType=acc_dt,
+        ActVal=actval,
+        noActivation=0 if thresholds else 1,
+        binaryXnorMode=1,
+        mem_mode="internal_decoupled",
+        numInputVectors=vecs,
+    )
+    m = _model(node, (*vecs, mw), (*vecs, mh), "BINARY", inits, odt)
+    m.set_tensor_datatype("w", _dt("BINARY"))
+    kind = f"{steps} thresholds -> {odt}" if thresholds else f"popcount {odt}"
+    return m, PART_7, f"MW{mw} MH{mh} SIMD{simd} PE{pe} vecs{vecs} {kind}"
+
+
+def maxpool(rng):
+    """FINN's Pool (Function=MaxPool) as InferPool makes it, fed window by window. PE equals
+    Channels: then FINN's depthwise window order (C/PE, K, K, PE) is the normal (K, K, C)
+    order the Python reference reads; PE < Channels is covered by the stitched CNV test."""
+    k = [int(v) for v in rng.choice([2, 3], size=2)]
+    c = int(rng.choice([1, 2, 3, 4, 8]))
+    odims = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
+    dt = str(rng.choice(["BIPOLAR", "UINT2", "UINT4", "INT3", "INT8"]))
+    node = _node(
+        "Pool",
+        ["inp"],
+        Channels=c,
+        PE=c,
+        KernelSize=k,
+        Function="MaxPool",
+        OutImgDims=odims,
+        InputDataType=dt,
+        OutputDataType=dt,
+        BatchSize=1,
+    )
+    m = _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=dt)
+    return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}"
+
+
+def label_select(rng):
+    """FINN's LabelSelect (top-K indices) as InferLabelSelectLayer makes it; small value types
+    make ties frequent (ONNX TopK: the lower index first)."""
+    labels = int(rng.choice([4, 6, 10, 12, 16]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 4) if labels % d == 0]))
+    k = int(rng.integers(1, min(labels, 5) + 1))
+    dt = str(rng.choice(["UINT2", "INT3", "UINT8", "INT9"]))
+    vecs = [1] if rng.integers(0, 2) else [1, int(rng.integers(2, 4))]
+    odt = "UINT8"
+    node = _node(
+        "LabelSelect",
+        ["inp"],
+        Labels=labels,
+        PE=pe,
+        K=k,
+        inputDataType=dt,
+        outputDataType=odt,
+        numInputVectors=vecs,
+    )
+    m = _model(node, (*vecs, labels), (*vecs, k), dt, odt=odt)
+    return m, PART_7, f"Labels{labels} PE{pe} K{k} vecs{vecs} {dt}"

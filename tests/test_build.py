@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from fewerbits.core.ownership import OutputRefused
+
 ROOT = Path(__file__).resolve().parents[1]
 FEWERBITS = [sys.executable, "-m", "fewerbits.cli"]
 
@@ -55,6 +57,19 @@ def cnv_build(nets, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("b") / "cnv"
     build(nets["cnv"], out, BuildConfig(target_fps=2000, until="codegen"), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cnv_build_hls(nets, tmp_path_factory) -> Path:
+    """The small CNV with FINN's own implementation choice (HLS max-pool and output scale)."""
+    from fewerbits.hw.build import build
+
+    from fewerbits.core.config import BuildConfig
+
+    out = tmp_path_factory.mktemp("b") / "cnv_hls"
+    cfg = BuildConfig(target_fps=2000, until="codegen", impl_style="auto")
+    build(nets["cnv"], out, cfg, progress=False)
     return out
 
 
@@ -111,10 +126,11 @@ def test_tfc_build_through_codegen(tfc_build):
 
 def test_small_cnv_build_through_codegen(cnv_build):
     kinds = _check_codegen(cnv_build)
-    assert kinds["hls"] >= 1 and kinds["rtl"] >= 8  # Pool_hls; SWG/MVAU/Thresholding RTL
+    # all-RTL: SWG/MVAU/Thresholding from FINN, the max-pool from hw/rtl_lib
+    assert kinds["hls"] == 0 and kinds["rtl"] >= 9
     model = _final_model(cnv_build)
     ops = {n.op_type for n in model.graph.node}
-    assert "ConvolutionInputGenerator_rtl" in ops and "MVAU_rtl" in ops
+    assert {"ConvolutionInputGenerator_rtl", "MVAU_rtl", "MaxPool_rtl"} <= ops
 
 
 def test_vivado_steps_recorded_with_commands(tfc_build):
@@ -128,18 +144,19 @@ def test_vivado_steps_recorded_with_commands(tfc_build):
     assert [s["step"] for s in skipped] == VIVADO_STEPS
     for s in skipped:
         assert "Vivado" in s["reason"]
-        assert s["command"].startswith("docker/run.sh fewerbits build ")
+        assert s["command"].startswith("FEWERBITS_WORKDIR=/")
+        assert f" {ROOT / 'docker' / 'run.sh'} fewerbits build /" in s["command"]
         assert "--until bitstream --resume" in s["command"] and "--fit 0.7" in s["command"]
 
 
-def test_hls_tool_commands_and_tcl(cnv_build):
+def test_hls_tool_commands_and_tcl(cnv_build_hls):
     """The exact vitis_hls invocations of step_hw_ipgen, on FINN's generated TCL."""
     from fewerbits.hw.vivado import hls_jobs
 
-    model = _final_model(cnv_build)
+    model = _final_model(cnv_build_hls)
     jobs = hls_jobs(model)
-    assert jobs, "the small CNV has HLS layers (Pool_hls, ElementwiseMul_hls)"
-    script = (cnv_build / "vivado" / "ipgen.sh").read_text().splitlines()
+    assert jobs, "the small CNV built with impl_style auto has HLS layers (Pool_hls, ...)"
+    script = (cnv_build_hls / "vivado" / "ipgen.sh").read_text().splitlines()
     for job in jobs:
         tcl = Path(job.argv[-1])
         assert job.argv == ["vitis_hls", str(tcl)] and tcl.parent == Path(job.cwd)
@@ -274,13 +291,11 @@ def test_resume_skips_finished_steps_and_restarts_on_change(nets, tmp_path):
     ]
     assert again.estimates["fps"] == first.estimates["fps"]
     _check_codegen(out)  # code paths were relocated from the staging folder to out
-    changed = build(
-        nets["tfc"],
-        out,
-        BuildConfig(target_fps=6000, until="estimates"),
-        progress=False,
-        resume=True,
-    )
+    other = BuildConfig(target_fps=6000, until="estimates")
+    with pytest.raises(OutputRefused, match="made with other options.*--force"):
+        build(nets["tfc"], out, other, progress=False, resume=True)
+    assert json.loads((out / "build_state.json").read_text())["config_hash"] == again.config_hash
+    changed = build(nets["tfc"], out, other, progress=False, resume=True, force=True)
     assert changed.steps.reused == [] and changed.config_hash != again.config_hash
     state = json.loads((out / "build_state.json").read_text())
     assert state["completed"] == changed.steps.ran

@@ -24,3 +24,25 @@ def test_scope_names_become_module_paths():
     assert layer_of_scope("/layer1/layer1.0/conv1/weight_quant/export_handler/Quant") == (
         "layer1.0.conv1.weight_quant"
     )
+
+
+def test_one_level_apart_only_at_a_rounding_boundary_within_the_derived_error():
+    from fewerbits.verify.ladder import boundary_roundings, codes_equal
+    from fewerbits.verify.level import ActivationTrace
+
+    ref_codes = np.array([[5.0, 2.0, 7.0]])
+    pre = np.array([[5.4999999, 2.1, 7.0]])  # element 0 sits at the 5|6 boundary
+    slack = np.full((1, 3), 1e-5)
+    ref = ActivationTrace("Quant_4", ref_codes, lowest=0, pre=pre, slack=slack)
+    flipped = ActivationTrace("MT_1", np.array([[6.0, 2.0, 7.0]]), dtype="UINT8")
+    assert codes_equal(ref, flipped) is True and boundary_roundings(ref, flipped) == 1
+    far = ActivationTrace("MT_1", np.array([[5.0, 3.0, 7.0]]), dtype="UINT8")  # 2.1: no boundary
+    assert codes_equal(ref, far) is False
+    two = ActivationTrace("MT_1", np.array([[7.0, 2.0, 7.0]]), dtype="UINT8")  # two levels
+    assert codes_equal(ref, two) is False
+    no_slack = ActivationTrace("Quant_4", ref_codes, lowest=0)
+    assert codes_equal(no_slack, flipped) is False
+    # exactly on the boundary: a tie the rounding rule decides, so a flip is a real error
+    tie = ActivationTrace("Quant_4", ref_codes, lowest=0, pre=np.array([[5.5, 2.1, 7.0]]))
+    tie.slack = slack
+    assert codes_equal(tie, flipped) is False

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
+import numpy as np
+import rtlsim_graphs as rg
+from fewerbits.hw import rtl_lib
 from fewerbits.hw.build import steps as S
 
 from fewerbits.compat.finn import build as finn_build
@@ -74,3 +78,32 @@ def test_partition_parent_rebuilds_the_network(demo_run: Path, tmp_path):
     ops = [n.op_type for n in parent.graph.node]
     assert "StreamingDataflowPartition" in ops
     assert sorted(op for op in ops if op != "StreamingDataflowPartition") == sorted(outside)
+
+
+def test_set_folding_ignores_foreign_rtl_ops_and_alias_folds_them(tmp_path: Path):
+    """FINN's SetFolding skips an op type it does not list (our MVAUBinary_rtl stays at
+    PE=SIMD=1); presented as MVAU_rtl it is folded by FINN's MVAU rules, and keeps its type."""
+    prepare_finn(tmp_path)
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+
+    rtl_lib.register()
+    model, _, _ = rg.mvau_binary(np.random.default_rng(0), thresholds=False)
+    node = rtl_lib.specialize(model, model.graph.node[0])
+    for a in node.attribute:
+        if a.name in ("PE", "SIMD"):
+            a.i = 1
+
+    def fold(m):
+        return m.transform(SetFolding(target_cycles_per_frame=1))
+
+    def pe_simd(m):
+        from qonnx.custom_op.registry import getCustomOp
+
+        inst = getCustomOp(m.graph.node[0])
+        return inst.get_nodeattr("PE"), inst.get_nodeattr("SIMD")
+
+    assert pe_simd(fold(copy.deepcopy(model))) == (1, 1)  # upstream gap still there
+    folded = finn_build.as_finn_op_types(model, rtl_lib.FOLDING_AS, fold)
+    node = folded.graph.node[0]
+    assert node.op_type == "MVAUBinary_rtl" and node.name.startswith("MVAUBinary_rtl")
+    assert pe_simd(folded) != (1, 1)

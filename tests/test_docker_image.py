@@ -271,3 +271,17 @@ def test_image_finn_deps_env_wins_over_fewerbits_settings(tmp_path):
     finn_deps, hlslib = json.loads(res.stdout.strip().splitlines()[-1])
     assert finn_deps == str(deps)
     assert hlslib == str(deps / "finn-hlslib")
+
+
+def test_dockerfile_builds_with_the_classic_builder_and_keeps_system_files_private():
+    """No BuildKit-only `COPY --chmod`, no world-writable system files (the passwd entry of an
+    unmapped uid comes from nss_wrapper), and a base image pinned to an exact patch release."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert "--chmod" not in text
+    assert not re.search(r"chmod\s+(-R\s+)?0?6[0-9]6\s+/etc|chmod\s+[^\n]*o\+w[^\n]*/etc", text)
+    base = re.search(r"^FROM\s+(\S+)", text, re.M).group(1)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+|[^@]+@sha256:[0-9a-f]{64}", base), base
+    assert (
+        "libnss-wrapper" in text
+        and "NSS_WRAPPER_PASSWD" in (ROOT / "docker/entrypoint.sh").read_text()
+    )

@@ -340,11 +340,47 @@ def test_run_env_dryrun_relative_path_and_extra_args(tmp_path):
 def test_run_fails_early_on_host(tmp_path):
     """The same checks as the entrypoint run on the host before any container starts."""
     x = make_xilinx(tmp_path / "Xilinx", "2022.2")
-    one_error_line(run([RUN_SH, "--dry-run", "fewerbits"], clean_env()), "FINN_XILINX_PATH")
+    one_error_line(run([RUN_SH, "fewerbits"], clean_env()), "FINN_XILINX_PATH is not set")
     env = clean_env(FINN_XILINX_PATH=str(x), FINN_XILINX_VERSION="2024.1")
     one_error_line(run([RUN_SH, "--dry-run", "fewerbits"], env), "2024.1 is not supported")
     env = clean_env(FINN_XILINX_PATH=str(x), FINN_XILINX_VERSION="2022.2")
     one_error_line(run([RUN_SH, "--dry-run"], env), "no command given")
+
+
+@pytest.mark.parametrize("script", ["run.sh", "build.sh"])
+def test_help_needs_no_environment_and_no_docker(script):
+    """--help with an empty environment (no FINN_*, no PATH: bash's default): usage, exit 0."""
+    res = subprocess.run(
+        ["/bin/bash", str(DOCKER / script), "--help"],
+        env={},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert f"docker/{script}" in res.stdout and "--dry-run" in res.stdout
+    assert "built " not in res.stdout and "Usage:  docker" not in res.stdout
+
+
+def test_run_dry_run_without_a_xilinx_tree_says_what_it_would_mount():
+    res = run([RUN_SH, "--dry-run", "fewerbits", "doctor"], clean_env())
+    assert res.returncode == 0, res.stderr
+    assert mounts(shlex.split(res.stdout))[1] == "/path/to/Xilinx:/path/to/Xilinx:ro"
+    assert "FINN_XILINX_PATH is not set" in res.stderr
+
+
+@pytest.mark.parametrize("script", ["run.sh", "build.sh"])
+def test_no_daemon_says_so(tmp_path, script):
+    """The real docker client with DOCKER_HOST at a socket nobody listens on."""
+    if not shutil.which("docker"):
+        pytest.skip("no docker client on this machine")
+    x = make_xilinx(tmp_path / "Xilinx", "2022.2")
+    env = clean_env(
+        FINN_XILINX_PATH=str(x),
+        FINN_XILINX_VERSION="2022.2",
+        DOCKER_HOST=f"unix://{tmp_path}/nobody.sock",
+    )
+    one_error_line(run([str(DOCKER / script), "fewerbits"], env), "cannot reach a Docker daemon")
 
 
 def test_run_without_docker_says_so(tmp_path):

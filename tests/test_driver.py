@@ -271,10 +271,11 @@ def test_cli_infer_and_validate(demo, demo_run, tmp_path):
     r = _cli("validate", str(deploy), "--dataset", "mnist-5k", "--limit", "64",
              "--save-npz", str(tmp_path / "t.npz"))  # fmt: skip
     assert r.returncode == 0, r.stderr
-    res = json.loads((deploy / "validate_python.json").read_text())
+    res = json.loads((deploy.parent / "validate_python.json").read_text())
     from fewerbits.train.datasets import load_dataset
 
     y = load_dataset("mnist-5k").y_test[:64]
+    assert not list(deploy.glob("validate_*")), "validate writes outside the package"
     assert res["samples"] == 64 and res["accuracy"] == float(np.mean(ref.argmax(1) == y))
     with np.load(tmp_path / "t.npz") as t:
         assert t["x"].shape == (64, 1, 28, 28) and t["y"].shape == (64,)

@@ -182,5 +182,10 @@ def test_graph_refusal_leaves_no_partial_and_never_clobbers(tmp_path):
     before = _tree(tmp_path / "e")
     assert {"model.onnx", "export.json"} <= set(before)
     p = _cli("export", f"{tmp_path / 'f.py'}:bad", *shape, "--out", str(tmp_path / "e"))
+    assert p.returncode == 1 and "made with other options" in p.stderr, p.stderr
+    assert _tree(tmp_path / "e") == before, "a refused export clobbered the earlier one"
+    # --force lets the export replace it, but only when it is complete: refused, nothing changes
+    p = _cli("export", f"{tmp_path / 'f.py'}:bad", *shape, "--out", str(tmp_path / "e"), "--force")
     assert p.returncode == 1 and "float weights" in p.stderr, p.stderr
     assert _tree(tmp_path / "e") == before, "a refused export clobbered the earlier one"
+    assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".")] == []

@@ -112,7 +112,7 @@ def test_wheel_makefile_workaround(tmp_path):
 
 
 def test_revert_float_tail_keeps_scale_in_software(tmp_path):
-    """ElementwiseMul with FLOAT32 output at the tail -> plain Mul; integer ones stay HW."""
+    """ElementwiseMul with FLOAT32 output at the tail -> plain Mul; an integer constant too."""
     import numpy as np
     from fewerbits.hw.build.impl_style import revert_float_tail
     from onnx import TensorProto, helper
@@ -139,3 +139,18 @@ def test_revert_float_tail_keeps_scale_in_software(tmp_path):
     m, changed = revert_float_tail(m)
     assert changed and [n.op_type for n in m.graph.node] == ["Mul"]
     assert m.graph.node[0].domain == ""
+    # an integer constant at the tail (2*popcount - MW of a binary classifier) goes too;
+    # a product of two streams stays in hardware
+    for rhs_style, moved in (("const", True), ("input", False)):
+        b = mk(
+            "ElementwiseAdd", ["x", "c"], ["y"], domain="finn.custom_op.fpgadataflow",
+            backend="fpgadataflow", lhs_dtype="INT8", rhs_dtype="INT4", out_dtype="INT9",
+            lhs_shape=[1, 4], rhs_shape=[1], out_shape=[1, 4], rhs_style=rhs_style,
+        )  # fmt: skip
+        g = helper.make_graph(
+            [b], "g", [vi("x", TensorProto.FLOAT, [1, 4])], [vi("y", TensorProto.FLOAT, [1, 4])]
+        )
+        m = ModelWrapper(qonnx_make_model(g))
+        m.set_initializer("c", np.array([-3], dtype=np.float32))
+        m, changed = revert_float_tail(m)
+        assert changed == moved and m.graph.node[0].op_type == ("Add" if moved else b.op_type)

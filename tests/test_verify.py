@@ -72,7 +72,10 @@ def test_every_level_bit_exact(name, w, a, mnist, tmp_path):
     for level in SKIPPED:
         assert lv[level]["status"] == "skipped" and lv[level]["reason"]
     assert res["all_passed"]
-    assert (tmp_path / "build" / "verify.json").is_file()
+    assert (tmp_path / "build" / "inputs.verify.json").is_file()
+    assert not (tmp_path / "build" / "verify.json").exists(), (
+        "a check of other inputs never overwrites the build's verify.json"
+    )
 
 
 # ---- a broken graph -----------------------------------------------------------------------------

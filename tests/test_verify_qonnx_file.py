@@ -54,7 +54,7 @@ def test_brevitas_qonnx_file_verified_against_itself(tmp_path: Path):
     np.save(tmp_path / "x.npy", x)
     p = _cli("verify", str(tmp_path / "b"), "--input", str(tmp_path / "x.npy"))
     assert p.returncode == 0, p.stdout + p.stderr
-    out = json.loads((tmp_path / "b" / "verify.json").read_text())
+    out = json.loads((tmp_path / "x.verify.json").read_text())  # beside --input
     assert out["reference"]["name"] == "qonnx" and "no PyTorch model" in out["reference"]["note"]
     levels = {lv["name"]: lv for lv in out["levels"]}
     assert levels["qonnx"]["status"] == "skipped" and "reference" in levels["qonnx"]["reason"]

@@ -8,6 +8,7 @@ where it stopped: on CPU the resumed run is bit-identical to an uninterrupted on
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable
@@ -19,10 +20,11 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from fewerbits.core import ownership
 from fewerbits.core.artifacts import TrainDir
 from fewerbits.core.config import TrainConfig
-from fewerbits.core.errors import FewerbitsError
-from fewerbits.core.files import write_json
+from fewerbits.core.errors import FewerbitsError, UsageError
+from fewerbits.core.files import sha256_json, write_atomic, write_json
 
 from .datasets import Dataset, load_dataset
 from .models import ZOO, build_model
@@ -169,10 +171,18 @@ def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
             )
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+def train_config_hash(cfg: TrainConfig) -> str:
+    """What makes two train folders the same artifact (options --resume may change excluded)."""
+    return sha256_json({k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES})
+
+
+def save_torch(obj: object, path: Path) -> None:
+    """torch.save, atomically; serialised in memory first, so that a full disk is an OSError
+    naming the file (torch's own file writer says only "iostream error")."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
 
 
 def train(*args, **kwargs) -> dict:
@@ -231,6 +241,7 @@ def _train(
     progress: bool = True,
     resume: bool = False,
     on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None,
+    force: bool = False,
 ) -> dict:
     """Train a model; write ``out/checkpoint.pt`` (every epoch) and ``out/train.json``.
 
@@ -248,115 +259,129 @@ def _train(
         raise TrainError(f"--epochs {cfg.epochs}: must be >= 0")
     if cfg.batch_size < 1:
         raise TrainError(f"--batch-size {cfg.batch_size}: must be >= 1")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise UsageError(f"--lr {cfg.lr:g}: give a learning rate > 0 (default {TrainConfig.lr:g})")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise UsageError(f"--max-steps {cfg.max_steps}: must be >= 1 (or leave it out)")
     scheme = make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
     cfg.wbits, cfg.abits = scheme.wbits, scheme.abits  # fixed by binary/float schemes
     device = pick_device(cfg.device)
     saved = read_checkpoint(out) if resume else None
     if saved is not None:
         _check_resumable(saved["config"], cfg, out / CHECKPOINT)
-    seed_everything(cfg.seed)
-    data = data or load_dataset(cfg.dataset, Path(cfg.data_file) if cfg.data_file else None)
-    model = build_model(cfg.model, scheme, data.input_shape, data.classes, cfg.width).to(device)
+    # an interrupted first run (or --resume) publishes its last epoch's checkpoint for --resume;
+    # an interrupted replacement of a finished run leaves the finished run as it was
+    keep_interrupted = resume or not TrainDir(out).info.is_file()
+    with ownership.owned_output(
+        out,
+        "train",
+        train_config_hash(cfg),
+        force,
+        copy_previous=resume,
+        publish_interrupted=keep_interrupted,
+    ) as stage:
+        seed_everything(cfg.seed)
+        data = data or load_dataset(cfg.dataset, Path(cfg.data_file) if cfg.data_file else None)
+        model = build_model(cfg.model, scheme, data.input_shape, data.classes, cfg.width).to(device)
 
-    steps_per_epoch = (len(data.x_train) + cfg.batch_size - 1) // cfg.batch_size
-    if cfg.max_steps:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps)
-    if saved is not None:
-        # before the optimizer is built: loading may replace Brevitas scale Parameters
-        model.load_state_dict(saved["state_dict"])
-        restore_stats_state(model, saved.get("quant_stats", {}))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = cosine_schedule(opt, cfg.epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    start_epoch, seconds_before = 0, 0.0
-    if saved is not None:
-        opt.load_state_dict(saved["optimizer"])
-        gen.set_state(saved["rng"]["generator"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        history = list(saved["history"])
-        start_epoch = int(saved["epoch"])
-        seconds_before = float(saved.get("train_seconds", 0.0))
-        if start_epoch > cfg.epochs:
-            raise TrainError(
-                f"--resume: {out / CHECKPOINT} already has {start_epoch} epochs; "
-                f"pass --epochs {start_epoch} or more"
+        steps_per_epoch = (len(data.x_train) + cfg.batch_size - 1) // cfg.batch_size
+        if cfg.max_steps:
+            steps_per_epoch = min(steps_per_epoch, cfg.max_steps)
+        if saved is not None:
+            # before the optimizer is built: loading may replace Brevitas scale Parameters
+            model.load_state_dict(saved["state_dict"])
+            restore_stats_state(model, saved.get("quant_stats", {}))
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        sched = cosine_schedule(opt, cfg.epochs * steps_per_epoch)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        history: list[dict] = []
+        start_epoch, seconds_before = 0, 0.0
+        if saved is not None:
+            opt.load_state_dict(saved["optimizer"])
+            gen.set_state(saved["rng"]["generator"])
+            torch.set_rng_state(saved["rng"]["torch"])
+            history = list(saved["history"])
+            start_epoch = int(saved["epoch"])
+            seconds_before = float(saved.get("train_seconds", 0.0))
+            if start_epoch > cfg.epochs:
+                raise TrainError(
+                    f"--resume: {out / CHECKPOINT} already has {start_epoch} epochs; "
+                    f"pass --epochs {start_epoch} or more"
+                )
+            # the schedule is closed-form in the step: continue it (stretched if --epochs grew)
+            set_schedule_step(sched, opt, start_epoch * steps_per_epoch)
+
+        t0 = time.time()
+
+        def checkpoint(epoch: int) -> dict:
+            return {
+                "format": CHECKPOINT_FORMAT,
+                "config": asdict(cfg),
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "input_shape": list(data.input_shape),
+                "classes": data.classes,
+                "dataset": cfg.dataset,
+                "model": cfg.model,
+                "scheme": {"name": scheme.name, "wbits": scheme.wbits, "abits": scheme.abits},
+                "input_normalisation": "raw uint8 pixel values in; x / 256 inside the model"
+                if cfg.model in ZOO
+                else "as defined by the user model (fewerbits feeds raw uint8 pixel values)",
+                "deployable": scheme.deployable,
+                "not_deployable_reason": None if scheme.deployable else NOT_DEPLOYABLE_HINT,
+                "epoch": epoch,
+                "optimizer": opt.state_dict(),
+                "quant_stats": stats_state(model),
+                "scheduler": sched.state_dict(),
+                "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state()},
+                "history": history,
+                "train_seconds": seconds_before + time.time() - t0,
+            }
+
+        for epoch in range(start_epoch, cfg.epochs):
+            t_epoch = time.time()
+            desc = f"train {scheme.label} epoch {epoch + 1}/{cfg.epochs}"
+            total_loss, correct, seen = _train_epoch(
+                model, data, cfg, opt, sched, gen, device, steps_per_epoch, desc, progress
             )
-        # the schedule is closed-form in the step: continue it (stretched if --epochs grew)
-        set_schedule_step(sched, opt, start_epoch * steps_per_epoch)
+            acc = evaluate(model, data.x_test, data.y_test, device=device)
+            row = {
+                "epoch": epoch + 1,
+                "loss": total_loss / max(seen, 1),
+                "train_accuracy": correct / max(seen, 1),
+                "test_accuracy": acc,
+                "lr": opt.param_groups[0]["lr"],
+                "seconds": round(time.time() - t_epoch, 3),
+            }
+            history.append(row)
+            if progress:
+                tqdm.write(
+                    f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} "
+                    f"train acc {row['train_accuracy']:.4f} test acc {acc:.4f}"
+                )
+            save_torch(checkpoint(epoch + 1), stage / CHECKPOINT)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, row, model)
 
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-
-    def checkpoint(epoch: int) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "config": asdict(cfg),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "input_shape": list(data.input_shape),
-            "classes": data.classes,
-            "dataset": cfg.dataset,
+        model.eval()
+        final = checkpoint(max(cfg.epochs, start_epoch))
+        save_torch(final, stage / CHECKPOINT)
+        report = {
             "model": cfg.model,
-            "scheme": {"name": scheme.name, "wbits": scheme.wbits, "abits": scheme.abits},
-            "input_normalisation": "raw uint8 pixel values in; x / 256 inside the model"
-            if cfg.model in ZOO
-            else "as defined by the user model (fewerbits feeds raw uint8 pixel values)",
+            "scheme": cfg.scheme,
+            "wbits": scheme.wbits,
+            "abits": scheme.abits,
+            "dataset": cfg.dataset,
+            "epochs": cfg.epochs,
+            "seed": cfg.seed,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
             "deployable": scheme.deployable,
-            "not_deployable_reason": None if scheme.deployable else NOT_DEPLOYABLE_HINT,
-            "epoch": epoch,
-            "optimizer": opt.state_dict(),
-            "quant_stats": stats_state(model),
-            "scheduler": sched.state_dict(),
-            "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state()},
+            "test_accuracy": history[-1]["test_accuracy"]
+            if history
+            else evaluate(model, data.x_test, data.y_test, device=device),
+            "train_seconds": round(final["train_seconds"], 2),
+            "resumed_from_epoch": start_epoch if saved is not None else None,
             "history": history,
-            "train_seconds": seconds_before + time.time() - t0,
         }
-
-    for epoch in range(start_epoch, cfg.epochs):
-        t_epoch = time.time()
-        desc = f"train {scheme.label} epoch {epoch + 1}/{cfg.epochs}"
-        total_loss, correct, seen = _train_epoch(
-            model, data, cfg, opt, sched, gen, device, steps_per_epoch, desc, progress
-        )
-        acc = evaluate(model, data.x_test, data.y_test, device=device)
-        row = {
-            "epoch": epoch + 1,
-            "loss": total_loss / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1),
-            "test_accuracy": acc,
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": round(time.time() - t_epoch, 3),
-        }
-        history.append(row)
-        if progress:
-            tqdm.write(
-                f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} "
-                f"train acc {row['train_accuracy']:.4f} test acc {acc:.4f}"
-            )
-        _save_atomic(checkpoint(epoch + 1), out / CHECKPOINT)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, row, model)
-
-    model.eval()
-    final = checkpoint(max(cfg.epochs, start_epoch))
-    _save_atomic(final, out / CHECKPOINT)
-    report = {
-        "model": cfg.model,
-        "scheme": cfg.scheme,
-        "wbits": scheme.wbits,
-        "abits": scheme.abits,
-        "dataset": cfg.dataset,
-        "epochs": cfg.epochs,
-        "seed": cfg.seed,
-        "batch_size": cfg.batch_size,
-        "lr": cfg.lr,
-        "deployable": scheme.deployable,
-        "test_accuracy": history[-1]["test_accuracy"]
-        if history
-        else evaluate(model, data.x_test, data.y_test, device=device),
-        "train_seconds": round(final["train_seconds"], 2),
-        "resumed_from_epoch": start_epoch if saved is not None else None,
-        "history": history,
-    }
-    write_json(out / TRAIN_JSON, report)
-    return report
+        write_json(stage / TRAIN_JSON, report)
+        return report

@@ -5,13 +5,28 @@ stage function, nothing more. Add a subcommand by adding a module and listing it
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import logging
 import sys
 import warnings
+from importlib.metadata import PackageNotFoundError, version
 
-from fewerbits.core.errors import USER_ERRORS
+from fewerbits.core.errors import USER_ERRORS, UsageError
 
-EXIT_ERROR = 1
+EXIT_ERROR = 1  # a failed check or a bad input file
+EXIT_USAGE = 2  # a bad option (argparse's own code for usage errors)
+
+#: write errors that mean "no room": a full disk, a quota, a file-size limit
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def package_version() -> str:
+    try:
+        return version("fewerbits")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
 
 #: subcommand modules, in --help order
 COMMANDS = [
@@ -34,13 +49,40 @@ def make_parser() -> argparse.ArgumentParser:
         prog="fewerbits",
         description="Quantized nets from Brevitas to FINN FPGA accelerators, verified bit-exact.",
     )
+    parser.add_argument("--version", action="version", version=f"fewerbits {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"fewerbits.cli.{name}")
         p = module.add_parser(sub)
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="no progress bars and no third-party warnings (full logs stay in the output "
+            "folder)",
+        )
         p.set_defaults(func=module.main)
+        state_defaults(p)
     return parser
+
+
+def state_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append its default to every option's help that does not state one already."""
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        text = action.help or ""
+        if "default" in text or "required" in text:
+            continue
+        if action.required:
+            tail = "required"
+        elif isinstance(action, argparse._StoreTrueAction):
+            tail = "default: off"
+        elif action.default in (None, [], ""):
+            tail = "default: none"
+        else:
+            tail = "default: %(default)s"
+        action.help = f"{text} ({tail})" if text else tail
 
 
 #: third-party warnings that say nothing actionable to a fewerbits user (stderr stays one line
@@ -56,10 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
     args = make_parser().parse_args(argv)
+    if args.quiet:
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
     try:
         return args.func(args)
+    except UsageError as e:
+        print(f"fewerbits {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except USER_ERRORS as e:
         print(f"fewerbits {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:
+        if e.errno not in NO_SPACE:
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        print(
+            f"fewerbits {args.command}: error: no space left{where} ({e.strerror}); free some "
+            "space or choose another --out (nothing was published)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("fewerbits: interrupted", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fewerbits.cli.common import add_build_args, build_config
+from fewerbits.cli.common import add_build_args, add_force_arg, build_config
 from fewerbits.core.artifacts import BuildDir, ExportDir
 
 
@@ -21,6 +21,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="continue after the last completed step of an earlier build in --out (same config)",
     )
+    add_force_arg(p)
     return p
 
 
@@ -39,6 +40,7 @@ def main(a: argparse.Namespace) -> int:
         cfg,
         progress=not a.quiet,
         resume=a.resume,
+        force=a.force,
         command=continuation_command(a.model, cfg, a.out),
     )
     est = res.estimates

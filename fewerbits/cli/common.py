@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from fewerbits.core.config import BuildConfig, TrainConfig
+from fewerbits.core.config import DEFAULT_TARGET_FPS, BuildConfig, TrainConfig
+from fewerbits.hw.boards import BOARDS, board_of_part
 from fewerbits.hw.driver import BACKENDS
 from fewerbits.hw.sim import DEFAULT_SIMULATOR, backend_names, get_backend
 
@@ -17,19 +18,21 @@ def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = No
     p.add_argument(
         "--scheme", default=d.scheme, help="float, binaryconnect, binarynet, xnor, dorefa, int"
     )
-    p.add_argument("--wbits", type=int, default=d.wbits)
-    p.add_argument("--abits", type=int, default=d.abits)
-    p.add_argument("--dataset", default=d.dataset)
+    p.add_argument("--wbits", type=int, default=d.wbits, help="weight bits")
+    p.add_argument("--abits", type=int, default=d.abits, help="activation bits")
+    p.add_argument(
+        "--dataset", default=d.dataset, help="digits, mnist-5k, mnist, fashion-mnist, cifar10"
+    )
     p.add_argument(
         "--data-file",
         default=None,
         help="read the dataset from this file instead of its default location",
     )
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, choices=["cpu", "cuda"])
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate, cosine schedule")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of weights and data order")
+    p.add_argument("--device", default=d.device, choices=["cpu", "cuda"], help="torch device")
     p.add_argument(
         "--max-steps", type=int, default=None, help="cap optimiser steps per epoch (smoke runs)"
     )
@@ -38,13 +41,40 @@ def add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig | None = No
     )
 
 
+def add_force_arg(p: argparse.ArgumentParser) -> None:
+    """``--force``: replace an --out that holds another artifact or other options."""
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds another kind of artifact or one made with other "
+        "options (default: refuse)",
+    )
+
+
 def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = None) -> None:
     d = defaults or BuildConfig()
-    p.add_argument("--board", default=d.board)
-    p.add_argument("--part", default=None)
-    p.add_argument("--clock-ns", type=float, default=d.clock_ns)
+    p.add_argument(
+        "--board",
+        default=None,
+        help=f"target board: {', '.join(BOARDS)} (default {d.board}, or the board of --part)",
+    )
+    p.add_argument(
+        "--part", default=None, help="FPGA part (default: the board's; must agree with --board)"
+    )
+    p.add_argument(
+        "--clock-ns",
+        type=float,
+        default=d.clock_ns,
+        help="clock period in ns (default %(default)g, i.e. 100 MHz)",
+    )
     fold = p.add_mutually_exclusive_group()
-    fold.add_argument("--target-fps", type=int, default=None, help="FINN's own SetFolding target")
+    fold.add_argument(
+        "--target-fps",
+        type=int,
+        default=None,
+        help=f"FINN's own SetFolding target in frames/s (default {DEFAULT_TARGET_FPS:,} unless "
+        "--fit or --folding)",
+    )
     fold.add_argument(
         "--fit",
         type=float,
@@ -94,7 +124,7 @@ def train_config(a: argparse.Namespace) -> TrainConfig:
 
 def build_config(a: argparse.Namespace) -> BuildConfig:
     return BuildConfig(
-        board=a.board,
+        board=a.board or board_of_part(a.part) or BuildConfig().board,
         part=a.part,
         clock_ns=a.clock_ns,
         target_fps=a.target_fps,
@@ -108,7 +138,9 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
 
 def add_driver_args(p: argparse.ArgumentParser) -> None:
     """``--backend`` (the driver's back ends) and ``--simulator`` (the sim registry's)."""
-    p.add_argument("--backend", default="python", choices=BACKENDS)
+    p.add_argument(
+        "--backend", default="python", choices=BACKENDS, help="driver back end (default python)"
+    )
     add_simulator_arg(p, "simulator of the rtlsim back end (default %(default)s)")
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fewerbits.cli.common import add_build_args, add_train_args, build_config, train_config
+from fewerbits.cli.common import (
+    add_build_args,
+    add_force_arg,
+    add_train_args,
+    build_config,
+    train_config,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -28,6 +34,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="verification levels to leave out (default: rtl_nodes, one Verilator build per layer; "
         "`--skip` alone runs every level)",
     )
+    add_force_arg(p)
     return p
 
 
@@ -41,5 +48,5 @@ def main(a: argparse.Namespace) -> int:
         verify_samples=a.verify_samples,
         verify_skip=a.skip,
     )
-    report = run(cfg, Path(a.out), progress=not a.quiet)
+    report = run(cfg, Path(a.out), progress=not a.quiet, force=a.force)
     return 0 if report["verification"]["all_passed"] else 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fewerbits.cli.common import add_force_arg
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -29,7 +31,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--max-steps", type=int, default=None, help="cap optimiser steps per epoch (smoke runs)"
     )
     p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="sweep folder (points/, sweep.json, sweep.md)")
+    add_force_arg(p)
     return p
 
 
@@ -55,7 +58,7 @@ def main(a: argparse.Namespace) -> int:
         max_steps=a.max_steps,
         jobs=a.jobs,
     )
-    records = sweep(cfg, Path(a.out), progress=not a.quiet)
+    records = sweep(cfg, Path(a.out), progress=not a.quiet, force=a.force)
     ok = sum(r["status"] == "ok" for r in records)
     print(f"{len(records)} points ({ok} deployable and built); see {Path(a.out) / 'sweep.md'}")
     return 0

@@ -15,9 +15,27 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="dataset name (test split), e.g. mnist-5k")
     p.add_argument("--data-file", default=None, help="read the dataset from this file")
     add_driver_args(p)
-    p.add_argument("--limit", type=int, default=None, help="only the first N test samples")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--save-npz", default=None, help="also write the test split as .npz (x, y)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N test samples (default: all; 0 = all)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="frames per execute() call (default 64)"
+    )
+    p.add_argument(
+        "--save-npz",
+        default=None,
+        help="also write the samples used (after --limit) as .npz with x, y (default: none)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE.json",
+        help="where to write the result (default: validate_BACKEND.json beside DEPLOY_DIR, "
+        "outside the package)",
+    )
     return p
 
 
@@ -39,6 +57,7 @@ def main(a: argparse.Namespace) -> int:
             save_npz=Path(a.save_npz) if a.save_npz else None,
             progress=not a.quiet,
             simulator=sim,
+            out_json=Path(a.out) if a.out else None,
         )
     except DriverError as e:
         raise InferError(str(e)) from None
@@ -46,4 +65,6 @@ def main(a: argparse.Namespace) -> int:
         f"{a.dataset}: accuracy {res['accuracy']:.4f} on {res['samples']} samples, "
         f"{res['frames_per_s']:,.0f} frames/s ({a.backend}); {res['json']}"
     )
+    if a.save_npz:
+        print(f"saved the {res['samples']} samples used to {a.save_npz}")
     return 0

@@ -17,7 +17,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="X.npy: float32 inputs in the PyTorch model's layout (N,C,H,W or N,C)",
     )
     p.add_argument(
-        "--samples", type=int, default=None, help="use the first N inputs (default: all)"
+        "--samples", type=int, default=None, help="use the first N inputs (default: all; 0 = all)"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE.json",
+        help="where to write the result (default: DIR/verify.json, or X.verify.json beside "
+        "--input X.npy)",
     )
     p.add_argument(
         "--export",
@@ -45,7 +52,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def main(a: argparse.Namespace) -> int:
-    from fewerbits.core.artifacts import VERIFY_JSON
     from fewerbits.verify import verify_directory
 
     out = verify_directory(
@@ -56,6 +62,7 @@ def main(a: argparse.Namespace) -> int:
         skip=tuple(a.skip),
         include=tuple(a.include),
         export_dir=Path(a.export) if a.export else None,
+        out_file=Path(a.out) if a.out else None,
     )
     for lv in out["levels"]:
         if lv["status"] == "skipped":
@@ -67,5 +74,5 @@ def main(a: argparse.Namespace) -> int:
                 + (f"  [{lv['reason']}]" if lv.get("reason") else "")
             )
     print(out["summary"])
-    print(f"wrote {Path(a.dir) / VERIFY_JSON}")
+    print(f"wrote {out['json']}")
     return 0 if out["all_passed"] else 1

@@ -7,7 +7,7 @@ these classes, so the layout is written down once::
       train/                  TrainDir    checkpoint.pt, train.json
       export/                 ExportDir   model.onnx (QONNX), export.json
       build/                  BuildDir    build_config.json, steps.json, build_state.json,
-                                          intermediate_models/<step>.onnx, report/ (FINN's
+                                          build.log, intermediate_models/<step>.onnx, report/ (FINN's
                                           estimates), folding.json, report.json/.md, plots/,
                                           vivado/, rtlsim/
         deploy/               DeployDir   driver/, settings.json, hw/dataflow.onnx, bitfile/
@@ -125,7 +125,9 @@ class DeployDir(_Dir):
         return self.path / "bitfile"
 
     def validate_json(self, backend: str) -> Path:
-        return self.path / f"validate_{backend}.json"
+        """Where `fewerbits validate` writes by default: beside the package, not inside it
+        (the package is what a user copies to the board)."""
+        return self.path.absolute().parent / f"validate_{backend}.json"
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class BuildDir(_Dir):
     INTERMEDIATE = "intermediate_models"
     FOLDING = "folding.json"
     DEPLOY = "deploy"
+    LOG = "build.log"
 
     @property
     def config(self) -> Path:
@@ -157,6 +160,11 @@ class BuildDir(_Dir):
     @property
     def intermediate(self) -> Path:
         return self.path / self.INTERMEDIATE
+
+    @property
+    def log(self) -> Path:
+        """FINN's console output of every step (kept out of the terminal)."""
+        return self.path / self.LOG
 
     @property
     def folding(self) -> Path:
@@ -222,12 +230,6 @@ class BuildDir(_Dir):
     def exists(self) -> bool:
         """A folder written by the build (it has intermediate models)."""
         return self.intermediate.is_dir()
-
-    def is_replaceable(self) -> bool:
-        """An empty folder or one written by the build (safe to replace)."""
-        if not self.path.is_dir():
-            return False
-        return not any(self.path.iterdir()) or self.config.is_file()
 
 
 @dataclass(frozen=True)

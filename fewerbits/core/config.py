@@ -26,6 +26,10 @@ class TrainConfig:
     threads: int = 1  # CPU threads for training (1: reproducible, fastest on a shared box)
 
 
+#: FINN's SetFolding target (frames/s) when neither --target-fps, --fit nor --folding is given
+DEFAULT_TARGET_FPS = 100_000
+
+
 @dataclass
 class BuildConfig:
     """Where and how to build the accelerator."""

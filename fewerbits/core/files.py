@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename): no half-written artifacts."""
+def write_atomic(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``path``: a reader sees the old file or the whole
+    new one, and a failed write (a full disk, Ctrl-C) leaves no temp file. ``suffix`` ends the
+    temp name (``.npy`` for numpy, which appends it otherwise)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (:func:`write_atomic`): no half-written artifacts."""
+    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def read_json(path: Path) -> Any:

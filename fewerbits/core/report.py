@@ -28,7 +28,7 @@ def _bars(per_layer: list[dict], keys: list[tuple[str, str]], title: str, out_pn
 
 
 def plot_per_layer(per_layer: list[dict], out_dir: Path) -> list[Path]:
-    """Bar charts of the per-layer cycles and LUT/BRAM estimates (plots/per_layer.png)."""
+    """Bar charts of the per-layer cycles and LUT/BRAM/DSP estimates (plots/per_layer.png)."""
     if not per_layer:
         return []
     return [
@@ -38,6 +38,7 @@ def plot_per_layer(per_layer: list[dict], out_dir: Path) -> list[Path]:
                 ("cycles", "cycles / frame (highest sets the FPS)"),
                 ("luts", "LUTs"),
                 ("brams", "BRAM36"),
+                ("dsps", "DSP (binds for RTL MVAUs)"),
             ],
             "FINN per-layer estimates",
             out_dir / "per_layer.png",

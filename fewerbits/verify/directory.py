@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fewerbits.core.arrays import check_pixel_range, load_npy
 from fewerbits.core.artifacts import VERIFY_JSON, BuildDir, ExportDir, RunDir
 from fewerbits.core.compare import DEFAULT_ULP_BOUND, LevelResult
+from fewerbits.core.errors import UsageError
 from fewerbits.core.files import write_json
+from fewerbits.core.float_tail import tail_bound
 from fewerbits.export.exporter import source_model
 from fewerbits.train.datasets import load_dataset
 
@@ -67,14 +70,28 @@ def resolve_dirs(d: Path, export: Path | None = None) -> tuple[ExportDir, BuildD
     )
 
 
+def verify_json_path(d: Path, input_file: Path | None, out_file: Path | None) -> Path:
+    """Where a check writes: ``--out``; beside ``--input X.npy`` as ``X.verify.json`` (the
+    folder's own verify.json, the one its report shows, is never overwritten by a check of
+    other inputs); else ``DIR/verify.json``."""
+    if out_file is not None:
+        path = Path(out_file)
+    elif input_file is not None:
+        path = Path(input_file).with_name(Path(input_file).stem + ".verify.json")
+    else:
+        path = Path(d) / VERIFY_JSON
+    if path.is_dir():
+        raise VerifyInputError(f"--out {path} is a folder; give a .json file path")
+    return path
+
+
 def load_inputs(info: dict, input_file: Path | None, samples: int | None) -> np.ndarray:
     """The verification inputs: ``--input X.npy`` or the checkpoint's test split."""
     shape = tuple(info.get("input_shape") or info["input"]["shape"][1:])
     if input_file is not None:
         p = Path(input_file)
-        if not p.is_file():
-            raise VerifyInputError(f"--input {p}: file not found")
-        x = np.load(p)
+        x = load_npy(p, "--input")
+        check_pixel_range(x, p, (info.get("input") or {}).get("datatype"))
         if x.ndim == len(shape):
             x = x[None]
         if tuple(x.shape[1:]) != shape:
@@ -91,9 +108,9 @@ def load_inputs(info: dict, input_file: Path | None, samples: int | None) -> np.
             "(float32 inputs of shape N," + ",".join(map(str, shape)) + ")"
         )
     if samples is not None:
-        if samples < 1:
-            raise VerifyInputError(f"--samples {samples}: give a positive number")
-        x = x[:samples]
+        if samples < 0:
+            raise UsageError(f"--samples {samples}: give a positive number (0 = all)")
+        x = x[: samples or None]
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -136,9 +153,12 @@ def verify_directory(
     skip: tuple[str, ...] = (),
     export_dir: Path | None = None,
     include: tuple[str, ...] = (),
+    out_file: Path | None = None,
 ) -> dict:
-    """Run every level available for ``d`` and write ``d/verify.json``; return its content."""
+    """Run every level available for ``d`` and write its verify.json (:func:`verify_json_path`);
+    return its content (``"json"``: where it was written)."""
     d = Path(d)
+    out_file = verify_json_path(d, input_file, out_file)
     export, build = resolve_dirs(d, export_dir)
     info = export.read_info()
     if "source" not in info:
@@ -163,11 +183,14 @@ def verify_directory(
         reference = {"name": "pytorch"}
         ref = pytorch_reference(source_model(info["source"]), x)
     reference["seconds"] = round(time.time() - t0, 3)
+    bound = tail_bound(export.model, x, ref)
     trace_ref = next(
         (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace),
         QonnxLevel(export) if "qonnx" in info["source"] else None,
     )
-    results = run_ladder(ref, x, levels, progress=progress, trace_reference=trace_ref)
+    results = run_ladder(
+        ref, x, levels, progress=progress, trace_reference=trace_ref, tail_bound=bound
+    )
     localize(results, levels, x, trace_ref)
     out = {
         "directory": str(d),
@@ -177,12 +200,15 @@ def verify_directory(
         "samples": len(x),
         "reference": reference,
         "trace_reference": TRACE_REFERENCE,
-        "ulp_bound": DEFAULT_ULP_BOUND,
+        "ulp_bound": None if bound is not None else DEFAULT_ULP_BOUND,
+        "float_tail_bound": None
+        if bound is None
+        else {"max": float(bound.max()), "how": "derived: fewerbits/core/float_tail.py"},
         "levels": [r.to_dict() for r in results],
         "all_passed": all(r.status != "fail" for r in results),
         "summary": summary_line(results),
     }
     if build is not None:
         out["rtl"] = section_numbers(levels, results, "rtl")
-    write_json(d / VERIFY_JSON, out)
-    return out
+    write_json(out_file, out)
+    return {**out, "json": str(out_file)}

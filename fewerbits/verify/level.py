@@ -52,6 +52,11 @@ class ActivationTrace:
     dtype: str | None = None
     lowest: int | None = None
     layer: str | None = None  # the user's PyTorch module (recorded at export), if known
+    #: the reference's value before rounding, in levels (``input / scale``), and its derived
+    #: float32 error in levels: a level differing by one where the value is that close to the
+    #: rounding boundary is a float32 rounding of the reference, not a hardware error
+    pre: np.ndarray | None = None
+    slack: np.ndarray | None = None
 
 
 class Level:

@@ -2,7 +2,6 @@
 
 * :mod:`.steps` -- step names (constants), the plan (``--until``), the one step registry;
 * :mod:`.custom_steps` -- this project's steps between FINN's;
-* :mod:`.recipes` -- topology recipes (graph passes for patterns FINN's flow refuses);
 * :mod:`.impl_style` -- the RTL-vs-HLS decision, in one place;
 * :mod:`.finn_config` -- our BuildConfig as FINN's DataflowBuildConfig;
 * :mod:`.runner` -- staging, resume, running steps, skip records;
@@ -17,7 +16,7 @@ from __future__ import annotations
 from . import custom_steps, impl_style, recipes  # noqa: F401 - importing registers the steps
 from .context import BuildContext
 from .result import BuildResult, StepRecord
-from .runner import build, config_hash, vivado_found
+from .runner import build, check_options, config_hash, vivado_found
 from .steps import BuildError
 
 __all__ = [
@@ -26,6 +25,7 @@ __all__ = [
     "BuildResult",
     "StepRecord",
     "build",
+    "check_options",
     "config_hash",
     "vivado_found",
 ]

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fewerbits.core.artifacts import BuildDir
-from fewerbits.core.config import BuildConfig
+from fewerbits.core.config import DEFAULT_TARGET_FPS, BuildConfig
 
 from ..boards import CODEGEN_STAND_IN_FLOW, get_board
 from . import impl_style
-
-#: default FPS target when neither --target-fps, --fit nor --folding is given
-DEFAULT_TARGET_FPS = 100_000
 
 
 def dataflow_config(build: BuildConfig, out_dir: Path, part: str | None = None):

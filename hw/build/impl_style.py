@@ -10,12 +10,15 @@
      thresholds), with one fallback: FINN's standalone Thresholding refuses ``out_scale != 1``
      (a bipolar activation after non-binary weights); such a build keeps the thresholds inside
      the MVAU (HLS) and the decision is written back into ``build_config.json``;
-  2. the float output scale of a classifier back to software (:func:`revert_float_tail`), so
-     the partition is integer-only;
+  2. the output scale/offset of a classifier back to software (:func:`revert_float_tail`), so
+     the partition is integer-only and needs no (HLS-only on 7-series) elementwise layer;
   3. ``preferred_impl_style="rtl"`` on every layer that has an RTL variant
      (:func:`step_fewerbits_prefer_rtl`; FINN still falls back to HLS where its own
      constraints forbid RTL, and the level reports say which);
-  4. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
+  4. layers FINN has only as HLS but fewerbits' RTL layer library (:mod:`fewerbits.hw.rtl_lib`)
+     implements -- the MVAU in binary XNOR-popcount mode -- become that library's op
+     (:func:`step_specialize_layers_rtl_lib`), unless the node asks for ``"hls"``;
+  5. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
 
 * ``"auto"``: FINN's own choice for every layer.
 """
@@ -29,7 +32,16 @@ from typing import TYPE_CHECKING
 from fewerbits.compat.finn import build as finn_build
 from fewerbits.core.config import BuildConfig
 
-from .steps import CONVERT_TO_HW, HW_CODEGEN, PREFER_RTL, BuildError, register_step
+from .. import rtl_lib
+from .steps import (
+    CONVERT_TO_HW,
+    HW_CODEGEN,
+    PREFER_RTL,
+    SPECIALIZE_LAYERS,
+    TARGET_FPS_PARALLELIZATION,
+    BuildError,
+    register_step,
+)
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -59,7 +71,10 @@ def configure(cfg, build: BuildConfig) -> None:
 
 
 def revert_float_tail(model: ModelWrapper) -> tuple[ModelWrapper, bool]:
-    """Turn float-output ElementwiseMul/Add nodes with no HW consumer back into ONNX Mul/Add.
+    """Turn ElementwiseMul/Add nodes with no HW consumer back into ONNX Mul/Add when their
+    output is float, or when they apply a constant to an integer output (e.g. the
+    ``2*popcount - MW`` of a binary classifier's last layer: FINN has integer elementwise ops
+    in RTL only on Versal). Both are exact in float32 on the host.
 
     Returns ``(model, changed)`` (qonnx pass style)."""
     from onnx import helper  # lazy: onnx/qonnx/FINN load in seconds, after prepare_finn
@@ -69,7 +84,11 @@ def revert_float_tail(model: ModelWrapper) -> tuple[ModelWrapper, bool]:
     for node in list(model.graph.node)[::-1]:
         if node.op_type not in _FLOAT_TAIL_OPS:
             continue
-        if getCustomOp(node).get_nodeattr("out_dtype") != "FLOAT32":
+        inst = getCustomOp(node)
+        if (
+            inst.get_nodeattr("out_dtype") != "FLOAT32"
+            and inst.get_nodeattr("rhs_style") != "const"
+        ):
             continue
         consumers = model.find_consumers(node.output[0]) or []
         if any(c.domain.startswith(HW_DOMAIN) for c in consumers):
@@ -123,6 +142,40 @@ def step_fewerbits_prefer_rtl(model: ModelWrapper, cfg, ctx: BuildContext) -> Mo
             if inst.get_nodeattr("preferred_impl_style") == "":
                 inst.set_nodeattr("preferred_impl_style", "rtl")
     return model
+
+
+def route_to_rtl_lib(model: ModelWrapper) -> ModelWrapper:
+    """Nodes fewerbits' RTL library implements become its ops, unless the node prefers
+    ``"hls"`` (then FINN's HLS layer stays the choice)."""
+    from qonnx.custom_op.registry import getCustomOp  # lazy: qonnx import after prepare_finn
+
+    rtl_lib.register()
+    for node in list(model.graph.node):
+        if rtl_lib.rtl_lib_op(node) is None:
+            continue
+        if getCustomOp(node).get_nodeattr("preferred_impl_style") == "hls":
+            continue
+        rtl_lib.specialize(model, node)
+    return model
+
+
+@register_step(SPECIALIZE_LAYERS, impl_style="rtl")
+def step_specialize_layers_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
+    """:func:`route_to_rtl_lib`, then FINN's step_specialize_layers for all other nodes."""
+    from finn.builder.build_dataflow_steps import step_specialize_layers  # lazy: FINN import
+
+    return step_specialize_layers(route_to_rtl_lib(model), cfg)
+
+
+@register_step(TARGET_FPS_PARALLELIZATION, impl_style="rtl")
+def step_target_fps_parallelization_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
+    """FINN's step_target_fps_parallelization, folding the RTL library's ops by the rules of
+    the FINN op they implement (:func:`fewerbits.compat.finn.build.as_finn_op_types`)."""
+    from finn.builder.build_dataflow_steps import step_target_fps_parallelization  # lazy: FINN
+
+    return finn_build.as_finn_op_types(
+        model, rtl_lib.FOLDING_AS, lambda m: step_target_fps_parallelization(m, cfg)
+    )
 
 
 @register_step(HW_CODEGEN, impl_style="rtl")

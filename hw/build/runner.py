@@ -8,6 +8,7 @@ need Vivado/Vitis HLS are recorded as skipped, with the reason and the command t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,9 +20,10 @@ from tqdm.auto import tqdm
 
 from fewerbits.compat.finn import build as finn_build
 from fewerbits.compat.finn import env as finn_env
+from fewerbits.core import ownership
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.config import BuildConfig
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
 from .. import deploy  # a module import: deploy reads this package's step names
@@ -61,12 +63,41 @@ def config_hash(model_onnx: Path, build_cfg: BuildConfig) -> str:
     return sha256_json(d)
 
 
-def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> tuple[str, Board | None]:
-    """Refuse bad input before anything is written (one line naming the file or option);
-    return the FPGA part and its resource table (None for a part without one)."""
+def check_model_file(model_onnx: Path) -> None:
+    """Refuse, in one line and before staging, a model file that is missing, empty, not ONNX
+    (truncated, text, other bytes) or without a graph."""
+    import onnx  # lazy: a heavy upstream package
+
+    hint = "give the model.onnx written by `fewerbits export`"
     if not model_onnx.is_file():
         raise BuildError(f"model {model_onnx} not found; run `fewerbits export` first")
-    part, part_board = resolve_part(get_board(b.board), b.part)
+    if model_onnx.stat().st_size == 0:
+        raise BuildError(f"model {model_onnx} is empty (0 bytes); {hint}")
+    try:
+        graph = onnx.load(str(model_onnx), load_external_data=False).graph
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends, in one line
+        raise BuildError(
+            f"model {model_onnx} is not a readable ONNX file ({type(e).__name__}: truncated or "
+            f"not ONNX); {hint}"
+        ) from None
+    if not (graph.node and graph.input and graph.output):
+        raise BuildError(f"model {model_onnx} holds no ONNX graph (no nodes or inputs); {hint}")
+
+
+def check_options(b: BuildConfig) -> tuple[str, Board | None]:
+    """Refuse bad options before anything is built or written (one line naming the option);
+    return the FPGA part and its resource table (None for a part without one)."""
+    board = get_board(b.board)
+    part, part_board = resolve_part(board, b.part)
+    if part_board is not None and part_board.part != board.part:
+        raise UsageError(
+            f"--board {board.name} has part {board.part}, not --part {b.part}; "
+            f"give --board {part_board.name} or leave one of them out"
+        )
+    if not (b.clock_ns > 0 and b.clock_ns < 1e6):
+        raise UsageError(f"--clock-ns {b.clock_ns:g}: give a clock period in ns > 0 (10 = 100 MHz)")
+    if b.target_fps is not None and b.target_fps < 1:
+        raise UsageError(f"--target-fps {b.target_fps}: give frames per second >= 1")
     impl_style.check(b)
     if b.fit is not None and not 0 < b.fit <= 1:
         raise BuildError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
@@ -74,11 +105,6 @@ def check_options(model_onnx: Path, out: BuildDir, b: BuildConfig) -> tuple[str,
         raise BuildError(f"--folding {b.folding}: file not found")
     if b.extra_steps is not None:
         load_extra_steps(b.extra_steps)  # refused in one line before any work
-    if out.path.exists() and not out.is_replaceable():
-        raise BuildError(
-            f"--out {out.path} exists and is not a fewerbits build folder (it would be replaced); "
-            "choose a new or empty folder"
-        )
     return part, part_board
 
 
@@ -96,55 +122,59 @@ def build(
     progress: bool = True,
     resume: bool = False,
     command: str | None = None,
+    force: bool = False,
 ) -> BuildResult:
     """Run the FINN flow on a QONNX model into ``out_dir`` (a :class:`BuildDir`).
 
     Also writes DIR/report.json, DIR/report.md and DIR/deploy/. ``resume`` continues after the
     last completed step of an earlier build in DIR when the config hash is unchanged;
-    ``command`` is the command printed for the skipped Vivado steps."""
+    ``command`` is the command printed for the skipped Vivado steps. ``out_dir`` is owned
+    (:mod:`fewerbits.core.ownership`): locked while building, a build of other options is
+    replaced only with ``force``, and the old folder stays intact until the new one (with its
+    deploy/) is complete."""
     model_onnx = Path(model_onnx).absolute()
     out = BuildDir(Path(out_dir).absolute())
-    part, part_board = check_options(model_onnx, out, build_cfg)
+    check_model_file(model_onnx)
+    part, part_board = check_options(build_cfg)
     chash = config_hash(model_onnx, build_cfg)
-    stage = BuildDir(out.path.parent / f".{out.path.name}.partial")
-    failed = out.path.parent / f".{out.path.name}.failed"
-    for debris in (stage.path, failed):  # an earlier interrupted or failed build of this --out
-        if debris.exists():
-            shutil.rmtree(debris)
-    state = _load_state(out) if resume else None
-    completed: list[str] = []
-    if state and state.get("config_hash") == chash:
-        shutil.copytree(out.path, stage.path, symlinks=True)
-        finn_build.relocate(stage.path, out.path, stage.path)
-        completed = list(state.get("completed", []))
-    stage.path.mkdir(parents=True, exist_ok=True)
-    cmd = command or continuation_command(model_onnx, build_cfg, out.path)
-    try:
-        result = _build_in(
-            model_onnx, stage, out, build_cfg, (part, part_board), chash, completed, progress, cmd
-        )
-        finn_build.relocate(stage.path, stage.path, out.path)
-        if out.path.exists():
-            shutil.rmtree(out.path)
-        os.replace(stage.path, out.path)
-        # BUILD/deploy/ is written after the move so that relocate() never rewrites its hashes
-        deploy.write_deploy_package(out.path)
-    except Exception as e:
-        # keep every intermediate model of the failed build for debugging; --out is untouched
-        if not stage.path.exists():
+    with ownership.claimed(out.path, "build", chash, force) as stage_path:
+        stage = BuildDir(stage_path)
+        failed = ownership.sibling(out.path, "failed")
+        shutil.rmtree(failed, ignore_errors=True)  # an earlier failed build of this --out
+        state = _load_state(out) if resume else None
+        completed: list[str] = []
+        if state and state.get("config_hash") == chash:
+            shutil.copytree(out.path, stage.path, symlinks=True)
+            finn_build.relocate(stage.path, out.path, stage.path)
+            completed = list(state.get("completed", []))
+        stage.path.mkdir(parents=True, exist_ok=True)
+        cmd = command or continuation_command(model_onnx, build_cfg, out.path)
+        target = (part, part_board)
+        try:
+            result = _build_in(
+                model_onnx, stage, out, build_cfg, target, chash, completed, progress, cmd
+            )
+            ownership.write_owner(stage.path, "build", chash)
+            finn_build.relocate(stage.path, stage.path, out.path)
+            # BUILD/deploy/ is written after the rename so that relocate() never rewrites its
+            # hashes; a failure there puts the previous --out back (publish's rollback)
+            ownership.publish(stage.path, out.path, finish=deploy.write_deploy_package)
+        except Exception as e:
+            # keep every intermediate model of the failed build for debugging; --out is untouched
+            if not stage.path.exists():
+                raise
+            os.replace(stage.path, failed)
+            if isinstance(e, FewerbitsError):
+                raise type(e)(f"{e} (the failed build is kept in {failed})") from e
             raise
-        os.replace(stage.path, failed)
-        if isinstance(e, FewerbitsError):
-            raise type(e)(f"{e} (the failed build is kept in {failed})") from e
-        raise
-    except BaseException:  # interrupted: nothing half-written stays behind
-        shutil.rmtree(stage.path, ignore_errors=True)
-        raise
-    finally:
-        # FINN's settings point at the staging folder; re-point them if it moved
-        if (out.path / "finn_settings.yaml").is_file():
-            finn_env.write_settings(out.path)
-            finn_env.reset_settings_cache()
+        except BaseException:  # interrupted: nothing half-written stays behind
+            shutil.rmtree(stage.path, ignore_errors=True)
+            raise
+        finally:
+            # FINN's settings point at the staging folder; re-point them if it moved
+            if (out.path / "finn_settings.yaml").is_file():
+                finn_env.write_settings(out.path)
+                finn_env.reset_settings_cache()
     return result
 
 
@@ -225,23 +255,32 @@ def _resume_point(model_onnx, stage: BuildDir, to_run, completed, record, ctx):
 
 
 def _run_steps(model, steps: list[str], cfg, ctx: BuildContext, record, state, progress):
-    """Run ``steps`` in order, saving each model and the state; FINN's errors name the step."""
+    """Run ``steps`` in order, saving each model and the state; FINN's console output goes to
+    BUILD/build.log instead of the terminal."""
     bar = tqdm(steps, desc="FINN build", disable=not progress, leave=False)
-    for name in bar:
-        bar.set_postfix_str(name.removeprefix("step_"))
-        t0 = time.time()
-        step = ctx.extra_steps.get(name) or get_step(name, ctx.build.impl_style)
-        try:
-            model = step(model, cfg, ctx)
-        except FewerbitsError:
-            raise
-        except finn_env.VivadoRequiredError as e:
-            raise BuildError(f"{name}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - FINN raises bare exceptions; name the step
-            msg = " ".join(str(e).split())[:300]
-            raise BuildError(f"FINN step {name} failed: {type(e).__name__}: {msg}") from e
-        model.save(str(ctx.out.model_after(name)))
-        record.seconds.append({"step": name, "seconds": round(time.time() - t0, 3)})
-        state["completed"].append(name)
-        write_json(ctx.out.state, state)
+    with open(ctx.out.log, "a") as log:
+        for name in bar:
+            bar.set_postfix_str(name.removeprefix("step_"))
+            t0 = time.time()
+            print(f"---- {name}", file=log, flush=True)
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                model = _run_step(name, model, cfg, ctx)
+            model.save(str(ctx.out.model_after(name)))
+            record.seconds.append({"step": name, "seconds": round(time.time() - t0, 3)})
+            state["completed"].append(name)
+            write_json(ctx.out.state, state)
     return model
+
+
+def _run_step(name: str, model, cfg, ctx: BuildContext):
+    """One step; FINN's errors name the step."""
+    step = ctx.extra_steps.get(name) or get_step(name, ctx.build.impl_style)
+    try:
+        return step(model, cfg, ctx)
+    except FewerbitsError:
+        raise
+    except finn_env.VivadoRequiredError as e:
+        raise BuildError(f"{name}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - FINN raises bare exceptions; name the step
+        msg = " ".join(str(e).split())[:300]
+        raise BuildError(f"FINN step {name} failed: {type(e).__name__}: {msg}") from e

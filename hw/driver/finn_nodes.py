@@ -11,6 +11,8 @@ from __future__ import annotations
 #: the ONNX domain of FINN's base hardware nodes; specialised ones live in ``.hls`` / ``.rtl``
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 SPECIALISED_SUFFIXES = ("_hls", "_rtl")
+#: ops of fewerbits' RTL layer library (hw/rtl_lib) whose name is not "<base op>_rtl"
+RTL_LIB_BASE_OPS = {"MVAUBinary_rtl": "MVAU", "MaxPool_rtl": "Pool", "LabelTopK_rtl": "LabelSelect"}
 
 
 def base_op_type(op_type: str, domain: str) -> tuple[str, str]:
@@ -18,6 +20,8 @@ def base_op_type(op_type: str, domain: str) -> tuple[str, str]:
     ``finn.custom_op.fpgadataflow``; nodes outside FINN's hardware domains pass unchanged."""
     if not domain.startswith(FPGADATAFLOW_DOMAIN):
         return op_type, domain
+    if op_type in RTL_LIB_BASE_OPS:
+        return RTL_LIB_BASE_OPS[op_type], FPGADATAFLOW_DOMAIN
     for suffix in SPECIALISED_SUFFIXES:
         if op_type.endswith(suffix):
             return op_type[: -len(suffix)], FPGADATAFLOW_DOMAIN

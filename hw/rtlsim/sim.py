@@ -24,6 +24,7 @@ from fewerbits.compat.finn import env as finn_env
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.files import read_json
 
+from .. import rtl_lib
 from ..build import steps as S
 from ..driver.finn_nodes import base_op_type
 from ..sim import DEFAULT_SIMULATOR, Binary, RtlSimError, StreamJob, StreamResult, get_backend
@@ -226,6 +227,7 @@ class BuildGraphs:
                 f"{f} not found; run `fewerbits build ... --until codegen` first (hw_codegen step)"
             )
         finn_env.prepare_finn(self.build_dir)
+        rtl_lib.register()  # this project's RTL ops, before the model's nodes are looked up
         from qonnx.core.modelwrapper import ModelWrapper
 
         self.dataflow = ModelWrapper(str(f))

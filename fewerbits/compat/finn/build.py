@@ -13,6 +13,12 @@
   partition only; the parent model (with the nodes left outside it, e.g. an input Transpose or a
   float tail) is never saved. Fix: rebuild it from the model that step was given, with FINN's
   own ``CreateDataflowPartition``.
+* :func:`as_finn_op_types` -- FINN's ``SetFolding`` (``step_target_fps_parallelization``) picks
+  PE/SIMD from hard-coded op-type lists. Symptom: an RTL op registered by another library (e.g.
+  fewerbits' ``MVAUBinary_rtl``) keeps PE=SIMD=1, with "SetFolding doesn't know how to handle
+  op_type ...". Fix: run the step with such nodes presented under the FINN op type whose
+  folding rules they share (``MVAU_rtl``), then restore their op type. Test:
+  tests/test_compat_finn_build.py.
 
 FINN/onnx imports are inside the functions: they take seconds and need
 :func:`fewerbits.compat.finn.env.prepare_finn` to have run first.
@@ -45,6 +51,26 @@ def insert_rtl_dwcs(model: ModelWrapper, fpga_part: str) -> ModelWrapper:
     for node in model.get_nodes_by_op_type("StreamingDataWidthConverter"):
         getCustomOp(node).set_nodeattr("preferred_impl_style", "rtl")
     return model.transform(SpecializeLayers(fpga_part))
+
+
+def as_finn_op_types(model: ModelWrapper, aliases: dict[str, str], step) -> ModelWrapper:
+    """``step(model)`` with every node whose op type is a key of ``aliases`` presented as the
+    value (a FINN ``<op>_hls``/``<op>_rtl`` op type with the same attributes, in its domain),
+    restored afterwards by node identity (the step may rename nodes)."""
+    renamed = []
+    for node in model.graph.node:
+        if node.op_type in aliases:
+            renamed.append((node.output[0], node.op_type, node.domain))
+            node.op_type = aliases[node.op_type]
+            node.domain = "finn.custom_op.fpgadataflow." + node.op_type.rsplit("_", 1)[1]
+    model = step(model)
+    for out, op_type, domain in renamed:
+        node = model.find_producer(out)
+        alias = node.op_type
+        node.op_type, node.domain = op_type, domain
+        if node.name.startswith(alias + "_"):
+            node.name = op_type + node.name[len(alias) :]
+    return model
 
 
 def relocate(root: Path, old: Path, new: Path) -> None:

@@ -83,6 +83,7 @@ class OnnxRuntimeLevel(Level):
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         so.intra_op_num_threads = 1
+        so.log_severity_level = 3  # errors only: its warnings (unused initializers) are noise here
         self._session = ort.InferenceSession(
             proto.SerializeToString(), so, providers=["CPUExecutionProvider"]
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fewerbits.core.float_tail import pre_quant_error
 from fewerbits.export.exporter import execute_qonnx, layer_names
 
 from ..level import ActivationTrace, Level, register_level
@@ -70,5 +71,10 @@ class QonnxLevel(Level):
             scale = np.asarray(w.get_initializer(n.input[1]), dtype=np.float32)
             codes = np.round(ctx[n.output[0]] / scale)
             lowest = _lowest_level(w, n)
-            out.append(ActivationTrace(n.name, codes, lowest=lowest, layer=layers.get(n.name)))
+            err = pre_quant_error(w, ctx, n) if n.op_type == "Quant" else None
+            trace = ActivationTrace(n.name, codes, lowest=lowest, layer=layers.get(n.name))
+            if err is not None:
+                trace.pre = np.asarray(ctx[n.input[0]], np.float64) / scale
+                trace.slack = err / np.abs(scale)
+            out.append(trace)
         return out

@@ -1,0 +1,113 @@
+"""``MVAUBinary_rtl``: FINN's MVAU in binary XNOR-popcount mode as this project's RTL.
+
+FINN's base ``MVAU`` gives the attributes, shapes, folding, the weight file (``memblock.dat``,
+FINN's own layout) and the Python execution; the core is ``hdl/mvu_binary.sv``, its weights
+stream from FINN's ``memstream``; embedded thresholds (``noActivation=0``) sit in a ROM read
+from ``thresholds.dat``. FINN has no RTL for this mode (``_mvu_rtl_possible`` refuses
+``binaryXnorMode``); :mod:`fewerbits.hw.build.impl_style` routes binary MVAUs here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .common import RtlLibOp, finn_class, finn_error
+
+OP_TYPE = "MVAUBinary_rtl"
+THRESHOLD_FILE = "thresholds.dat"
+WEIGHT_FILE = "memblock.dat"
+
+
+class MVAUBinaryRTL(RtlLibOp):
+    """The implementation of ``MVAUBinary_rtl`` (see :func:`op_class`)."""
+
+    core = "mvu_binary"
+    core_files = ("mvu_binary.sv",)
+    finn_files = ("memstream/hdl/memstream.sv",)
+
+    def check_supported(self) -> None:
+        name = self.onnx_node.name
+        if self.get_nodeattr("binaryXnorMode") != 1:
+            raise finn_error(f"{name}: {OP_TYPE} needs binaryXnorMode=1")
+        for ind in (0, 1):
+            if self.get_input_datatype(ind).bitwidth() != 1:
+                raise finn_error(f"{name}: {OP_TYPE} needs 1-bit inputs and weights")
+        if self.get_nodeattr("mem_mode") != "internal_decoupled":
+            raise finn_error(
+                f"{name}: {OP_TYPE} streams weights from its own memstream; "
+                f"mem_mode {self.get_nodeattr('mem_mode')!r} is not supported"
+            )
+        if self.get_nodeattr("TH") != 1 or self.get_nodeattr("runtime_writeable_weights"):
+            raise finn_error(f"{name}: {OP_TYPE} supports TH=1 and fixed weights only")
+        self.calc_wmem()  # MW % SIMD, MH % PE
+
+    def accu_width(self) -> int:
+        return max(1, math.ceil(math.log2(self.get_nodeattr("MW") + 1)))
+
+    def threshold_width(self) -> int:
+        return max(1, math.ceil(math.log2(self.get_nodeattr("MW") + 2)))
+
+    def hw_thresholds(self, thresholds: np.ndarray) -> np.ndarray:
+        """Thresholds as the core compares them, (NF, PE, steps): ``acc >= t`` for integer acc
+        in [0, MW] is unchanged by ceil and by clipping t to [0, MW+1]."""
+        t = self.get_hw_compatible_threshold_tensor(thresholds)[0]  # (PE, TMEM, steps)
+        t = np.clip(np.ceil(t), 0, self.get_nodeattr("MW") + 1).astype(np.int64)
+        return t.transpose(1, 0, 2)
+
+    def n_thresholds(self, model=None) -> int:
+        if self.get_nodeattr("noActivation") == 1:
+            return 0
+        if model is not None:
+            return int(model.get_initializer(self.onnx_node.input[2]).shape[-1])
+        odt = self.get_output_datatype()
+        return 1 if odt.name == "BIPOLAR" else 2 ** odt.bitwidth() - 1
+
+    def write_params(self, model, code_gen_dir: str) -> dict[str, str]:
+        """``memblock.dat`` (FINN's weight file) and, with activation, ``thresholds.dat``."""
+        self._steps = self.n_thresholds(model)
+        weights = model.get_initializer(self.onnx_node.input[1])
+        wfile = f"{code_gen_dir}/{WEIGHT_FILE}"
+        self.make_weight_file(weights, "decoupled_verilog_dat", wfile)
+        tfile = ""
+        if self._steps:
+            thr = self.hw_thresholds(model.get_initializer(self.onnx_node.input[2]))
+            digits = (self.threshold_width() + 3) // 4
+            tfile = f"{code_gen_dir}/{THRESHOLD_FILE}"
+            Path(tfile).write_text("".join(f"{int(v):0{digits}x}\n" for v in thr.reshape(-1)))
+        return {"WEIGHT_FILE": wfile, "THRESHOLD_FILE": tfile}
+
+    def core_params(self) -> dict[str, int | str]:
+        odt = self.get_output_datatype()
+        return {
+            "MW": self.get_nodeattr("MW"),
+            "MH": self.get_nodeattr("MH"),
+            "PE": self.get_nodeattr("PE"),
+            "SIMD": self.get_nodeattr("SIMD"),
+            "ACCU_WIDTH": self.accu_width(),
+            "N_THRESHOLDS": getattr(self, "_steps", self.n_thresholds()),
+            "THRESHOLD_WIDTH": self.threshold_width(),
+            "OUT_WIDTH": odt.bitwidth(),
+            "ACT_VAL": 0 if odt.name == "BIPOLAR" else int(self.get_nodeattr("ActVal")),
+            "RAM_STYLE": self.get_nodeattr("ram_style"),
+        }
+
+    def lut_estimation(self, fpgapart=None) -> int:
+        """A structural model, not calibrated by synthesis: per PE x SIMD lane one LUT for
+        XNOR + popcount tree; per PE an accumulator and one comparator (acc/2 LUTs) per
+        threshold; the input replay buffer as LUTRAM (64 bits per LUT)."""
+        pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
+        sf, nf = self.get_nodeattr("MW") // simd, self.get_nodeattr("MH") // pe
+        acc = self.accu_width()
+        per_pe = acc + self.n_thresholds() * math.ceil(acc / 2)
+        replay = simd * math.ceil(sf / 64) if nf > 1 else 0
+        return int(pe * simd + pe * per_pe + replay)
+
+
+def op_class() -> type:
+    """``MVAUBinary_rtl`` as a FINN hardware op (a subclass of ``MVAU`` and ``RTLBackend``)."""
+    from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU  # lazy: FINN import
+
+    return finn_class(OP_TYPE, MVAUBinaryRTL, MVAU)
