@@ -26,6 +26,7 @@ def hermetic_env(tmp_path_factory) -> dict[str, str]:
     (FINN_SETTINGS, FINN_BUILD_DIR) in a folder of this run. The Verilator cache is shared by
     all tests of one run (a stitched model compiled once per run), never between runs."""
     from fewerbits.compat.finn.env import write_settings
+    from fewerbits.core.cache import WASM_CACHE_VAR, wasm_cache
 
     base = tmp_path_factory.mktemp("hermetic")
     finn_work = base / "finn"
@@ -35,6 +36,9 @@ def hermetic_env(tmp_path_factory) -> dict[str, str]:
         # the two paths write_settings writes and sets (recorded here so teardown unsets them)
         "FINN_SETTINGS": str(finn_work / "finn_settings.yaml"),
         "FINN_BUILD_DIR": str(finn_work / "finn_tmp"),
+        # the yowasp tools' compiled WebAssembly (~1 min per tool to make): content-addressed by
+        # the pinned wheel's module digest, so sharing it between runs shares no state
+        WASM_CACHE_VAR: str(wasm_cache()),
     }
     with pytest.MonkeyPatch.context() as mp:
         for var in [v for v in os.environ if v.startswith(FOREIGN_PREFIXES)]:

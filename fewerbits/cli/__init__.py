@@ -35,6 +35,7 @@ COMMANDS = [
     "export",
     "build",
     "fifo",
+    "synth",
     "verify",
     "infer",
     "validate",

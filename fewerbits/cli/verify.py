@@ -40,6 +40,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="leave a level out (repeatable), e.g. --skip rtl_nodes; it is reported as skipped",
     )
+    p.add_argument(
+        "--with",
+        dest="include",
+        action="append",
+        default=[],
+        metavar="LEVEL",
+        help="also run an opt-in level (repeatable), e.g. --with netlist (Yosys + Verilator)",
+    )
     return p
 
 
@@ -52,6 +60,7 @@ def main(a: argparse.Namespace) -> int:
         a.samples,
         progress=not a.quiet,
         skip=tuple(a.skip),
+        include=tuple(a.include),
         export_dir=Path(a.export) if a.export else None,
         out_file=Path(a.out) if a.out else None,
     )

@@ -46,6 +46,101 @@ def plot_per_layer(per_layer: list[dict], out_dir: Path) -> list[Path]:
     ]
 
 
+def plot_synthesis(rows: list[dict], out_dir: Path) -> list[Path]:
+    """Per layer, FINN's estimate beside the synthesized count: LUT and DSP
+    (plots/synthesis_vs_finn.png)."""
+    rows = [r for r in rows if "reason" not in r]
+    if not rows:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in rows]
+    x = range(len(names))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    for ax, (key, label) in zip(axes[0], (("lut", "LUT"), ("dsp", "DSP")), strict=True):
+        ax.bar(
+            [i - 0.2 for i in x],
+            [r.get(f"finn_{key}") or 0 for r in rows],
+            0.4,
+            label="FINN estimate",
+            color="#a8a8a8",
+        )
+        ax.bar([i + 0.2 for i in x], [r[key] for r in rows], 0.4, label="Yosys", color="#3b6ea8")
+        ax.set_xticks(list(x), names, rotation=60, ha="right", fontsize=7)
+        ax.set_title(label)
+        ax.legend(fontsize=7)
+    fig.suptitle("FINN's estimate vs synthesized (per layer)")
+    fig.tight_layout()
+    out_png = out_dir / "synthesis_vs_finn.png"
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return [out_png]
+
+
+def _synthesis_lines(syn: dict) -> list[str]:
+    """report.md: the Yosys synthesis section (FINN's estimate beside the synthesized count)."""
+    where = f"{syn['family']}" + (f", part {syn['part']}" if syn.get("part") else "")
+    lines = ["", f"## Synthesis (Yosys, {where})", ""]
+    total = syn.get("total")
+    if total:
+        pct = syn.get("percent") or {}
+        share = ", ".join(f"{k} {v:g} %" for k, v in pct.items())
+        lines.append(
+            f"- whole accelerator: {total['LUT']:,} LUT + {total['LUTRAM']:,} LUTRAM, "
+            f"{total['FF']:,} FF, {total['CARRY']:,} CARRY, BRAM {total['BRAM36']} x36 + "
+            f"{total['BRAM18']} x18 + {total['BRAM4K']} x4K, {total['DSP']} DSP"
+            + (f" ({share} of the part)" if share else "")
+        )
+        glue = syn.get("fifos_and_glue")
+        if glue:
+            lines.append(
+                f"- of which inter-layer FIFOs and glue: {glue['LUT'] + glue['LUTRAM']:,} LUT, "
+                f"{glue['FF']:,} FF"
+            )
+    else:
+        lines.append(f"- whole accelerator: {syn.get('total_reason')}")
+    pnr = syn.get("pnr")
+    if pnr:
+        met = "met" if pnr["timing_met"] else "**not met**"
+        cp = pnr.get("critical_path") or {}
+        used = ", ".join(
+            f"{k} {v['used']:,}/{v['available']:,}" for k, v in pnr["utilisation"].items()
+        )
+        lines += [
+            f"- place and route (nextpnr, {pnr['board']} {pnr['part']}): **Fmax {pnr['fmax_mhz']} MHz** "
+            f"vs the board clock {pnr['target_mhz']:g} MHz (timing {met}); {pnr['seconds']} s",
+            f"- placed: {used}",
+            f"- critical path: {cp.get('from')} -> {cp.get('to')}, {cp.get('logic_levels')} logic "
+            f"levels, {cp.get('delay_ns')} ns",
+            f"- bitstream: `synth/pnr/{pnr['bitstream']}` ({pnr['bitstream_bytes']:,} bytes)",
+        ]
+    rows = syn.get("layers") or []
+    if rows:
+        lines += [
+            "",
+            "| layer | op | LUT | FINN LUT | ratio | FF | BRAM36 | FINN BRAM36 | DSP | FINN DSP | ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+    for r in rows:
+        if "reason" in r:
+            lines.append(
+                f"| {r['name']} | {r['op_type']} | not synthesizable here: {r['reason']} |"
+            )
+            continue
+        lines.append(
+            f"| {r['name']} | {r['op_type']} | {r['lut']:,} | {_fmt(r['finn_lut'])} "
+            f"| {_fmt(r['lut_ratio'])} | {r['ff']:,} | {r['bram36']:g} | {_fmt(r['finn_bram36'])} "
+            f"| {r['dsp']} | {_fmt(r['finn_dsp'])} | {_fmt(r['dsp_ratio'])} |"
+        )
+    if rows:
+        lines += ["", "ratio = synthesized / FINN estimate (– where FINN estimates 0 or nothing)."]
+    return lines
+
+
 def _fmt(v) -> str:
     if v is None:
         return "–"
@@ -136,18 +231,24 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
             lines += [f"    {c}" for c in cmds]
     lines += _fifo_lines(report.get("fifo_sizing") or {})
     rtl = report.get("rtl_simulation") or {}
-    st = rtl.get("rtl_stitched") or {}
-    if st.get("status") == "pass" and st.get("cycles_per_frame"):
+    sims = [(n, rtl.get(n) or {}) for n in ("rtl_stitched", "netlist")]
+    sims = [(n, st) for n, st in sims if st.get("status") == "pass" and st.get("cycles_per_frame")]
+    if sims:
         lines += [
             "",
             "## Verilator RTL simulation",
             "",
             "| level | frames | bit-exact | cycles/frame | FINN estimate | ratio | latency (cycles) | sim frames/s |",
             "|---|---|---|---|---|---|---|---|",
-            f"| rtl_stitched | {st.get('frames')} | {st.get('bit_exact')} | {st.get('cycles_per_frame')} "
-            f"| {st.get('estimate_cycles_per_frame', '–')} | {st.get('estimate_ratio', '–')} "
-            f"| {st.get('latency_cycles', '–')} | {_fmt(st.get('frames_per_second'))} |",
         ]
+    for n, st in sims:
+        lines.append(
+            f"| {n} | {st.get('frames')} | {st.get('bit_exact')} | {st.get('cycles_per_frame')} "
+            f"| {st.get('estimate_cycles_per_frame', '–')} | {st.get('estimate_ratio', '–')} "
+            f"| {st.get('latency_cycles', '–')} | {_fmt(st.get('frames_per_second'))} |"
+        )
+    notes = [st["netlist_options"] for _, st in sims if st.get("netlist_options")]
+    lines += ["", f"netlist: {notes[0]}."] if notes else []
     nodes = (rtl.get("rtl_nodes") or {}).get("nodes") or []
     if nodes:
         lines += ["", "| node | op | status | reason |", "|---|---|---|---|"]
@@ -155,6 +256,8 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
             f"| {n.get('name')} | {n.get('op_type', '')} | {n.get('status', '')} | {n.get('reason') or ''} |"
             for n in nodes
         ]
+    if report.get("synthesis"):
+        lines += _synthesis_lines(report["synthesis"])
     t = report.get("timings_seconds")
     if t:
         lines += ["", "## Timings (s)", "", " · ".join(f"{k} {v}" for k, v in t.items())]
@@ -198,6 +301,7 @@ def write_report(out: Path, report: dict) -> None:
     """Write OUT/report.json, OUT/report.md and OUT/plots/*.png."""
     out = Path(out)
     pngs = plot_per_layer((report.get("estimates") or {}).get("per_layer", []), out / "plots")
+    pngs += plot_synthesis((report.get("synthesis") or {}).get("layers", []), out / "plots")
     rels = [str(p.relative_to(out)) for p in pngs]
     report["plots"] = rels + [p for p in report.get("plots", []) if p not in rels]
     write_json(out / "report.json", report)

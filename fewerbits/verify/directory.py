@@ -152,6 +152,7 @@ def verify_directory(
     progress: bool = True,
     skip: tuple[str, ...] = (),
     export_dir: Path | None = None,
+    include: tuple[str, ...] = (),
     out_file: Path | None = None,
 ) -> dict:
     """Run every level available for ``d`` and write its verify.json (:func:`verify_json_path`);
@@ -166,7 +167,9 @@ def verify_directory(
             "re-export it with `fewerbits export`"
         )
     x = load_inputs(info, input_file, samples)
-    levels = with_extra_levels(make_levels(export, build, tuple(skip)), extra_levels)
+    levels = with_extra_levels(
+        make_levels(export, build, tuple(skip), tuple(include)), extra_levels
+    )
     t0 = time.time()
     if "qonnx" in info["source"]:
         # no PyTorch model: the QONNX graph's own execution is the reference

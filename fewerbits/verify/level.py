@@ -67,6 +67,8 @@ class Level:
     rank: ClassVar[int] = 0
     can_trace: ClassVar[bool] = False
     section: ClassVar[str | None] = None
+    #: a level that costs minutes (e.g. synthesis first) runs only when named in ``include``
+    opt_in: ClassVar[bool] = False
 
     def available(self) -> str | None:
         """None if the level can run here, else the one-line reason it cannot."""
@@ -149,19 +151,29 @@ def level_names() -> list[str]:
     return [c.name for c in sorted(_LEVELS.values(), key=lambda c: c.rank)]
 
 
-def make_levels(export: ExportDir, build: BuildDir | None, skip: tuple[str, ...] = ()) -> list:
+def make_levels(
+    export: ExportDir,
+    build: BuildDir | None,
+    skip: tuple[str, ...] = (),
+    include: tuple[str, ...] = (),
+) -> list:
     """The ladder for an export (and optionally build) folder, in order; ``skip`` names levels
-    to leave out (an unknown name is refused in one line)."""
-    unknown = sorted(set(skip) - set(_LEVELS))
-    if unknown:
-        raise VerifyInputError(
-            f"--skip {', '.join(unknown)}: no such level; levels are {', '.join(level_names())}"
-        )
+    to leave out, ``include`` opt-in levels to run (an unknown name is refused in one line)."""
+    for option, names in (("--skip", skip), ("--with", include)):
+        unknown = sorted(set(names) - set(_LEVELS))
+        if unknown:
+            raise VerifyInputError(
+                f"{option} {', '.join(unknown)}: no such level; levels are "
+                f"{', '.join(level_names())}"
+            )
     levels: list[Level] = []
     for name in level_names():
         cls = _LEVELS[name]
         if name in skip:
             levels.append(SkippedLevel(name, f"not requested (--skip {name})", cls.section))
+        elif cls.opt_in and name not in include:
+            reason = f"opt-in level (minutes): run it with `fewerbits verify DIR --with {name}`"
+            levels.append(SkippedLevel(name, reason, cls.section))
         elif cls.needs == "build" and build is None:
             reason = "no build folder (run `fewerbits build` first)"
             levels.append(SkippedLevel(name, reason, cls.section))

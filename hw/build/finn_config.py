@@ -7,7 +7,7 @@ from pathlib import Path
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.config import DEFAULT_TARGET_FPS, BuildConfig
 
-from ..boards import get_board
+from ..boards import CODEGEN_STAND_IN_FLOW, get_board
 from . import impl_style
 
 
@@ -32,8 +32,8 @@ def dataflow_config(build: BuildConfig, out_dir: Path, part: str | None = None):
         output_dir=str(out_dir),
         synth_clk_period_ns=float(build.clock_ns),
         board=board.name,
-        fpga_part=part or build.part or board.part,
-        shell_flow_type=bc.ShellFlowType(board.shell_flow),
+        fpga_part=part or build.part or board.finn_part,
+        shell_flow_type=bc.ShellFlowType(board.shell_flow or CODEGEN_STAND_IN_FLOW),
         generate_outputs=outputs,
         target_fps=target,
         save_intermediate_models=False,

@@ -194,12 +194,18 @@ def _build_in(
     finn_env.write_settings(stage.path)
     finn_env.reset_settings_cache()
     part, part_board = target
-    until = resolve_until(b.until, vivado_found())
+    refusal = get_board(b.board).finn_refusal  # an open-FPGA board: FINN stops after codegen
+    vivado = vivado_found() and refusal is None
+    until = resolve_until(b.until, vivado)
     cfg = dataflow_config(b, stage.path, part)
     ctx = BuildContext(b, stage, part, part_board)
     extra = load_extra_steps(b.extra_steps) if b.extra_steps else []
     ctx.extra_steps = {e.step.name: e.step for e in extra}
-    to_run, skipped = plan_steps(until, vivado_found(), command, extra)
+    to_run, skipped = plan_steps(until, vivado, command, extra)
+    if refusal:
+        for s in skipped:
+            if s["step"] in VIVADO_STEPS:
+                s["reason"], s["command"] = refusal, ""
     cfg.steps = list(to_run)
     write_json(stage.config, json.loads(cfg.to_json()))
     stage.intermediate.mkdir(exist_ok=True)

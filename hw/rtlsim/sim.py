@@ -309,6 +309,14 @@ def check_integer_input(x: np.ndarray, dt, where: str) -> None:
         )
 
 
+def build_link_depths(build_dir: Path, designs: list) -> int | list[int]:
+    """The inter-layer FIFO depths of a build: sized ones from its folding.json (`fewerbits
+    fifo`), else the default depth for every link."""
+    folding = BuildDir(build_dir).folding
+    sized = design.folded_link_depths(read_json(folding), designs) if folding.is_file() else None
+    return sized or design.FIFO_DEPTH
+
+
 class Stitched:
     """All RTL layers of a build in one simulation model (FIFO between neighbours), compiled and
     run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`).
@@ -335,13 +343,7 @@ class Stitched:
         model = self.graphs.dataflow
         self.designs = [design.node_design(model, n) for n in self.graphs.nodes]
         if fifo_depths is None:
-            folding = BuildDir(build_dir).folding
-            sized = (
-                design.folded_link_depths(read_json(folding), self.designs)
-                if folding.is_file()
-                else None
-            )
-            fifo_depths = sized or design.FIFO_DEPTH
+            fifo_depths = build_link_depths(build_dir, self.designs)
         self.fifo_depths = design.link_depths(self.designs, fifo_depths)
         self.design = design.stitched_design(self.designs, self.fifo_depths)
         self.sources = self.design.sources

