@@ -249,9 +249,10 @@ def _train(
     up to ``cfg.epochs``. ``on_epoch_end(epoch, history_row, model)`` is called after each saved epoch.
     Returns the train.json dict.
 
-    Kept as one function on purpose (~130 lines): exact resume depends on the order in which
+    Kept as one function on purpose (~150 lines): exact resume depends on the order in which
     its state is created and restored (Brevitas scales loaded before the optimizer is built,
-    then optimizer, RNG and schedule), and the checkpoint closure captures all of it.
+    then optimizer, RNG and schedule), the checkpoint closure captures all of it, and the
+    owned-output publish (fewerbits/core/ownership.py) must wrap exactly that state.
     """
     out = Path(out)
     cfg = TrainConfig(**{**asdict(cfg), "model": _resolve_model_spec(cfg.model)})
