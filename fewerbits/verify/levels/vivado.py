@@ -1,4 +1,4 @@
-"""Levels that need Xilinx tools: reported as skipped, with what to run instead."""
+"""Levels that need Xilinx tools: reported as skipped, with the reason."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from fewerbits.compat.finn import env as finn_env
 
 from ..level import Level, register_level
 
-_IN_DOCKER = "run `fewerbits verify` inside the Docker image with Vivado mounted"
+#: said honestly: running `verify` in the Docker image with Vivado would not run these either
+_NOT_DRIVEN = "fewerbits does not drive this FINN level yet, with or without Vivado"
 
 
 class VivadoLevel(Level):
@@ -21,7 +22,7 @@ class VivadoLevel(Level):
     def available(self) -> str | None:
         if finn_env.vivado_available() and finn_env.vitis_hls_available():
             return "Vivado found, but fewerbits does not drive FINN's cppsim/xsim levels yet"
-        return f"{self.why}; {_IN_DOCKER}"
+        return f"{self.why}; {_NOT_DRIVEN}"
 
 
 @register_level
