@@ -62,6 +62,16 @@ def row_ulp_distance(ref: np.ndarray, out: np.ndarray) -> np.ndarray:
     return u.astype(np.int64)
 
 
+def bit_identical(ref: np.ndarray, out: np.ndarray) -> bool:
+    """Every float32 element of ``out`` has the bits of ``ref``'s (shapes may differ by
+    layout only, e.g. a batch of (1, 10) rows against (N, 10))."""
+    r = np.asarray(ref, dtype=np.float32)
+    o = np.asarray(out, dtype=np.float32)
+    return r.size == o.size and bool(
+        np.array_equal(r.view(np.int32).ravel(), o.view(np.int32).ravel())
+    )
+
+
 def argmax_agreement(ref: np.ndarray, out: np.ndarray) -> float:
     """Fraction of samples whose predicted class agrees; where the reference has several
     classes tied at its maximum, any of them counts as agreement (rows: samples)."""

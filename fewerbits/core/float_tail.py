@@ -23,7 +23,6 @@ activations themselves are still compared exactly (the ladder's trace check).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -102,12 +101,28 @@ def _batchnorm_error(wrapper, node, ctx: dict, err: np.ndarray) -> np.ndarray:
     return err * np.abs(s.reshape(shape)) + 4 * U * (y + np.abs(v_in * s.reshape(shape)))
 
 
-def tail_bound(model_onnx: Path, x: np.ndarray, reference: np.ndarray) -> np.ndarray | None:
-    """Per-element absolute bound (shape of ``reference``) for the float tail, or None."""
+def _propagate(wrapper, node, c: np.ndarray | None, ctx: dict, err: np.ndarray) -> np.ndarray:
+    """The error after one op of a tail or pre-quantizer chain, from the error before it (``c``
+    the op's constant for Mul/Div/Add/Sub)."""
+    v = np.abs(np.asarray(ctx[node.output[0]], np.float64))  # the op's result
+    if node.op_type == "Relu":
+        return err  # 1-Lipschitz and exact
+    if node.op_type == "BatchNormalization":
+        return _batchnorm_error(wrapper, node, ctx, err)
+    if node.op_type == "Mul":
+        return err * np.abs(c) + U * v
+    if node.op_type == "Div":
+        return err / np.abs(c) + U * v
+    return err + U * v
+
+
+def tail_bound(model, x: np.ndarray, reference: np.ndarray) -> np.ndarray | None:
+    """Per-element absolute bound (shape of ``reference``) for the float tail, or None;
+    ``model`` is a QONNX ModelWrapper or the path of one."""
     from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
     from qonnx.core.onnx_exec import execute_onnx
 
-    w = ModelWrapper(str(model_onnx))
+    w = model if isinstance(model, ModelWrapper) else ModelWrapper(str(model))
     tail = find_float_tail(w)
     if tail is None:
         return None
@@ -118,15 +133,7 @@ def tail_bound(model_onnx: Path, x: np.ndarray, reference: np.ndarray) -> np.nda
         ctx = execute_onnx(w, {iname: x[i : i + 1].astype(np.float32)}, True)
         err = _reduction_error(red, ctx)
         for node, c, _first in tail.ops:
-            v = np.asarray(ctx[node.output[0]], np.float64)  # the op's result
-            if node.op_type == "BatchNormalization":
-                err = _batchnorm_error(w, node, ctx, err)
-            elif node.op_type == "Mul":
-                err = err * np.abs(c) + U * np.abs(v)
-            elif node.op_type == "Div":
-                err = err / np.abs(c) + U * np.abs(v)
-            else:
-                err = err + U * np.abs(v)
+            err = _propagate(w, node, c, ctx, err)
         bounds.append(np.broadcast_to(err, np.asarray(ctx[w.graph.output[0].name]).shape))
     err = np.concatenate(bounds).reshape(reference.shape)
     ops = len(tail.ops) + 3 * sum(n.op_type == "BatchNormalization" for n, _, _ in tail.ops)
@@ -198,17 +205,26 @@ def pre_quant_error(wrapper, ctx: dict, quant_node) -> np.ndarray | None:
     else:
         err = _reduction_error(node, ctx)
     for n in chain[::-1]:
-        v = np.abs(np.asarray(ctx[n.output[0]], np.float64))
-        if n.op_type == "Relu":
-            continue  # 1-Lipschitz and exact
-        if n.op_type == "BatchNormalization":
-            err = _batchnorm_error(wrapper, n, ctx, err)
-            continue
-        c = np.abs(np.asarray(wrapper.get_initializer(n.input[1]), np.float64))
-        if n.op_type == "Mul":
-            err = err * c + U * v
-        elif n.op_type == "Div":
-            err = err / c + U * v
-        else:
-            err = err + U * v
+        c = wrapper.get_initializer(n.input[1]) if n.op_type in TAIL_OPS else None
+        err = _propagate(wrapper, n, None if c is None else np.asarray(c, np.float64), ctx, err)
     return 2 * err  # two float32 evaluations (the reference's and the graph's) may differ by both
+
+
+class LazyTailBound:
+    """:func:`tail_bound` computed on first use: a ladder whose levels are all bit-exact never
+    needs it (it costs one full QONNX execution per sample)."""
+
+    def __init__(self, model, x: np.ndarray, reference: np.ndarray) -> None:
+        self._args = (model, x, reference)
+        self._done = False
+        self._value: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray | None:
+        if not self._done:
+            self._value, self._done = tail_bound(*self._args), True
+        return self._value
+
+    @property
+    def used(self) -> np.ndarray | None:
+        """The bound, if a level needed it (else None: not computed, or no float tail)."""
+        return self._value

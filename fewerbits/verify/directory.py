@@ -13,7 +13,7 @@ from fewerbits.core.artifacts import VERIFY_JSON, BuildDir, ExportDir, RunDir
 from fewerbits.core.compare import DEFAULT_ULP_BOUND, LevelResult
 from fewerbits.core.errors import UsageError
 from fewerbits.core.files import write_json
-from fewerbits.core.float_tail import tail_bound
+from fewerbits.core.float_tail import LazyTailBound
 from fewerbits.export.exporter import source_model
 from fewerbits.train.datasets import load_dataset
 
@@ -183,7 +183,7 @@ def verify_directory(
         reference = {"name": "pytorch"}
         ref = pytorch_reference(source_model(info["source"]), x)
     reference["seconds"] = round(time.time() - t0, 3)
-    bound = tail_bound(export.model, x, ref)
+    bound = LazyTailBound(export.model, x, ref)
     trace_ref = next(
         (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace),
         QonnxLevel(export) if "qonnx" in info["source"] else None,
@@ -200,10 +200,10 @@ def verify_directory(
         "samples": len(x),
         "reference": reference,
         "trace_reference": TRACE_REFERENCE,
-        "ulp_bound": None if bound is not None else DEFAULT_ULP_BOUND,
+        "ulp_bound": None if bound.used is not None else DEFAULT_ULP_BOUND,
         "float_tail_bound": None
-        if bound is None
-        else {"max": float(bound.max()), "how": "derived: fewerbits/core/float_tail.py"},
+        if bound.used is None
+        else {"max": float(bound.used.max()), "how": "derived: fewerbits/core/float_tail.py"},
         "levels": [r.to_dict() for r in results],
         "all_passed": all(r.status != "fail" for r in results),
         "summary": summary_line(results),

@@ -13,11 +13,18 @@ trace reference); the ULP bound is stated in the result.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from fewerbits.core.compare import DEFAULT_ULP_BOUND, LevelResult, compare, first_failing_sample
+from fewerbits.core.compare import (
+    DEFAULT_ULP_BOUND,
+    LevelResult,
+    bit_identical,
+    compare,
+    first_failing_sample,
+)
 
 from .level import ActivationTrace, Level
 
@@ -32,15 +39,16 @@ def run_ladder(
     ulp_bound: int = DEFAULT_ULP_BOUND,
     progress: bool = False,
     trace_reference: Level | None = None,
-    tail_bound: np.ndarray | None = None,
+    tail_bound: Callable[[], np.ndarray | None] | None = None,
 ) -> list[LevelResult]:
     """Run every level on ``x`` and compare each with ``reference`` (PyTorch's outputs).
 
     A level whose outputs are within the ULP bound but not bit-exact must still have
     bit-exact integer activations on those samples: if it and ``trace_reference`` can trace,
     the integer tensors of (up to 20) non-exact samples are compared exactly, and any
-    difference fails the level. ``tail_bound`` (per output element, derived from the graph's
-    float tail: :mod:`fewerbits.core.float_tail`) replaces the ULP bound where given."""
+    difference fails the level. ``tail_bound()`` (per output element, derived from the graph's
+    float tail: :mod:`fewerbits.core.float_tail`; called only for a level that is not
+    bit-exact) replaces the ULP bound where it gives one."""
     reference = np.asarray(reference, dtype=np.float32)
     results = []
     bar = tqdm(levels, desc="verify", disable=not progress, leave=False)
@@ -64,7 +72,10 @@ def run_ladder(
                 )
             )
             continue
-        res = compare(level.name, reference, out, ulp_bound, tail_bound)
+        bound = None
+        if tail_bound is not None and not bit_identical(reference, out):
+            bound = tail_bound()
+        res = compare(level.name, reference, out, ulp_bound, bound)
         if res.status == "fail":
             res.first_failing_sample = first_failing_sample(reference, out, ulp_bound)
         elif res.bit_exact < res.samples and _can_compare_traces(trace_reference, level):
