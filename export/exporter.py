@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -21,7 +20,7 @@ from fewerbits.core import ownership
 from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import bit_identical, compare
 from fewerbits.core.errors import FewerbitsError
-from fewerbits.core.files import sha256_json, write_atomic, write_json
+from fewerbits.core.files import sha256_file, sha256_json, write_atomic, write_json
 from fewerbits.core.float_tail import tail_bound
 
 MODEL_ONNX = ExportDir.MODEL
@@ -135,7 +134,9 @@ def finish_qonnx(wrapper, out_file: Path, input_dtype: str):
     return wrapper
 
 
-def export_qonnx_file(path: Path, out_dir: Path, input_dtype: str = "UINT8") -> dict:
+def export_qonnx_file(
+    path: Path, out_dir: Path, input_dtype: str = "UINT8", force: bool = False
+) -> dict:
     """A QONNX file made elsewhere (e.g. ``brevitas.export.export_qonnx``) as an export folder.
 
     There is no PyTorch model: `verify` compares every level with qonnx's execution of this
@@ -152,18 +153,16 @@ def export_qonnx_file(path: Path, out_dir: Path, input_dtype: str = "UINT8") -> 
         raise ExportError(
             f"{path}: not a readable (Q)ONNX model: {type(e).__name__}: {e}"
         ) from None
-    with tempfile.TemporaryDirectory() as tmp:
-        wrapper = finish_qonnx(wrapper, Path(tmp) / MODEL_ONNX, input_dtype)
+    key = {"source": {"qonnx": str(path), "sha256": sha256_file(path)}, "input_dtype": input_dtype}
+    # owned and staged like every export (fewerbits.core.ownership)
+    with ownership.owned_output(out_dir, "export", sha256_json(key), force) as stage:
+        wrapper = finish_qonnx(wrapper, stage / MODEL_ONNX, input_dtype)
         check_graph(wrapper)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        part = out_dir / (MODEL_ONNX + ".tmp")
-        shutil.copyfile(Path(tmp) / MODEL_ONNX, part)
-        part.replace(out_dir / MODEL_ONNX)
-    info: dict = {"source": {"qonnx": str(path)}, **graph_summary(wrapper)}
-    info["input_shape"] = list(wrapper.get_tensor_shape(wrapper.graph.input[0].name))[1:]
-    info["check_inputs"] = "none: no PyTorch model to compare with"
-    info["verification"] = []
-    write_json(out_dir / EXPORT_JSON, info)
+        info: dict = {"source": {"qonnx": str(path)}, **graph_summary(wrapper)}
+        info["input_shape"] = list(wrapper.get_tensor_shape(wrapper.graph.input[0].name))[1:]
+        info["check_inputs"] = "none: no PyTorch model to compare with"
+        info["verification"] = []
+        write_json(stage / EXPORT_JSON, info)
     return info
 
 
@@ -289,7 +288,7 @@ def export(
     out_dir = Path(out_dir)
     input_datatype(input_dtype)  # refuse a bad option before any work
     if "qonnx" in source:
-        return export_qonnx_file(Path(source["qonnx"]), out_dir, input_dtype)
+        return export_qonnx_file(Path(source["qonnx"]), out_dir, input_dtype, force)
     source = {
         k: (str(Path(v).absolute()) if k in ("checkpoint", "weights") and v else v)
         for k, v in source.items()
