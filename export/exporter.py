@@ -19,7 +19,7 @@ from fewerbits.compat.qonnx.fold import FoldConstantsWithOptionalInputs
 from fewerbits.core import ownership
 from fewerbits.core.artifacts import ExportDir
 from fewerbits.core.compare import bit_identical, compare
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import sha256_file, sha256_json, write_atomic, write_json
 from fewerbits.core.float_tail import tail_bound
 
@@ -29,6 +29,10 @@ EXPORT_JSON = ExportDir.INFO
 
 class ExportError(FewerbitsError):
     """A model that cannot be exported to a deployable QONNX graph."""
+
+
+class ExportOptionError(ExportError, UsageError):
+    """An export option that is malformed or does not apply to the model given (exit 2)."""
 
 
 #: float layers FINN cannot map to hardware, and what to use instead
@@ -247,7 +251,7 @@ def input_datatype(name: str):
     try:
         return DataType[name]
     except KeyError:
-        raise ExportError(
+        raise ExportOptionError(
             f"--input-datatype {name!r}: not a QONNX datatype; use e.g. UINT8, INT8, INT4, "
             "BIPOLAR, FIXED<8,4> or FLOAT32"
         ) from None
@@ -262,7 +266,7 @@ def random_inputs(dtype: str, shape: tuple[int, ...], n: int, seed: int = 0) -> 
         return rng.choice(np.array([-1.0, 1.0], np.float32), size=(n, *shape))
     if dt.is_integer():
         if dt.bitwidth() > 32:
-            raise ExportError(
+            raise ExportOptionError(
                 f"--input-datatype {dtype}: wider than 32 bits; an accelerator input is an "
                 "integer of at most 32 bits"
             )
@@ -313,7 +317,7 @@ def export(
         info["data_file"] = cfg.get("data_file")
     else:
         if input_shape is None:
-            raise ExportError(
+            raise ExportOptionError(
                 f"{source['factory']}: --input-shape is required for a factory (e.g. 1,28,28)"
             )
         try:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from fewerbits.core import ownership
 from fewerbits.core.artifacts import ExportDir, TrainDir
 from fewerbits.core.config import BuildConfig, TrainConfig
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import sha256_json, write_json
 from fewerbits.energy import SOURCES, estimate_model
 from fewerbits.export.exporter import export, export_qonnx
@@ -39,6 +39,10 @@ FIXED_BITS = {"binarynet": (1, 1), "xnor": (1, 1), "binaryconnect": (1, 32), "fl
 
 class SweepError(FewerbitsError):
     """A sweep specification that cannot be run."""
+
+
+class SweepOptionError(SweepError, UsageError):
+    """A malformed --bits/--widths (exit 2)."""
 
 
 @dataclass
@@ -81,7 +85,9 @@ def parse_bits(spec: str) -> list[tuple[int, int]]:
         try:
             w, a = (int(v) for v in item.lower().split("x"))
         except ValueError:
-            raise SweepError(f"--bits {spec!r}: expected WxA pairs like 1x1,2x2,4x4") from None
+            raise SweepOptionError(
+                f"--bits {spec!r}: expected WxA pairs like 1x1,2x2,4x4"
+            ) from None
         out.append((w, a))
     return out
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import UsageError
 
 
-class BoardError(FewerbitsError):
+class BoardError(UsageError):
     """An unknown board or part."""
 
 

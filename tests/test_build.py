@@ -310,8 +310,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _one_error_line(p: subprocess.CompletedProcess) -> str:
-    assert p.returncode == 1, p.stderr[-2000:]
+def _one_error_line(p: subprocess.CompletedProcess, code: int = 1) -> str:
+    """The one error line; ``code`` 2 for a bad option value, 1 for a bad file or failed step."""
+    assert p.returncode == code, p.stderr[-2000:]
     lines = [ln for ln in p.stderr.splitlines() if ln.startswith("fewerbits build: error:")]
     assert len(lines) == 1, p.stderr[-2000:]
     return lines[0]
@@ -319,11 +320,11 @@ def _one_error_line(p: subprocess.CompletedProcess) -> str:
 
 def test_error_unknown_board_and_part(nets, tmp_path):
     line = _one_error_line(
-        _cli(str(nets["tfc"]), "--board", "Nexys9", "--out", str(tmp_path / "o"))
+        _cli(str(nets["tfc"]), "--board", "Nexys9", "--out", str(tmp_path / "o")), code=2
     )
     assert "unknown board 'Nexys9'" in line and "Pynq-Z1" in line
     line = _one_error_line(
-        _cli(str(nets["tfc"]), "--part", "xc9z999", "--out", str(tmp_path / "o"))
+        _cli(str(nets["tfc"]), "--part", "xc9z999", "--out", str(tmp_path / "o")), code=2
     )
     assert "unknown part 'xc9z999'" in line
     assert not (tmp_path / "o").exists()

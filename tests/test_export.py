@@ -142,7 +142,7 @@ def test_bad_weights_one_line(tmp_path):
 def test_factory_needs_input_shape(tmp_path):
     (tmp_path / "f.py").write_text("def make():\n    raise SystemExit(3)\n")
     p = _cli("export", f"{tmp_path / 'f.py'}:make", "--out", str(tmp_path / "e"))
-    assert p.returncode == 1 and "--input-shape is required" in p.stderr
+    assert p.returncode == 2 and "--input-shape is required" in p.stderr
     assert not (tmp_path / "e").exists(), "a refused export leaves no output folder"
 
 

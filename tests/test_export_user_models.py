@@ -84,7 +84,7 @@ def test_bad_input_datatype_is_one_line_and_writes_nothing(factory, tmp_path):
         text=True,
         timeout=300,
     )
-    assert p.returncode == 1
+    assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "--input-datatype 'NOPE8'" in lines[0], p.stderr
     assert not out.exists()

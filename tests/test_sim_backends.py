@@ -79,7 +79,7 @@ def test_cli_refuses_unknown_simulator_in_one_line(cmd, tmp_path):
     args = ["--input", "x.npy", "--out", "y.npy"] if cmd == "infer" else ["--dataset", "mnist-5k"]
     r = fewerbits(cmd, str(tmp_path / "deploy"), *args, "--simulator", "icarus", cwd=tmp_path)
     lines = error_lines(r.stderr)
-    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert r.returncode == 2 and len(lines) == 1, r.stderr  # a bad option value
     assert "'icarus'" in lines[0] and "verilator" in lines[0]
     helped = fewerbits(cmd, "--help")
     assert "--simulator {verilator" in helped.stdout and "{pynq,python,rtlsim}" in helped.stdout

@@ -136,6 +136,6 @@ def test_ecp5_place_and_route_to_a_bitstream_with_timing(ulx3s_build):  # noqa: 
 
 def test_pnr_refused_for_a_xilinx_build(tiny_run):  # noqa: F811
     p = _synth(tiny_run / "build", "--pnr")
-    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1  # an option combination
     assert "Xilinx bitstreams need Vivado" in p.stderr and "ULX3S-85F" in p.stderr
     assert not (tiny_run / "build" / "synth").exists()  # refused before anything is written

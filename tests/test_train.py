@@ -305,13 +305,14 @@ def _online(host: str) -> bool:
         return False
 
 
+#: (arguments, wording, exit code: 2 for a bad option value, 1 for a missing file)
 BAD_INPUTS = [
-    (["--model", "resnet9"], "--model 'resnet9': unknown model"),
-    (["--model", "nothere.py:make"], "file nothere.py not found"),
-    (["--scheme", "int", "--wbits", "0"], "--wbits 0 is out of range"),
-    (["--scheme", "dorefa", "--abits", "9"], "--abits 9 is out of range"),
-    (["--scheme", "ternary"], "--scheme 'ternary' is unknown"),
-    (["--dataset", "imagenet"], "--dataset 'imagenet' is unknown"),
+    (["--model", "resnet9"], "--model 'resnet9': unknown model", 2),
+    (["--model", "nothere.py:make"], "file nothere.py not found", 1),
+    (["--scheme", "int", "--wbits", "0"], "--wbits 0 is out of range", 2),
+    (["--scheme", "dorefa", "--abits", "9"], "--abits 9 is out of range", 2),
+    (["--scheme", "ternary"], "--scheme 'ternary' is unknown", 2),
+    (["--dataset", "imagenet"], "--dataset 'imagenet' is unknown", 2),
 ]
 
 
@@ -319,7 +320,7 @@ BAD_INPUTS = [
 def bad_input_runs(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]:
     """Every bad invocation of the real CLI, started together (each one pays torch's import)."""
     procs = []
-    for args, _ in BAD_INPUTS:
+    for args, *_ in BAD_INPUTS:
         out = tmp_path_factory.mktemp("bad") / "out"
         cmd = [*FEWERBITS, "train", "--dataset", "digits", *args, "--out", str(out), "-q"]
         procs.append(
@@ -332,11 +333,11 @@ def bad_input_runs(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedPro
     return done
 
 
-@pytest.mark.parametrize("i", range(len(BAD_INPUTS)), ids=[m for _, m in BAD_INPUTS])
+@pytest.mark.parametrize("i", range(len(BAD_INPUTS)), ids=[m for _, m, _ in BAD_INPUTS])
 def test_cli_bad_input_one_line(bad_input_runs, i):
     out, r = bad_input_runs[i]
-    message = BAD_INPUTS[i][1]
-    assert r.returncode == 1, r.stderr
+    _, message, code = BAD_INPUTS[i]
+    assert r.returncode == code, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("fewerbits train: error:")]
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert "Traceback" not in r.stderr

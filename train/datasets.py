@@ -28,12 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import sha256_file
 
 
 class DatasetError(FewerbitsError):
     """A dataset that is unknown or not available on this machine."""
+
+
+class DatasetOptionError(DatasetError, UsageError):
+    """An unknown --dataset name (exit 2)."""
 
 
 @dataclass
@@ -301,5 +305,7 @@ LOADERS: dict[str, Callable[[Path | None], Dataset]] = {
 def load_dataset(name: str, data_file: Path | None = None) -> Dataset:
     """Load a dataset by name (``data_file``: a file or folder to read instead of the default)."""
     if name not in LOADERS:
-        raise DatasetError(f"--dataset {name!r} is unknown; choose one of {', '.join(LOADERS)}")
+        raise DatasetOptionError(
+            f"--dataset {name!r} is unknown; choose one of {', '.join(LOADERS)}"
+        )
     return LOADERS[name](Path(data_file) if data_file is not None else None)

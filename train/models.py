@@ -14,7 +14,7 @@ import brevitas.nn as qnn
 import torch
 import torch.nn as nn
 
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.userfile import UserFileError, load_object
 
 from .schemes import Scheme
@@ -22,6 +22,10 @@ from .schemes import Scheme
 
 class ModelError(FewerbitsError):
     """A model name or user factory that cannot be built."""
+
+
+class ModelOptionError(ModelError, UsageError):
+    """A zoo --model that does not exist or does not fit the --dataset (exit 2)."""
 
 
 class ScaleInput(nn.Module):
@@ -86,14 +90,16 @@ class CNV(nn.Module):
     ):
         super().__init__()
         if len(input_shape) != 3:
-            raise ModelError(f"--model cnv needs image input (C, H, W), got shape {input_shape}")
+            raise ModelOptionError(
+                f"--model cnv needs image input (C, H, W), got shape {input_shape}"
+            )
         c, h, w = input_shape
         layers: list[nn.Module] = [ScaleInput(), scheme.input_layer()]
         for i, (ch_full, pool) in enumerate(CNV_CONVS):
             ch = max(1, round(ch_full * width))
             if min(h, w) - 2 < 1:
                 if i < 4:  # both pools must fit
-                    raise ModelError(
+                    raise ModelOptionError(
                         f"--model cnv: input {h}x{w} is too small (needs at least 16x16)"
                     )
                 break
@@ -162,7 +168,7 @@ def build_model(
     if name in ZOO:
         return ZOO[name].build(scheme, input_shape, classes, width)
     if ":" not in name:
-        raise ModelError(
+        raise ModelOptionError(
             f"--model {name!r}: unknown model; choose one of {', '.join(ZOO)} or file.py:factory"
         )
     factory = load_factory(name)

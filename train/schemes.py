@@ -38,10 +38,10 @@ from brevitas.quant.base import MaxStatsScaling
 from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
 from brevitas.quant.solver import WeightQuantSolver
 
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import UsageError
 
 
-class SchemeError(FewerbitsError):
+class SchemeError(UsageError):
     """A scheme name or bit width that cannot be built."""
 
 

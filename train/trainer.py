@@ -41,6 +41,10 @@ class TrainError(FewerbitsError):
     """Training that cannot start (bad device, unusable checkpoint to resume); one line."""
 
 
+class TrainOptionError(TrainError, UsageError):
+    """A training option out of range (exit 2)."""
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -49,9 +53,9 @@ def seed_everything(seed: int) -> None:
 
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise TrainError("--device cuda: no CUDA device is available here; use --device cpu")
+        raise TrainOptionError("--device cuda: no CUDA device is available here; use --device cpu")
     if name not in ("cpu", "cuda"):
-        raise TrainError(f"--device {name!r}: choose cpu or cuda")
+        raise TrainOptionError(f"--device {name!r}: choose cpu or cuda")
     return torch.device(name)
 
 
@@ -190,7 +194,7 @@ def train(*args, **kwargs) -> dict:
     the process's thread count afterwards."""
     cfg = args[0] if args else kwargs["cfg"]
     if cfg.threads < 1:
-        raise TrainError(f"--threads {cfg.threads}: must be >= 1")
+        raise TrainOptionError(f"--threads {cfg.threads}: must be >= 1")
     before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
@@ -257,13 +261,15 @@ def _train(
     out = Path(out)
     cfg = TrainConfig(**{**asdict(cfg), "model": _resolve_model_spec(cfg.model)})
     if cfg.epochs < 0:
-        raise TrainError(f"--epochs {cfg.epochs}: must be >= 0")
+        raise TrainOptionError(f"--epochs {cfg.epochs}: must be >= 0")
     if cfg.batch_size < 1:
-        raise TrainError(f"--batch-size {cfg.batch_size}: must be >= 1")
+        raise TrainOptionError(f"--batch-size {cfg.batch_size}: must be >= 1")
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise UsageError(f"--lr {cfg.lr:g}: give a learning rate > 0 (default {TrainConfig.lr:g})")
+        raise TrainOptionError(
+            f"--lr {cfg.lr:g}: give a learning rate > 0 (default {TrainConfig.lr:g})"
+        )
     if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise UsageError(f"--max-steps {cfg.max_steps}: must be >= 1 (or leave it out)")
+        raise TrainOptionError(f"--max-steps {cfg.max_steps}: must be >= 1 (or leave it out)")
     scheme = make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
     cfg.wbits, cfg.abits = scheme.wbits, scheme.abits  # fixed by binary/float schemes
     device = pick_device(cfg.device)

@@ -5,20 +5,13 @@ stage function, nothing more. Add a subcommand by adding a module and listing it
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import logging
 import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-from fewerbits.core.errors import USER_ERRORS, UsageError
-
-EXIT_ERROR = 1  # a failed check or a bad input file
-EXIT_USAGE = 2  # a bad option (argparse's own code for usage errors)
-
-#: write errors that mean "no room": a full disk, a quota, a file-size limit
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+from fewerbits.core.errors import exit_code, one_line
 
 
 def package_version() -> str:
@@ -103,22 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         logging.disable(logging.WARNING)
     try:
         return args.func(args)
-    except UsageError as e:
-        print(f"fewerbits {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except USER_ERRORS as e:
-        print(f"fewerbits {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as e:
-        if e.errno not in NO_SPACE:
+    except Exception as e:
+        code = exit_code(e)  # the one mapping of error types to codes (fewerbits/core/errors.py)
+        if code is None:
             raise
-        where = f" writing {e.filename}" if e.filename else ""
-        print(
-            f"fewerbits {args.command}: error: no space left{where} ({e.strerror}); free some "
-            "space or choose another --out (nothing was published)",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
+        print(f"fewerbits {args.command}: error: {one_line(e)}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("fewerbits: interrupted", file=sys.stderr)
         return 130

@@ -146,8 +146,8 @@ def add_driver_args(p: argparse.ArgumentParser) -> None:
 
 def add_simulator_arg(p: argparse.ArgumentParser, help: str) -> None:
     """``--simulator`` from the sim registry."""
-    # not argparse `choices`: an unknown name is refused by the registry itself, in one line with
-    # exit 1 like every other bad input (argparse would exit 2 with its usage text)
+    # not argparse `choices`: an unknown name is refused by the registry itself (exit 2, one
+    # line naming the registered back ends, also for callers of the API)
     p.add_argument(
         "--simulator",
         default=DEFAULT_SIMULATOR,

@@ -31,32 +31,34 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    from fewerbits.export.exporter import ExportError
+    from fewerbits.export.exporter import ExportOptionError
 
     if text is None:
         return None
     try:
         shape = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise ExportError(f"--input-shape {text!r}: expected integers like 1,28,28") from None
+        raise ExportOptionError(f"--input-shape {text!r}: expected integers like 1,28,28") from None
     if not shape or min(shape) < 1:
-        raise ExportError(f"--input-shape {text!r}: expected positive integers like 1,28,28")
+        raise ExportOptionError(f"--input-shape {text!r}: expected positive integers like 1,28,28")
     return shape
 
 
 def main(a: argparse.Namespace) -> int:
-    from fewerbits.export.exporter import MODEL_ONNX, ExportError, export
+    from fewerbits.export.exporter import MODEL_ONNX, ExportError, ExportOptionError, export
 
     spec = a.model
     if spec.endswith(".pt") or Path(spec).is_dir():
         if a.weights:
-            raise ExportError("--weights is only for file.py:factory models")
+            raise ExportOptionError("--weights is only for file.py:factory models")
         source = {"checkpoint": spec}
     elif ".py:" in spec:
         source = {"factory": spec, "weights": a.weights}
     elif spec.endswith(".onnx"):
         if a.weights or a.input_shape:
-            raise ExportError("--weights and --input-shape are only for file.py:factory models")
+            raise ExportOptionError(
+                "--weights and --input-shape are only for file.py:factory models"
+            )
         source = {"qonnx": spec}
     else:
         raise ExportError(

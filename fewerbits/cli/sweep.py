@@ -42,9 +42,9 @@ def main(a: argparse.Namespace) -> int:
     try:
         widths = [float(w) for w in a.widths.split(",")]
     except ValueError:
-        from fewerbits.sweep import SweepError
+        from fewerbits.sweep import SweepOptionError
 
-        raise SweepError(f"--widths {a.widths!r}: expected numbers like 0.5,1,2") from None
+        raise SweepOptionError(f"--widths {a.widths!r}: expected numbers like 0.5,1,2") from None
     cfg = SweepConfig(
         model=a.model,
         dataset=a.dataset,

@@ -27,7 +27,7 @@ import numpy as np
 
 from fewerbits.core.artifacts import BuildDir, ExportDir
 from fewerbits.core.compare import LevelResult
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 
 #: the level whose activation codes every other level's trace is compared with
 TRACE_REFERENCE = "qonnx"
@@ -36,6 +36,10 @@ ARTIFACTS = ("export", "build")
 
 class VerifyInputError(FewerbitsError):
     """A folder, option or input file `fewerbits verify` cannot use (one line)."""
+
+
+class VerifyOptionError(VerifyInputError, UsageError):
+    """An unknown --skip/--with level (exit 2)."""
 
 
 @dataclass
@@ -162,7 +166,7 @@ def make_levels(
     for option, names in (("--skip", skip), ("--with", include)):
         unknown = sorted(set(names) - set(_LEVELS))
         if unknown:
-            raise VerifyInputError(
+            raise VerifyOptionError(
                 f"{option} {', '.join(unknown)}: no such level; levels are "
                 f"{', '.join(level_names())}"
             )

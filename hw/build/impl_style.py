@@ -39,7 +39,7 @@ from .steps import (
     PREFER_RTL,
     SPECIALIZE_LAYERS,
     TARGET_FPS_PARALLELIZATION,
-    BuildError,
+    BuildOptionError,
     register_step,
 )
 
@@ -60,8 +60,8 @@ log = logging.getLogger(__name__)
 def check(build: BuildConfig) -> None:
     """Refuse an unknown style (one line naming the option)."""
     if build.impl_style not in IMPL_STYLES:
-        raise BuildError(
-            f"impl_style {build.impl_style!r}: choose one of {', '.join(map(repr, IMPL_STYLES))}"
+        raise BuildOptionError(
+            f"--impl-style {build.impl_style!r}: choose one of {', '.join(map(repr, IMPL_STYLES))}"
         )
 
 

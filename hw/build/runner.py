@@ -23,7 +23,7 @@ from fewerbits.compat.finn import env as finn_env
 from fewerbits.core import ownership
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.config import BuildConfig
-from fewerbits.core.errors import FewerbitsError, UsageError
+from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, sha256_file, sha256_json, write_json
 
 from .. import deploy  # a module import: deploy reads this package's step names
@@ -38,6 +38,7 @@ from .steps import (
     SOFTWARE_STEPS,
     VIVADO_STEPS,
     BuildError,
+    BuildOptionError,
     get_step,
     load_extra_steps,
     plan_steps,
@@ -90,17 +91,24 @@ def check_options(b: BuildConfig) -> tuple[str, Board | None]:
     board = get_board(b.board)
     part, part_board = resolve_part(board, b.part)
     if part_board is not None and part_board.part != board.part:
-        raise UsageError(
+        raise BuildOptionError(
             f"--board {board.name} has part {board.part}, not --part {b.part}; "
             f"give --board {part_board.name} or leave one of them out"
         )
     if not (b.clock_ns > 0 and b.clock_ns < 1e6):
-        raise UsageError(f"--clock-ns {b.clock_ns:g}: give a clock period in ns > 0 (10 = 100 MHz)")
+        raise BuildOptionError(
+            f"--clock-ns {b.clock_ns:g}: give a clock period in ns > 0 (10 = 100 MHz)"
+        )
     if b.target_fps is not None and b.target_fps < 1:
-        raise UsageError(f"--target-fps {b.target_fps}: give frames per second >= 1")
+        raise BuildOptionError(f"--target-fps {b.target_fps}: give frames per second >= 1")
     impl_style.check(b)
     if b.fit is not None and not 0 < b.fit <= 1:
-        raise BuildError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
+        raise BuildOptionError(f"--fit {b.fit:g}: give a fraction of the part in (0, 1]")
+    if b.fit is not None and part_board is None:
+        raise BuildOptionError(
+            f"--fit needs the part's resources, and there is no resource table for --part "
+            f"{part}; use --board, or --target-fps/--folding"
+        )
     if b.folding is not None and not Path(b.folding).is_file():
         raise BuildError(f"--folding {b.folding}: file not found")
     if b.extra_steps is not None:

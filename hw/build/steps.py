@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.userfile import load_object
 
 if TYPE_CHECKING:
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 class BuildError(FewerbitsError):
     """A build that cannot proceed (bad model, bad option); the message is one line."""
+
+
+class BuildOptionError(BuildError, UsageError):
+    """A build option out of range or an impossible combination (exit 2)."""
 
 
 # ---- step names (the only place they are spelled) ---------------------------------------------
@@ -117,7 +121,7 @@ def resolve_until(until: str, vivado: bool) -> str:
     if until == "auto":
         return "bitstream" if vivado else "codegen"
     if until not in UNTIL:
-        raise BuildError(f"--until {until!r}: choose one of auto, {', '.join(UNTIL)}")
+        raise BuildOptionError(f"--until {until!r}: choose one of auto, {', '.join(UNTIL)}")
     return until
 
 

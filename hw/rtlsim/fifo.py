@@ -24,6 +24,7 @@ import numpy as np
 
 from fewerbits.compat.finn.build import is_hw_node
 from fewerbits.core.artifacts import BuildDir
+from fewerbits.core.errors import UsageError
 from fewerbits.core.files import read_json, write_json
 from fewerbits.core.report import write_report
 
@@ -46,6 +47,10 @@ FIFO_JSON = "fifo.json"
 
 class FifoSizingError(RtlSimError):
     """Sizing that cannot proceed or whose re-simulation disagrees; one line."""
+
+
+class FifoOptionError(FifoSizingError, UsageError):
+    """A --frames count too small to size by (exit 2)."""
 
 
 def round_depth(occupancy: int) -> int:
@@ -232,7 +237,7 @@ def size_fifos(
     say = progress or (lambda _msg: None)
     build = BuildDir(Path(build_dir).absolute())
     if frames < 8:
-        raise FifoSizingError(f"--frames {frames}: at least 8 frames are needed for a steady state")
+        raise FifoOptionError(f"--frames {frames}: at least 8 frames are needed for a steady state")
     t0 = time.time()
     cfg = read_json(build.config) if build.config.is_file() else {}
     part = cfg.get("fpga_part") or "xc7z020clg400-1"

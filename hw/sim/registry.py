@@ -5,6 +5,8 @@ A back end is a class with the :class:`~.protocol.SimBackend` members, decorated
 
 from __future__ import annotations
 
+from fewerbits.core.errors import UsageError
+
 from .protocol import RtlSimError, SimBackend
 
 #: the back end callers get when they name none
@@ -13,7 +15,7 @@ DEFAULT_SIMULATOR = "verilator"
 _BACKENDS: dict[str, type] = {}
 
 
-class UnknownSimulatorError(RtlSimError):
+class UnknownSimulatorError(RtlSimError, UsageError):
     """A simulator name that no back end is registered under."""
 
 

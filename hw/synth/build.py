@@ -28,7 +28,7 @@ from ..rtlsim import design
 from ..rtlsim.sim import BuildGraphs, build_link_depths
 from .families import get_family, percent_of_part
 from .pnr import PNR, place_and_route
-from .protocol import SynthError, SynthJob, SynthResult
+from .protocol import SynthError, SynthJob, SynthOptionError, SynthResult
 from .registry import DEFAULT_SYNTHESIZER, get_synth_backend
 from .report import add_to_build_report
 
@@ -106,7 +106,7 @@ def check_pnr(board: Board | None, family: str) -> None:
     open_boards = ", ".join(b.name for b in BOARDS.values() if not b.shell_flow)
     if board is None or board.shell_flow or board.synth_family != family:
         what = f"{board.name} ({board.synth_family})" if board else "no known board"
-        raise SynthError(
+        raise SynthOptionError(
             f"--pnr: place and route needs an open-FPGA board of family {family} "
             f"({open_boards}; pass --board), not {what}: Xilinx bitstreams need Vivado"
         )

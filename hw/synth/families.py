@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .protocol import RESOURCES, SynthError
+from .protocol import RESOURCES, SynthOptionError
 
 #: Xilinx distributed-RAM / shift-register cells and the LUTs each occupies (as Vivado counts
 #: "LUT as Memory")
@@ -114,7 +114,7 @@ FAMILIES: dict[str, Family] = {
 
 def get_family(name: str) -> Family:
     if name not in FAMILIES:
-        raise SynthError(f"--family {name!r}: choose one of {', '.join(FAMILIES)}")
+        raise SynthOptionError(f"--family {name!r}: choose one of {', '.join(FAMILIES)}")
     return FAMILIES[name]
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from fewerbits.core.errors import FewerbitsError
+from fewerbits.core.errors import FewerbitsError, UsageError
 
 #: the resource vocabulary of every result, whatever the family
 RESOURCES = ("LUT", "FF", "CARRY", "LUTRAM", "BRAM18", "BRAM36", "BRAM4K", "DSP")
@@ -18,6 +18,10 @@ RESOURCES = ("LUT", "FF", "CARRY", "LUTRAM", "BRAM18", "BRAM36", "BRAM4K", "DSP"
 
 class SynthError(FewerbitsError):
     """A synthesis that failed or cannot run; one line naming the design and the cause."""
+
+
+class SynthOptionError(SynthError, UsageError):
+    """An unknown --family or synthesizer, or --pnr for a board without open P&R (exit 2)."""
 
 
 @dataclass(frozen=True)

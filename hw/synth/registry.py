@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .protocol import SynthBackend, SynthError
+from .protocol import SynthBackend, SynthOptionError
 
 #: the back end callers get when they name none
 DEFAULT_SYNTHESIZER = "yosys"
@@ -26,5 +26,7 @@ def synth_backend_names() -> list[str]:
 def get_synth_backend(name: str = DEFAULT_SYNTHESIZER) -> SynthBackend:
     """An instance of the back end registered as ``name``."""
     if name not in _BACKENDS:
-        raise SynthError(f"synthesizer {name!r} unknown; choose one of {', '.join(_BACKENDS)}")
+        raise SynthOptionError(
+            f"synthesizer {name!r} unknown; choose one of {', '.join(_BACKENDS)}"
+        )
     return _BACKENDS[name]()
