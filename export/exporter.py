@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from fewerbits.train.datasets import load_dataset
-from fewerbits.train.models import load_factory
+from fewerbits.train.models import load_factory, required_arguments
 from fewerbits.train.schemes import NOT_DEPLOYABLE_HINT
 from fewerbits.train.trainer import CHECKPOINT, load_checkpoint, save_torch
 
@@ -307,7 +307,7 @@ def export(
         source["checkpoint"] = info["source"]["checkpoint"] = str(path)
         model, ckpt = load_checkpoint(path)
         cfg = ckpt.get("config", {})
-        if not ckpt.get("deployable", True):
+        if ckpt.get("deployable", True) is False:  # None: the factory fixes its own scheme
             raise ExportError(
                 f"checkpoint {path}: scheme {cfg.get('scheme')!r} is not deployable: "
                 f"{NOT_DEPLOYABLE_HINT}"
@@ -319,6 +319,13 @@ def export(
         if input_shape is None:
             raise ExportOptionError(
                 f"{source['factory']}: --input-shape is required for a factory (e.g. 1,28,28)"
+            )
+        needs = required_arguments(load_factory(source["factory"]))
+        if needs:
+            raise ExportError(
+                f"{source['factory']}: the factory needs {', '.join(needs)}, which export cannot "
+                "supply; export the train folder it was trained into (`fewerbits export "
+                "TRAIN_DIR`: its checkpoint records them), or give them defaults"
             )
         try:
             model = source_model(source)

@@ -209,6 +209,34 @@ def test_user_model_file(digits, tmp_path):
         assert torch.equal(rebuilt(x), final["m"].eval()(x))
     with pytest.raises(ModelError, match="defines no 'nope'"):
         build_model(f"{f}:nope", make_scheme("int", 2, 2), (1, 8, 8), 10)
+    # train.json records what the factory was given; export with --weights cannot call it
+    assert rep["factory_arguments"] == ["wbits", "input_shape", "num_classes"]
+    assert (rep["scheme"], rep["wbits"], rep["abits"]) == ("int", 4, 4)
+    from fewerbits.export.exporter import ExportError, export
+
+    source = {"factory": f"{f}:make", "weights": str(tmp_path / "w.pt")}
+    with pytest.raises(ExportError, match="needs wbits, num_classes, input_shape.*TRAIN_DIR"):
+        export(source, tmp_path / "e", input_shape=(1, 8, 8))
+    assert not (tmp_path / "e").exists()
+
+
+def test_factory_with_its_own_scheme_records_none(digits, tmp_path):
+    """A factory that takes no scheme argument: train.json does not claim --scheme's default."""
+    f = tmp_path / "fixed.py"
+    f.write_text(
+        "from fewerbits.train.models import MLP\n"
+        "from fewerbits.train.schemes import make_scheme\n"
+        "def make(num_classes):\n"
+        "    return MLP(make_scheme('int', 3, 3), 64, (8,), num_classes)\n"
+    )
+    rep = train(
+        small_cfg("int", 2, 2, model=f"{f}:make", max_steps=1),
+        tmp_path / "t",
+        digits,
+        progress=False,
+    )
+    assert rep["factory_arguments"] == ["num_classes"]
+    assert (rep["scheme"], rep["wbits"], rep["abits"], rep["deployable"]) == (None,) * 4
 
 
 def test_cnv_shapes():

@@ -161,6 +161,30 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
     return factory
 
 
+#: the arguments fewerbits passes a ``file.py:factory`` when it names them
+FACTORY_ARGUMENTS = ("scheme", "wbits", "abits", "input_shape", "num_classes")
+#: the ones that carry the quantization scheme (a factory taking none of them fixes its own)
+SCHEME_ARGUMENTS = ("scheme", "wbits", "abits")
+
+
+def factory_arguments(name: str) -> list[str] | None:
+    """Which of :data:`FACTORY_ARGUMENTS` the factory ``name`` takes; None for a zoo model."""
+    if name in ZOO or ":" not in name:
+        return None
+    params = inspect.signature(load_factory(name)).parameters
+    return [k for k in FACTORY_ARGUMENTS if k in params]
+
+
+def required_arguments(factory: Callable[..., nn.Module]) -> list[str]:
+    """The parameters of ``factory`` without a default (a call with no arguments fails)."""
+    return [
+        k
+        for k, p in inspect.signature(factory).parameters.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+
+
 def build_model(
     name: str, scheme: Scheme, input_shape: tuple[int, ...], classes: int, width: float = 1.0
 ) -> nn.Module:
@@ -180,7 +204,7 @@ def build_model(
         "input_shape": input_shape,
         "num_classes": classes,
     }
-    kwargs = {k: v for k, v in offered.items() if k in params}
+    kwargs = {k: v for k, v in offered.items() if k in params and k in FACTORY_ARGUMENTS}
     try:
         model = factory(**kwargs)
     except Exception as e:  # noqa: BLE001 - any error in user code becomes one line

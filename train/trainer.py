@@ -27,8 +27,8 @@ from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import sha256_json, write_atomic, write_json
 
 from .datasets import Dataset, load_dataset
-from .models import ZOO, build_model
-from .schemes import NOT_DEPLOYABLE_HINT, make_scheme
+from .models import SCHEME_ARGUMENTS, ZOO, build_model, factory_arguments
+from .schemes import NOT_DEPLOYABLE_HINT, Scheme, make_scheme
 
 CHECKPOINT = TrainDir.CHECKPOINT
 TRAIN_JSON = TrainDir.INFO
@@ -238,6 +238,24 @@ def _train_epoch(
     return total_loss, correct, seen
 
 
+def check_options(cfg: TrainConfig) -> Scheme:
+    """Refuse bad training options in one line (exit 2) before any work; return the scheme."""
+    if cfg.epochs < 0:
+        raise TrainOptionError(f"--epochs {cfg.epochs}: must be >= 0")
+    if cfg.batch_size < 1:
+        raise TrainOptionError(f"--batch-size {cfg.batch_size}: must be >= 1")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise TrainOptionError(
+            f"--lr {cfg.lr:g}: give a learning rate > 0 (default {TrainConfig.lr:g})"
+        )
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise TrainOptionError(f"--max-steps {cfg.max_steps}: must be >= 1 (or leave it out)")
+    if cfg.threads < 1:
+        raise TrainOptionError(f"--threads {cfg.threads}: must be >= 1")
+    pick_device(cfg.device)
+    return make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
+
+
 def _train(
     cfg: TrainConfig,
     out: Path,
@@ -260,19 +278,20 @@ def _train(
     """
     out = Path(out)
     cfg = TrainConfig(**{**asdict(cfg), "model": _resolve_model_spec(cfg.model)})
-    if cfg.epochs < 0:
-        raise TrainOptionError(f"--epochs {cfg.epochs}: must be >= 0")
-    if cfg.batch_size < 1:
-        raise TrainOptionError(f"--batch-size {cfg.batch_size}: must be >= 1")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise TrainOptionError(
-            f"--lr {cfg.lr:g}: give a learning rate > 0 (default {TrainConfig.lr:g})"
-        )
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise TrainOptionError(f"--max-steps {cfg.max_steps}: must be >= 1 (or leave it out)")
-    scheme = make_scheme(cfg.scheme, cfg.wbits, cfg.abits)
+    scheme = check_options(cfg)
     cfg.wbits, cfg.abits = scheme.wbits, scheme.abits  # fixed by binary/float schemes
     device = pick_device(cfg.device)
+    # what is true of the model: a factory that takes no scheme argument fixes its own
+    takes = factory_arguments(cfg.model)
+    own_scheme = takes is not None and not set(takes) & set(SCHEME_ARGUMENTS)
+    recorded = {
+        "scheme": None if own_scheme else cfg.scheme,
+        "wbits": None if own_scheme else scheme.wbits,
+        "abits": None if own_scheme else scheme.abits,
+        "deployable": None if own_scheme else scheme.deployable,
+    }
+    if takes is not None:
+        recorded["factory_arguments"] = takes
     saved = read_checkpoint(out) if resume else None
     if saved is not None:
         _check_resumable(saved["config"], cfg, out / CHECKPOINT)
@@ -329,12 +348,18 @@ def _train(
                 "classes": data.classes,
                 "dataset": cfg.dataset,
                 "model": cfg.model,
-                "scheme": {"name": scheme.name, "wbits": scheme.wbits, "abits": scheme.abits},
+                "scheme": {
+                    "name": recorded["scheme"],
+                    "wbits": recorded["wbits"],
+                    "abits": recorded["abits"],
+                },
                 "input_normalisation": "raw uint8 pixel values in; x / 256 inside the model"
                 if cfg.model in ZOO
                 else "as defined by the user model (fewerbits feeds raw uint8 pixel values)",
-                "deployable": scheme.deployable,
-                "not_deployable_reason": None if scheme.deployable else NOT_DEPLOYABLE_HINT,
+                "deployable": recorded["deployable"],
+                "not_deployable_reason": NOT_DEPLOYABLE_HINT
+                if recorded["deployable"] is False
+                else None,
                 "epoch": epoch,
                 "optimizer": opt.state_dict(),
                 "quant_stats": stats_state(model),
@@ -374,15 +399,14 @@ def _train(
         save_torch(final, stage / CHECKPOINT)
         report = {
             "model": cfg.model,
-            "scheme": cfg.scheme,
-            "wbits": scheme.wbits,
-            "abits": scheme.abits,
+            **{k: recorded[k] for k in ("scheme", "wbits", "abits")},
             "dataset": cfg.dataset,
             "epochs": cfg.epochs,
             "seed": cfg.seed,
             "batch_size": cfg.batch_size,
             "lr": cfg.lr,
-            "deployable": scheme.deployable,
+            "deployable": recorded["deployable"],
+            **({"factory_arguments": takes} if takes is not None else {}),
             "test_accuracy": history[-1]["test_accuracy"]
             if history
             else evaluate(model, data.x_test, data.y_test, device=device),

@@ -29,7 +29,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--skip",
         nargs="*",
-        default=["rtl_nodes"],
+        default=None,
         metavar="LEVEL",
         help="verification levels to leave out (default: rtl_nodes, one Verilator build per layer; "
         "`--skip` alone runs every level)",

@@ -55,9 +55,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
     verify_samples: int | None = None  # None: the whole test split
-    # levels `run` leaves out: rtl_nodes compiles one Verilator model per layer (minutes);
-    # `fewerbits verify RUN/build` runs it
-    verify_skip: list[str] = field(default_factory=lambda: ["rtl_nodes"])
+    # levels `run` leaves out; None: the default, fewerbits.pipeline.RUN_SKIPS_BY_DEFAULT
+    verify_skip: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

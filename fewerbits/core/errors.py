@@ -31,11 +31,21 @@ def is_no_space(e: BaseException) -> bool:
     return isinstance(e, OSError) and e.errno in NO_SPACE
 
 
+def missing_package(e: BaseException) -> str | None:
+    """The third-party package whose import failed (a broken install), else None; a missing
+    module of fewerbits itself is a bug, not an install problem."""
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        top = e.name.split(".")[0]
+        if top != "fewerbits":
+            return top
+    return None
+
+
 def exit_code(e: BaseException) -> int | None:
     """The CLI's exit code for ``e``; None for a bug (the traceback is then shown)."""
     if isinstance(e, UsageError):
         return EXIT_USAGE
-    if isinstance(e, USER_ERRORS) or is_no_space(e):
+    if isinstance(e, USER_ERRORS) or is_no_space(e) or missing_package(e):
         return EXIT_ERROR
     return None
 
@@ -47,5 +57,11 @@ def one_line(e: BaseException) -> str:
         return (
             f"no space left{where} ({e.strerror}); free some space or choose another --out "
             "(nothing was published)"
+        )
+    package = missing_package(e)
+    if package:
+        return (
+            f"the Python package {package!r} is not installed; install fewerbits with its "
+            "dependencies (`make setup`, or see docs/user-guide.md: Install)"
         )
     return " ".join(str(e).split("\n"))

@@ -3,29 +3,47 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fewerbits.core.errors import NO_SPACE
+
 
 def write_atomic(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
     """``write(tmp)`` then rename ``tmp`` to ``path``: a reader sees the old file or the whole
-    new one, and a failed write (a full disk, Ctrl-C) leaves no temp file. ``suffix`` ends the
-    temp name (``.npy`` for numpy, which appends it otherwise)."""
+    new one, and a failed write (a full disk, Ctrl-C) leaves no temp file and none of the
+    folders it created. ``suffix`` ends the temp name (``.npy`` for numpy, which appends it
+    otherwise). A write that ran out of room raises OSError(ENOSPC/EFBIG/EDQUOT) naming
+    ``path``, also for numpy's short writes, which carry no errno."""
     path = Path(path)
+    created = [p for p in reversed(path.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         write(tmp)
         tmp.replace(path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(e, OSError) and e.errno in NO_SPACE:
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        if (
+            isinstance(e, OSError)
+            and e.errno is None
+            and re.search(r"requested and \d+ written", str(e))
+        ):
+            raise OSError(errno.ENOSPC, f"short write: {e}", str(path)) from e
         raise
 
 

@@ -170,9 +170,9 @@ def claimed(out: Path, kind: str, config_hash: str | None, force: bool = False) 
     out = Path(out).absolute()
     with locked(out):
         _recover(out)
-        check_replaceable(out, kind, config_hash, force)
         stage = sibling(out, "partial")
-        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)  # a killed writer's debris
+        check_replaceable(out, kind, config_hash, force)
         yield stage
 
 
@@ -185,11 +185,13 @@ def owned_output(
     copy_previous: bool = False,
     keep_failed: bool = False,
     publish_interrupted: bool = False,
+    finish: Callable[[Path], None] | None = None,
 ) -> Iterator[Path]:
     """Write a new ``out`` in a staging folder (yielded) and publish it when the block ends
     without an error. ``copy_previous`` starts the stage from the existing folder (resume);
     ``keep_failed`` keeps a failed stage as ``.NAME.failed``; ``publish_interrupted`` publishes
-    a non-empty stage on Ctrl-C (a training run's last checkpoint, for ``--resume``)."""
+    a non-empty stage on Ctrl-C (a training run's last checkpoint, for ``--resume``);
+    ``finish(out)`` completes the published folder (see :func:`publish`)."""
     out = Path(out).absolute()
     with claimed(out, kind, config_hash, force) as stage:
         failed = sibling(out, "failed")
@@ -200,7 +202,7 @@ def owned_output(
         try:
             yield stage
             write_owner(stage, kind, config_hash)
-            publish(stage, out)
+            publish(stage, out, finish)
         except KeyboardInterrupt:
             if publish_interrupted and stage.is_dir() and any(stage.iterdir()):
                 write_owner(stage, kind, config_hash)

@@ -154,6 +154,7 @@ def verify_directory(
     export_dir: Path | None = None,
     include: tuple[str, ...] = (),
     out_file: Path | None = None,
+    skip_reasons: dict[str, str] | None = None,
 ) -> dict:
     """Run every level available for ``d`` and write its verify.json (:func:`verify_json_path`);
     return its content (``"json"``: where it was written)."""
@@ -168,7 +169,7 @@ def verify_directory(
         )
     x = load_inputs(info, input_file, samples)
     levels = with_extra_levels(
-        make_levels(export, build, tuple(skip), tuple(include)), extra_levels
+        make_levels(export, build, tuple(skip), tuple(include), skip_reasons), extra_levels
     )
     t0 = time.time()
     if "qonnx" in info["source"]:

@@ -155,14 +155,8 @@ def level_names() -> list[str]:
     return [c.name for c in sorted(_LEVELS.values(), key=lambda c: c.rank)]
 
 
-def make_levels(
-    export: ExportDir,
-    build: BuildDir | None,
-    skip: tuple[str, ...] = (),
-    include: tuple[str, ...] = (),
-) -> list:
-    """The ladder for an export (and optionally build) folder, in order; ``skip`` names levels
-    to leave out, ``include`` opt-in levels to run (an unknown name is refused in one line)."""
+def check_level_names(skip: tuple[str, ...] = (), include: tuple[str, ...] = ()) -> None:
+    """Refuse an unknown level name in ``--skip``/``--with`` (one line, exit 2)."""
     for option, names in (("--skip", skip), ("--with", include)):
         unknown = sorted(set(names) - set(_LEVELS))
         if unknown:
@@ -170,11 +164,25 @@ def make_levels(
                 f"{option} {', '.join(unknown)}: no such level; levels are "
                 f"{', '.join(level_names())}"
             )
+
+
+def make_levels(
+    export: ExportDir,
+    build: BuildDir | None,
+    skip: tuple[str, ...] = (),
+    include: tuple[str, ...] = (),
+    skip_reasons: dict[str, str] | None = None,
+) -> list:
+    """The ladder for an export (and optionally build) folder, in order; ``skip`` names levels
+    to leave out (reported with ``skip_reasons[name]``, else as not requested), ``include``
+    opt-in levels to run (an unknown name is refused in one line)."""
+    check_level_names(skip, include)
     levels: list[Level] = []
     for name in level_names():
         cls = _LEVELS[name]
         if name in skip:
-            levels.append(SkippedLevel(name, f"not requested (--skip {name})", cls.section))
+            reason = (skip_reasons or {}).get(name, f"not requested (--skip {name})")
+            levels.append(SkippedLevel(name, reason, cls.section))
         elif cls.opt_in and name not in include:
             reason = f"opt-in level (minutes): run it with `fewerbits verify DIR --with {name}`"
             levels.append(SkippedLevel(name, reason, cls.section))

@@ -16,7 +16,14 @@ from __future__ import annotations
 from . import custom_steps, impl_style, recipes  # noqa: F401 - importing registers the steps
 from .context import BuildContext
 from .result import BuildResult, StepRecord
-from .runner import build, check_options, config_hash, vivado_found
+from .runner import (
+    build,
+    check_options,
+    config_hash,
+    finish_moved_build,
+    relocate_builds,
+    vivado_found,
+)
 from .steps import BuildError
 
 __all__ = [
@@ -27,5 +34,7 @@ __all__ = [
     "build",
     "check_options",
     "config_hash",
+    "finish_moved_build",
+    "relocate_builds",
     "vivado_found",
 ]

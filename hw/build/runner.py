@@ -32,6 +32,7 @@ from ..vivado import continuation_command
 from . import impl_style
 from .context import BuildContext
 from .finn_config import dataflow_config
+from .graph_check import check_graph_ops
 from .report import budget_of, folding_of, implementations, read_estimates, write_build_report
 from .result import BuildResult, StepRecord
 from .steps import (
@@ -64,9 +65,9 @@ def config_hash(model_onnx: Path, build_cfg: BuildConfig) -> str:
     return sha256_json(d)
 
 
-def check_model_file(model_onnx: Path) -> None:
+def check_model_file(model_onnx: Path):
     """Refuse, in one line and before staging, a model file that is missing, empty, not ONNX
-    (truncated, text, other bytes) or without a graph."""
+    (truncated, text, other bytes) or without a graph; return its graph (GraphProto)."""
     import onnx  # lazy: a heavy upstream package
 
     hint = "give the model.onnx written by `fewerbits export`"
@@ -83,6 +84,7 @@ def check_model_file(model_onnx: Path) -> None:
         ) from None
     if not (graph.node and graph.input and graph.output):
         raise BuildError(f"model {model_onnx} holds no ONNX graph (no nodes or inputs); {hint}")
+    return graph
 
 
 def check_options(b: BuildConfig) -> tuple[str, Board | None]:
@@ -142,8 +144,9 @@ def build(
     deploy/) is complete."""
     model_onnx = Path(model_onnx).absolute()
     out = BuildDir(Path(out_dir).absolute())
-    check_model_file(model_onnx)
+    graph = check_model_file(model_onnx)
     part, part_board = check_options(build_cfg)
+    check_graph_ops(graph, model_onnx, part)  # nodes FINN cannot build, named as in the file
     chash = config_hash(model_onnx, build_cfg)
     with ownership.claimed(out.path, "build", chash, force) as stage_path:
         stage = BuildDir(stage_path)
@@ -184,6 +187,21 @@ def build(
                 finn_env.write_settings(out.path)
                 finn_env.reset_settings_cache()
     return result
+
+
+def relocate_builds(root: Path, old: Path, new: Path) -> None:
+    """A folder holding builds (a run's staging folder) is about to move from ``old`` to
+    ``new``: rewrite the absolute paths FINN and the reports keep under ``root``."""
+    finn_build.relocate(root, old, new)
+
+
+def finish_moved_build(build_dir: Path) -> None:
+    """After a build moved into place with its enclosing folder: BUILD/deploy/ written afresh
+    (its hashes cover the graph with the final paths) and FINN's settings re-pointed."""
+    deploy.write_deploy_package(build_dir)
+    if (build_dir / "finn_settings.yaml").is_file():
+        finn_env.write_settings(build_dir)
+        finn_env.reset_settings_cache()
 
 
 def _build_in(

@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
 FINN_PLUS_VERSION = versions.FINN_PLUS
 
-#: text files in a build folder that may hold absolute paths
-_TEXT_SUFFIXES = (".json", ".tcl", ".sh", ".yaml", ".txt", ".cpp", ".h", ".v", ".sv", ".py")
+#: text files in a build (or run) folder that may hold absolute paths (report.md: the
+#: continuation command)
+_TEXT_SUFFIXES = (".json", ".tcl", ".sh", ".yaml", ".txt", ".cpp", ".h", ".v", ".sv", ".py", ".md")
 _MAX_TEXT_BYTES = 50_000_000
 
 
