@@ -25,7 +25,7 @@ from conftest import FEWERBITS
 TRAIN = ["--dataset", "digits", "--epochs", "1", "--max-steps", "3", "-q"]
 
 
-def _cli(*args: str, cwd: Path | None = None, preexec_fn=None, timeout: int = 300):
+def _cli(*args: str, cwd: Path | None = None, preexec_fn=None, timeout: int = 300, env=None):
     return subprocess.run(
         [*FEWERBITS, *args],
         capture_output=True,
@@ -33,7 +33,40 @@ def _cli(*args: str, cwd: Path | None = None, preexec_fn=None, timeout: int = 30
         cwd=cwd,
         timeout=timeout,
         preexec_fn=preexec_fn,
+        env=env,
     )
+
+
+def with_node(src: Path, op: str, dst: Path, **attrs) -> None:
+    """``src`` (a QONNX model) with one ``op`` node named my_<op> appended after its output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(src))
+    g = m.graph
+    out = g.output[0]
+    shape = [d.dim_value for d in out.type.tensor_type.shape.dim]
+    inputs, dtype, oshape = [out.name], TensorProto.FLOAT, list(shape)
+    if op == "LayerNormalization":  # no epsilon, no axis: ONNX's defaults
+        for name, v in (("ln_scale", 1.0), ("ln_bias", 0.0)):
+            g.initializer.append(numpy_helper.from_array(np.full(shape[-1], v, np.float32), name))
+        inputs += ["ln_scale", "ln_bias"]
+    if op == "ArgMax":
+        dtype, oshape[1] = TensorProto.INT64, 1
+    g.node.append(helper.make_node(op, inputs, [f"{op}_out"], name=f"my_{op.lower()}", **attrs))
+    g.output.remove(out)
+    g.output.append(helper.make_tensor_value_info(f"{op}_out", dtype, oshape))
+    onnx.save(m, str(dst))
+
+
+#: a sitecustomize that makes `import rich` fail as if the package were not installed
+NO_RICH = """import sys
+class _NoRich:
+    def find_spec(self, name, path=None, target=None):
+        if name == "rich" or name.startswith("rich."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _NoRich())
+"""
 
 
 def tree_hash(root: Path) -> dict[str, str]:
@@ -62,6 +95,8 @@ def work(tmp_path_factory) -> Path:
     inputs.mkdir()
     np.save(inputs / "nan.npy", np.full((2, 1, 8, 8), np.nan, np.float32))
     np.save(inputs / "scaled.npy", digits / 255.0)
+    many = np.random.default_rng(1).integers(0, 256, (300, 1, 8, 8)).astype(np.float32)
+    np.save(inputs / "many.npy", many)  # its 300 x 10 outputs exceed the disk-full test's limit
     np.save(inputs / "empty_array.npy", np.zeros((0, 1, 8, 8), np.float32))
     np.savez(inputs / "x.npz", x=digits)
     np.save(inputs / "text_as_obj.npy", np.array(["hello"], dtype=object), allow_pickle=True)
@@ -75,7 +110,23 @@ def work(tmp_path_factory) -> Path:
     (inputs / "outdir.npy").mkdir()
     (w / "mine").mkdir()
     (w / "mine" / "notes.txt").write_text("precious\n")
+    for op, attrs in GRAPH_OPS.items():
+        with_node(w / "e" / "model.onnx", op, inputs / f"{op}.onnx", **attrs)
+    (w / "no_rich").mkdir()
+    (w / "no_rich" / "sitecustomize.py").write_text(NO_RICH)
     return w
+
+
+#: nodes appended to the exported model for the graph cases, with their attributes
+GRAPH_OPS = {
+    "Sigmoid": {},
+    "Tanh": {},
+    "Erf": {},
+    "LayerNormalization": {},
+    "Softmax": {"axis": 1},
+    "ArgMax": {"axis": 1, "keepdims": 1},
+    "Abs": {},
+}
 
 
 @dataclass
@@ -86,11 +137,15 @@ class Case:
     args: list[str]
     code: int
     wording: str  # a regex searched in the one `fewerbits CMD: error:` line
-    command: str = ""
-    extra: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment ({w} too)
 
     def argv(self, w: Path) -> list[str]:
         return [a.format(w=w) for a in self.args]
+
+    def environ(self, w: Path) -> dict[str, str] | None:
+        if not self.env:
+            return None
+        return {**os.environ, **{k: v.format(w=w) for k, v in self.env.items()}}
 
 
 CASES = [
@@ -109,6 +164,16 @@ CASES = [
     Case("verify-empty", ["verify", "{w}/b", "--input", "{w}/inputs/empty_array.npy"], 1, r"holds no values"),
     Case("verify-0-bytes", ["verify", "{w}/b", "--input", "{w}/inputs/zero.npy"], 1, r"is empty \(0 bytes\)"),
     Case("verify-scaled-0-1", ["verify", "{w}/b", "--input", "{w}/inputs/scaled.npy"], 1, r"raw 0\.\.255 .*scaled to 0\.\.1"),
+    # ---- graphs FINN cannot build (or only as 0-LUT float layers): refused before any step ------
+    Case("build-sigmoid", ["build", "{w}/inputs/Sigmoid.onnx", "--out", "{w}/o8"], 1, r"node my_sigmoid \(Sigmoid\): a float activation FINN maps only on Versal .*quantized activation"),
+    Case("build-tanh", ["build", "{w}/inputs/Tanh.onnx", "--out", "{w}/o8"], 1, r"node my_tanh \(Tanh\): a float activation FINN maps only on Versal"),
+    Case("build-erf", ["build", "{w}/inputs/Erf.onnx", "--out", "{w}/o8"], 1, r"node my_erf \(Erf\): no FINN hardware layer.*quantized activation"),
+    Case("build-layernorm-no-epsilon", ["build", "{w}/inputs/LayerNormalization.onnx", "--out", "{w}/o8"], 1, r"node my_layernormalization \(LayerNormalization\): .*LayerNorm_hls.*0 LUT / 0 DSP.*use BatchNorm"),
+    Case("build-softmax", ["build", "{w}/inputs/Softmax.onnx", "--out", "{w}/o8"], 1, r"node my_softmax \(Softmax\): .*HWSoftmax_hls.*0 LUT / 0 DSP.*argmax .* unchanged"),
+    Case("build-argmax-at-end", ["build", "{w}/inputs/ArgMax.onnx", "--out", "{w}/o8"], 1, r"node my_argmax \(ArgMax\): no FINN hardware layer, and the host driver cannot run it"),
+    Case("build-abs-at-end", ["build", "{w}/inputs/Abs.onnx", "--out", "{w}/o8"], 1, r"node my_abs \(Abs\): no FINN hardware layer"),
+    # ---- a broken install ----------------------------------------------------------------------
+    Case("doctor-rich-missing", ["doctor"], 1, r"the Python package 'rich' is not installed; install fewerbits with its dependencies", env={"PYTHONPATH": "{w}/no_rich"}),
     # ---- bad options (exit 2) ----------------------------------------------------------------
     Case("train-lr-negative", ["train", *TRAIN, "--lr", "-1", "--out", "{w}/o5"], 2, r"--lr -1: give a learning rate > 0"),
     Case("build-clock-0", ["build", "{w}/e", "--out", "{w}/o6", "--clock-ns", "0"], 2, r"--clock-ns 0: give a clock period"),
@@ -116,7 +181,15 @@ CASES = [
     Case("build-fps-0", ["build", "{w}/e", "--out", "{w}/o6", "--target-fps", "0"], 2, r"--target-fps 0"),
     Case("build-board-part", ["build", "{w}/e", "--out", "{w}/o6", "--board", "Pynq-Z1", "--part", "xczu7ev-ffvc1156-2-e"], 2, r"--board Pynq-Z1 has part .*give --board ZCU104"),
     Case("run-float-scheme", ["run", *TRAIN, "--scheme", "float", "--out", "{w}/o7"], 2, r"--scheme float: not deployable"),
+    Case("build-fit-0", ["build", "{w}/e", "--out", "{w}/o6", "--fit", "0"], 2, r"--fit 0: give a fraction of the part"),
+    Case("train-epochs-negative", ["train", *TRAIN, "--epochs", "-1", "--out", "{w}/o5"], 2, r"--epochs -1: must be >= 0"),
+    Case("train-unknown-dataset", ["train", *TRAIN, "--dataset", "imagenet", "--out", "{w}/o5"], 2, r"--dataset 'imagenet' is unknown"),
+    Case("run-lr-negative", ["run", *TRAIN, "--lr", "-1", "--out", "{w}/o7"], 2, r"--lr -1: give a learning rate > 0"),
+    Case("run-unknown-skip-level", ["run", *TRAIN, "--skip", "nope", "--out", "{w}/o7"], 2, r"--skip nope: no such level"),
+    Case("run-clock-0", ["run", *TRAIN, "--clock-ns", "0", "--out", "{w}/o7"], 2, r"--clock-ns 0: give a clock period"),
     Case("verify-samples-negative", ["verify", "{w}/b", "--samples", "-1"], 2, r"--samples -1"),
+    Case("verify-unknown-level", ["verify", "{w}/b", "--skip", "nope"], 2, r"--skip nope: no such level"),
+    Case("infer-unknown-simulator", ["infer", "{w}/b/deploy", "--input", "{w}/inputs/scaled.npy", "--out", "{w}/y.npy", "--simulator", "icarus"], 2, r"simulator 'icarus' unknown"),
     Case("validate-limit-negative", ["validate", "{w}/b/deploy", "--dataset", "digits", "--limit", "-1"], 2, r"--limit -1"),
     # ---- folders that must not be replaced ------------------------------------------------------
     Case("train-out-is-file", ["train", *TRAIN, "--out", "{w}/inputs/a_file"], 1, r"is a file, not a folder"),
@@ -125,6 +198,8 @@ CASES = [
     Case("build-other-options", ["build", "{w}/e", "--out", "{w}/b", "--until", "estimates", "--board", "ZCU104"], 1, r"build folder made with other options.*--force"),
     Case("export-into-train-folder", ["export", "{w}/t", "--out", "{w}/t"], 1, r"holds a fewerbits train folder, not a export folder.*--force"),
     Case("train-into-build-folder", ["train", *TRAIN, "--out", "{w}/b"], 1, r"holds a fewerbits build folder, not a train folder"),
+    Case("run-into-build-folder", ["run", *TRAIN, "--out", "{w}/b"], 1, r"holds a fewerbits build folder, not a run folder.*--force"),
+    Case("run-into-foreign-folder", ["run", *TRAIN, "--out", "{w}/mine"], 1, r"is not a fewerbits run folder"),
 ]  # fmt: skip
 
 
@@ -135,7 +210,9 @@ def results(work) -> tuple[dict[str, subprocess.CompletedProcess], dict, dict]:
     with ThreadPoolExecutor(3) as pool:
         runs = dict(
             zip(
-                [c.name for c in CASES], pool.map(lambda c: _cli(*c.argv(work)), CASES), strict=True
+                [c.name for c in CASES],
+                pool.map(lambda c: _cli(*c.argv(work), env=c.environ(work)), CASES),
+                strict=True,
             )
         )
     return runs, before, tree_hash(work)
@@ -198,16 +275,21 @@ def _file_size_limit(nbytes: int) -> Callable[[], None]:
 
 
 def test_disk_full_one_line_and_nothing_half_written(work, tmp_path):
-    """A file-size limit below the checkpoint's size: the write fails with EFBIG (Python ignores
-    SIGXFSZ); one line, exit 1, no output folder, no temp files."""
+    """A file-size limit below the checkpoint's (the model's, the outputs') size: the write
+    fails with EFBIG (Python ignores SIGXFSZ), or short for numpy; one line, exit 1, no output
+    folder, no temp files, no folder created for the output file."""
     for args in (
         ["train", *TRAIN, "--out", str(tmp_path / "t")],
         ["export", str(work / "t"), "--out", str(tmp_path / "e"), "-q"],
+        ["infer", str(work / "b" / "deploy"), "--input", str(work / "inputs" / "many.npy")]
+        + ["--out", str(tmp_path / "y" / "y.npy"), "-q"],
     ):
         r = _cli(*args, preexec_fn=_file_size_limit(4096))
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
         assert len(lines) == 1 and "no space left" in lines[0], r.stderr
+        if args[0] == "infer":  # the file the user named
+            assert f"writing {tmp_path / 'y' / 'y.npy'} " in lines[0], lines[0]
         assert list(tmp_path.iterdir()) == [], sorted(p.name for p in tmp_path.iterdir())
 
 
@@ -224,3 +306,47 @@ def test_failed_replacement_keeps_the_previous_result(work, tmp_path):
     assert r.returncode == 1 and ".b.failed" in r.stderr, r.stderr
     assert tree_hash(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".b.failed", "b", "fold.json"]
+
+
+RUN = ["run", *TRAIN, "--until", "estimates", "--verify-samples", "5"]
+
+
+def test_run_is_published_whole_and_the_old_one_survives_kill_and_failure(tmp_path):
+    """`run` stages the whole run folder: the published one holds no staging path (its deploy/
+    names the final build); a run killed mid-way and a run that fails in the build both leave
+    the previous run folder exactly as it was; the next start clears the killed run's staging
+    folder, and the failed one is kept in .r.failed, named in the error line."""
+    out = tmp_path / "r"
+    r = _cli(*RUN, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "done in" in r.stdout and str(out / "report.md") in r.stdout
+    settings = (out / "build" / "deploy" / "settings.json").read_text()
+    assert f'"build_dir": "{out / "build"}"' in settings
+    texts = [p for p in out.rglob("*") if p.suffix in (".md", ".json", ".yaml") and p.is_file()]
+    assert texts and not [p for p in texts if ".r.partial" in p.read_text()]
+    before = tree_hash(out)
+
+    killed = subprocess.Popen(
+        [*FEWERBITS, *RUN, "--seed", "1", "--force", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stage = tmp_path / ".r.partial"
+    for _ in range(600):
+        if stage.is_dir() or killed.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.05"])
+    subprocess.run(["sleep", "1"])  # into training
+    assert killed.poll() is None, "the run ended before it could be killed"
+    killed.kill()
+    killed.wait(timeout=60)
+    assert stage.is_dir() and tree_hash(out) == before
+
+    bad = tmp_path / "fold.json"
+    bad.write_text('{"Defaults": {}, "NoSuchNode_0": {"PE": 1}}')
+    r = _cli(*RUN, "--folding", str(bad), "--force", "--out", str(out))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "NoSuchNode_0" in lines[0], r.stderr
+    assert f"kept in {tmp_path / '.r.failed'}" in lines[0], lines[0]
+    assert tree_hash(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".r.failed", "fold.json", "r"]
