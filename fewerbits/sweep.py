@@ -197,45 +197,60 @@ def accuracy_levels(accuracies: list[float], step: float = 0.01) -> list[float]:
     return [round(k * step, 6) for k in range(lo, hi + 1)]
 
 
+#: plotted cost -> (axis label, divisor): energy in nJ, the unit of sweep.md's tables
+PLOT_COSTS = {
+    "energy_pj": ("energy per inference (nJ, model)", 1000.0),
+    "luts": ("LUTs (FINN estimate)", 1.0),
+}
+
+
+def plain_log_ticks(ax) -> None:
+    """Log-scale x ticks written as plain numbers (0.1, 1, 10, 100, 1,000; 2 and 5 between
+    when a decade is wide), not as powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.10g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot(records: list[dict], out_png: Path) -> None:
-    """Accuracy vs energy and accuracy vs LUTs, Pareto fronts highlighted."""
+    """Accuracy vs energy (nJ, as in sweep.md) and accuracy vs LUTs, Pareto fronts highlighted."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    for ax, cost, xlabel in (
-        (axes[0], "energy_pj", "energy per inference (pJ, model)"),
-        (axes[1], "luts", "LUTs (FINN estimate)"),
-    ):
+    for ax, (cost, (xlabel, unit)) in zip(axes, PLOT_COSTS.items(), strict=True):
         pts = [r for r in records if r.get("accuracy") is not None and r.get(cost) is not None]
         front = pareto_front([r for r in pts if r["status"] == "ok"], cost)
         for r in pts:
             marker = "x" if r["status"] != "ok" else "o"
             ax.scatter(
-                r[cost],
+                r[cost] / unit,
                 r["accuracy"],
                 marker=marker,
                 color="#999" if r["status"] != "ok" else "#3b6ea8",
             )
             ax.annotate(
                 r["label"],
-                (r[cost], r["accuracy"]),
+                (r[cost] / unit, r["accuracy"]),
                 fontsize=6,
                 xytext=(3, 2),
                 textcoords="offset points",
             )
         if front:
             ax.plot(
-                [r[cost] for r in front],
+                [r[cost] / unit for r in front],
                 [r["accuracy"] for r in front],
                 "-",
                 color="#d1495b",
                 label="Pareto front",
             )
-            ax.legend(loc="lower right")
-        ax.set_xscale("log")
+            ax.legend(loc="upper left")
+        plain_log_ticks(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)

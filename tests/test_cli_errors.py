@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,22 @@ def test_doctor_fails_naming_missing_piece(tmp_path):
         timeout=120,
     )
     assert r.returncode == 1 and "brevitas" in r.stderr.splitlines()[-1]
+
+
+def test_every_option_states_its_default():
+    """Each option of each subcommand says its default (or that it is required) in --help."""
+    import argparse
+
+    from fewerbits.cli import make_parser
+
+    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    silent = []
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            text = (action.help or "") % {"default": action.default}
+            if not re.search(r"\bdefault\b|\brequired\b", text):
+                silent.append(f"{name} {action.option_strings[-1]}")
+    assert not silent, silent
+    assert len(sub.choices) >= 11

@@ -24,7 +24,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--out", required=True, help="run folder (train/, export/, build/, report.json, report.md)"
     )
     p.add_argument(
-        "--verify-samples", type=int, default=None, help="test images to verify (default: all)"
+        "--verify-samples",
+        type=int,
+        default=None,
+        help="test images to verify (default: all; 0 = all)",
     )
     p.add_argument(
         "--skip",
