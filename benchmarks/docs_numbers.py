@@ -1,7 +1,8 @@
 """Measure the demo pipeline and write docs/numbers/demo.json and docs/numbers/demo.md.
 
-Runs exactly what `make demo` runs (`fewerbits run` with every default: TFC int w2a2 on
-MNIST-5k, Pynq-Z1 at 100 MHz) into a fresh temporary folder, then records the date, the
+Runs exactly what `make demo` runs (`fewerbits run` with the Makefile's DEMO_ARGS, every other
+option at its default: TFC int w2a2 on MNIST-5k, Pynq-Z1 at 100 MHz) into a fresh temporary
+folder, then records the date, the
 machine, the versions of the stack and the run's numbers: test accuracy, seconds per stage,
 every verification level with its bit-exact count, FINN's estimates, the stitched Verilator
 simulation against FINN's estimate and the per-layer table. The docs quote demo numbers only
@@ -19,6 +20,8 @@ import datetime
 import json
 import os
 import platform
+import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,13 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_args(makefile: Path = ROOT / "Makefile") -> list[str]:
+    """The options `make demo` adds to `fewerbits run` (the Makefile's DEMO_ARGS line)."""
+    m = re.search(r"^DEMO_ARGS\s*\?=\s*(.*)$", makefile.read_text(), flags=re.M)
+    return shlex.split(m.group(1)) if m else []
+
 
 #: distributions whose versions are recorded (importlib.metadata names)
 PACKAGES = ("torch", "brevitas", "finn-plus", "qonnx", "onnxruntime", "verilator")
@@ -64,18 +74,18 @@ def versions() -> dict:
     return out
 
 
-def run_demo(out: Path) -> tuple[float, int]:
-    """`fewerbits run --out OUT` with all defaults (what `make demo` runs): wall seconds and
-    exit code (1 when a verification level failed; the numbers are recorded all the same)."""
+def run_demo(out: Path, args: list[str]) -> tuple[float, int]:
+    """`fewerbits run --out OUT ARGS` (what `make demo` runs): wall seconds and exit code (1
+    when a verification level failed; the numbers are recorded all the same)."""
     t0 = time.time()
-    cmd = [sys.executable, "-m", "fewerbits.cli", "run", "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "fewerbits.cli", "run", "--out", str(out), *args, "--quiet"]
     rc = subprocess.run(cmd, cwd=ROOT).returncode
     if not (out / "report.json").is_file():
         raise SystemExit(f"docs_numbers: `fewerbits run` exited {rc} without a report.json")
     return round(time.time() - t0, 1), rc
 
 
-def collect(run_dir: Path, wall_seconds: float, exit_code: int = 0) -> dict:
+def collect(run_dir: Path, wall_seconds: float, exit_code: int = 0, args: tuple = ()) -> dict:
     """The numbers of one finished demo run folder (report.json and build/verify.json)."""
     report = json.loads((run_dir / "report.json").read_text())
     verify = json.loads((run_dir / "build" / "verify.json").read_text())
@@ -84,7 +94,7 @@ def collect(run_dir: Path, wall_seconds: float, exit_code: int = 0) -> dict:
     st = (report.get("rtl_simulation") or {}).get("rtl_stitched") or {}
     keys = ("status", "samples", "bit_exact", "max_ulp", "seconds", "reason")
     return {
-        "command": "fewerbits run --out DIR",
+        "command": " ".join(["fewerbits run --out DIR", *args]),
         "exit_code": exit_code,
         "config": report["config"],
         "accuracy": report["accuracy"],
@@ -142,7 +152,8 @@ def render_md(d: dict) -> str:
         f"Measured by `make docs-numbers` (`benchmarks/docs_numbers.py`) on {d['date']}. "
         "Generated file: do not edit, rerun the script.",
         "",
-        f"- command: `{d['command']}` with every default (what `make demo` runs); "
+        f"- command: `{d['command']}`, every other option at its default (what `make demo` "
+        "runs); "
         f"exit code {d['exit_code']}",
         f"- model: {tc['model']} {tc['scheme']} w{tc['wbits']}a{tc['abits']}, {tc['dataset']}, "
         f"{tc['epochs']} epochs, seed {tc['seed']}; board {bc['board']} at "
@@ -215,13 +226,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "numbers"), help="output folder")
     ap.add_argument("--keep", default=None, help="run folder to keep (default: a temp folder)")
+    ap.add_argument(
+        "--run-args",
+        default=None,
+        help="options for `fewerbits run` (default: the Makefile's DEMO_ARGS)",
+    )
     a = ap.parse_args(argv)
+    args = shlex.split(a.run_args) if a.run_args is not None else demo_args()
     date = datetime.date.today().isoformat()
     with tempfile.TemporaryDirectory(prefix="fewerbits-docs-numbers-") as tmp:
         run_dir = Path(a.keep) if a.keep else Path(tmp) / "demo"
-        wall, rc = run_demo(run_dir)
+        wall, rc = run_demo(run_dir, args)
         numbers = {"date": date, "machine": machine(), "versions": versions()}
-        numbers |= collect(run_dir, wall, rc)
+        numbers |= collect(run_dir, wall, rc, tuple(args))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo.json").write_text(json.dumps(numbers, indent=2) + "\n")

@@ -346,7 +346,9 @@ def _foldable_names(model) -> list[str]:
 
 
 def plot_frontier(frontier: list[dict], budget: dict, out_png: Path) -> Path | None:
-    """FPS vs resource use (fraction of the part) of every explored target; chosen point marked."""
+    """FPS vs resource use (fraction of the part) of every explored target; chosen point marked.
+    The y-axis ends just above the whole part (or twice the budget), so the budget region stays
+    readable; a point beyond it is drawn on the top edge as a triangle."""
     if not frontier:
         return None
     import matplotlib
@@ -356,11 +358,17 @@ def plot_frontier(frontier: list[dict], budget: dict, out_png: Path) -> Path | N
 
     fig, ax = plt.subplots(figsize=(7, 4))
     fps = [p["fps"] for p in frontier]
+    top = 1.1 * max(1.0, 2 * budget.get("fraction", 0.5))
     for r, colour in zip(("luts", "brams", "dsps"), ("#3b6ea8", "#c0504d", "#6a9f3a"), strict=True):
         full = budget[r] / max(budget.get("fraction", 1.0), 1e-9)
         if full <= 0:
             continue
-        ax.plot(fps, [p[r] / full for p in frontier], ".-", color=colour, label=r.upper(), lw=0.8)
+        use = [p[r] / full for p in frontier]
+        ax.plot(fps, [min(u, top) for u in use], ".-", color=colour, label=r.upper(), lw=0.8)
+        over = [(f, top) for f, u in zip(fps, use, strict=True) if u > top]
+        if over:
+            ax.plot(*zip(*over, strict=True), "^", color=colour, ms=6, clip_on=False)
+    ax.set_ylim(0, top)
     if "fraction" in budget:
         ax.axhline(budget["fraction"], color="k", ls="--", lw=0.8, label="budget")
     feas = [p for p in frontier if p["feasible"]]
@@ -371,7 +379,7 @@ def plot_frontier(frontier: list[dict], budget: dict, out_png: Path) -> Path | N
         )
     ax.set_xscale("log")
     ax.set_xlabel("estimated FPS")
-    ax.set_ylabel("fraction of the part")
+    ax.set_ylabel("fraction of the part (▲: beyond the axis)")
     ax.set_title("Explored folding frontier (FINN estimates)")
     ax.legend(fontsize=8)
     fig.tight_layout()
