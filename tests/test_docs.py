@@ -95,3 +95,24 @@ def test_link_check_sees_broken_links(tmp_path):
     (tmp_path / "y.md").write_text("# Set-up, precisely\n## `--fit` and folding\n")
     md.write_text("[a](y.md#set-up-precisely) [b](y.md#--fit-and-folding) [c](y.md#nope)\n")
     assert broken_links(md) == ["y.md#nope"]
+
+
+def test_readme_quotes_the_measured_demo_numbers():
+    """The README's demo numbers are those of docs/numbers/demo.json (written by `make
+    docs-numbers`), which ran what `make demo` runs (the Makefile's DEMO_ARGS)."""
+    import json
+
+    d = json.loads((ROOT / "docs" / "numbers" / "demo.json").read_text())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    args = _docs_numbers()["demo_args"]()
+    assert d["command"] == " ".join(["fewerbits run --out DIR", *args]), (d["command"], args)
+    assert f"`make docs-numbers` on {d['date']}" in readme
+    assert f"test accuracy {d['accuracy']['test']:.3f}" in readme
+    assert f"{d['estimates']['fps']:,.0f} FPS" in readme
+    assert f"{d['rtl_stitched']['cycles_per_frame']:,.0f} cycles/frame" in readme
+    assert f"took {d['seconds']['total']:.0f} s" in readme
+
+
+def _docs_numbers() -> dict:
+    """The globals of benchmarks/docs_numbers.py (run as a file, not imported as a package)."""
+    return runpy.run_path(str(ROOT / "benchmarks" / "docs_numbers.py"), run_name="docs_numbers")

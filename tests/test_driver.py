@@ -271,6 +271,7 @@ def test_cli_infer_and_validate(demo, demo_run, tmp_path):
     r = _cli("validate", str(deploy), "--dataset", "mnist-5k", "--limit", "64",
              "--save-npz", str(tmp_path / "t.npz"))  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert f"saved the 64 samples used to {tmp_path / 't.npz'}" in r.stdout  # --limit said
     res = json.loads((deploy.parent / "validate_python.json").read_text())
     from fewerbits.train.datasets import load_dataset
 

@@ -5,6 +5,8 @@ version of each dependency is inside its declared range (the lock is one tested 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
@@ -73,3 +75,41 @@ def test_finn_plus_is_locked_but_not_declared():
     install it as a dependency; pyproject.toml says how it is installed instead."""
     assert "finn-plus" in locked() and "finn-plus" not in declared()
     assert "pip install --no-deps finn-plus==" in (ROOT / "pyproject.toml").read_text()
+
+
+def test_fresh_venv_lock_install_gives_a_working_doctor(tmp_path):
+    """What pyproject.toml and the README say, in a fresh venv (no system site-packages): `pip
+    install -c requirements.lock .` then `pip install --no-deps finn-plus==...`, and
+    `fewerbits doctor` exits 0 (the core stack imports, at the lock's versions). Packages come
+    from the registry or pip's cache; the CPU torch wheel from pip's configured find-links (the
+    README's extra index is the same wheel where the registry is the only network)."""
+    venv = tmp_path / "v"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    # this interpreter's pip installs into the new venv (no pip bootstrap there)
+    pip = [sys.executable, "-m", "pip", "--python", str(py), "--disable-pip-version-check"]
+    finn = locked()["finn-plus"]
+    for args in (
+        ["install", "-q", "-c", str(ROOT / "requirements.lock"), str(ROOT)],
+        ["install", "-q", "--no-deps", f"finn-plus=={finn}"],
+    ):
+        r = subprocess.run([*pip, *args], capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run(
+        [str(venv / "bin" / "fewerbits"), "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]
+    assert locked()["torch"].split("+")[0] in r.stdout and finn in r.stdout
+    assert (
+        str(ROOT)
+        not in subprocess.run(
+            [str(py), "-c", "import fewerbits, sys; print(fewerbits.__file__)"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    ), "fewerbits must come from the venv's own install, not the work tree"
