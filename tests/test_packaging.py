@@ -12,6 +12,7 @@ import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -77,6 +78,20 @@ def test_finn_plus_is_locked_but_not_declared():
     assert "pip install --no-deps finn-plus==" in (ROOT / "pyproject.toml").read_text()
 
 
+def test_every_package_folder_is_installed():
+    """Each folder with an __init__.py is in pyproject's package list (under its installed
+    name): a missing one imports from the work tree (editable) but not from `pip install .`."""
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = {v: k for k, v in setup["package-dir"].items()}  # folder -> installed name
+    found = set()
+    for folder in SOURCES:
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT).parts
+            found.add(".".join([dirs.get(rel[0], rel[0]), *rel[1:]]))
+    assert found - set(setup["packages"]) == set()
+
+
+@pytest.mark.slow  # ~90 s on an idle machine: a real install of torch and the whole stack
 def test_fresh_venv_lock_install_gives_a_working_doctor(tmp_path):
     """What pyproject.toml and the README say, in a fresh venv (no system site-packages): `pip
     install -c requirements.lock .` then `pip install --no-deps finn-plus==...`, and
