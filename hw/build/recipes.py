@@ -189,7 +189,9 @@ def step_fewerbits_residual(model: ModelWrapper, cfg) -> ModelWrapper:
         dts = [model.get_tensor_datatype(t) for t in add.input]
         if not all(dt.is_integer() for dt in dts):
             src = [model.find_producer(t) for t in add.input]
-            names = ", ".join(f"{t} ({s.op_type if s else 'input'})" for t, s in zip(add.input, src, strict=True))
+            names = ", ".join(
+                f"{t} ({s.op_type if s else 'input'})" for t, s in zip(add.input, src, strict=True)
+            )
             raise BuildError(
                 f"residual add {add.name}: inputs {names} are not both integer after streamlining; "
                 "quantize both branches with one shared quantizer"

@@ -61,7 +61,13 @@ class AddStreamsRTL(RtlLibOp):
         return [
             ("a", "in", ["in0_V"], self.get_instream_width(0), self.get_instream_width_padded(0)),
             ("b", "in", ["in1_V"], self.get_instream_width(1), self.get_instream_width_padded(1)),
-            ("m", "out", ["out0_V"], self.get_outstream_width(0), self.get_outstream_width_padded(0)),
+            (
+                "m",
+                "out",
+                ["out0_V"],
+                self.get_outstream_width(0),
+                self.get_outstream_width_padded(0),
+            ),
         ]
 
     def get_exp_cycles(self) -> int:

@@ -81,7 +81,13 @@ class RtlLibOp:
         (interface 0 lowest). Default: ``s`` <- ``in0_V``, ``m`` -> ``out0_V``."""
         return [
             ("s", "in", ["in0_V"], self.get_instream_width(0), self.get_instream_width_padded(0)),
-            ("m", "out", ["out0_V"], self.get_outstream_width(0), self.get_outstream_width_padded(0)),
+            (
+                "m",
+                "out",
+                ["out0_V"],
+                self.get_outstream_width(0),
+                self.get_outstream_width_padded(0),
+            ),
         ]
 
     def wrapper_text(self, files: dict[str, str]) -> str:
@@ -114,7 +120,9 @@ class RtlLibOp:
                     )
                 wires.append(f"  wire [{n * used - 1}:0] {prefix}_dat;")
                 for k, i in enumerate(names):
-                    assigns.append(f"  assign {i}_TDATA = {padded}'({prefix}_dat[{k * used} +: {used}]);")
+                    assigns.append(
+                        f"  assign {i}_TDATA = {padded}'({prefix}_dat[{k * used} +: {used}]);"
+                    )
                 vld = ", ".join(f"{i}_TVALID" for i in reversed(names))
                 rdy = ", ".join(f"{i}_TREADY" for i in reversed(names))
                 conns.append(
