@@ -18,6 +18,7 @@ occurs, so the user writes no custom steps.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,8 +72,6 @@ def residual_joins(model: ModelWrapper) -> list:
 
 def _user_name(model: ModelWrapper, node) -> str:
     """``Quant_5 (layer1.0.relu2)``: the node and, when the export recorded it, the user's module."""
-    import json
-
     raw = model.get_metadata_prop(_LAYER_NAMES_KEY)
     layer = (json.loads(raw) if raw else {}).get(node.name)
     return f"{node.name} ({layer})" if layer else node.name
