@@ -187,6 +187,10 @@ def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
         assert levels[name]["status"] == "pass", levels[name]
     ran = [lv for lv in res["levels"] if lv["status"] != "skipped"]
     assert all(lv["status"] == "pass" for lv in ran), [(lv["name"], lv["status"]) for lv in ran]
+    # FIFO sizing by simulation handles pipelines only: refused in one line, nothing written
+    p = _cli("fifo", "b", "-q", cwd=tmp_path)
+    assert p.returncode == 1 and "forks and joins" in p.stderr, p.stderr
+    assert not (tmp_path / "b" / "fifo.json").exists()
 
 
 def test_residual_add_without_shared_quantizer_is_refused_in_one_line(tmp_path):
