@@ -215,31 +215,7 @@ def simulate_node(
     job = geo.stream_job(x, Path(workdir) / node.name, stall, seed + 1)
     res = backend.run(binary, job)
     out = geo.unpack_out(res.out, frames)
-    exact = int(np.sum(out.reshape(frames, -1) == ref.reshape(frames, -1)))
-    total = int(ref.size)
-    r = NodeResult(
-        node.name,
-        node.op_type,
-        "pass" if exact == total else "fail",
-        frames=frames,
-        outputs=total,
-        exact=exact,
-        build_seconds=binary.build_seconds,
-        cache_hit=binary.cache_hit,
-        sim_seconds=round(res.seconds, 3),
-        outputs_array=out,
-    )
-    if exact != total:
-        bad = np.argwhere(out.reshape(frames, -1) != ref.reshape(frames, -1))[0]
-        r.reason = (
-            f"{total - exact}/{total} outputs differ from FINN's Python execution; first at frame "
-            f"{bad[0]} element {bad[1]}: rtl {out.reshape(frames, -1)[tuple(bad)]:g} != "
-            f"python {ref.reshape(frames, -1)[tuple(bad)]:g}"
-        )
-    if frames > 1:
-        r.cycles_per_frame = float(np.diff(res.last_out).mean())
-    r.port_arrays = [out]
-    return r
+    return _node_result(node, [out], [ref], frames, binary, res)
 
 
 def _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed) -> NodeResult:
@@ -276,6 +252,11 @@ def _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed) ->
     for g in geos_out:
         outs.append(g.unpack_out(res.out[:, lo : lo + g.out_bytes], frames))
         lo += g.out_bytes
+    return _node_result(node, outs, refs, frames, binary, res, " (ports side by side)")
+
+
+def _node_result(node, outs, refs, frames, binary, res, where: str = "") -> NodeResult:
+    """Every output port's values compared with FINN's Python reference, element by element."""
     got = np.concatenate([o.reshape(frames, -1) for o in outs], axis=1)
     ref = np.concatenate([v.reshape(frames, -1) for v in refs], axis=1)
     exact, total = int(np.sum(got == ref)), int(ref.size)
@@ -290,13 +271,13 @@ def _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed) ->
         cache_hit=binary.cache_hit,
         sim_seconds=round(res.seconds, 3),
         outputs_array=outs[0],
-        port_arrays=outs,
+        port_arrays=list(outs),
     )
     if exact != total:
         f, e = np.argwhere(got != ref)[0]
         r.reason = (
             f"{total - exact}/{total} outputs differ from FINN's Python execution; first at frame "
-            f"{f} element {e} (ports side by side): rtl {got[f, e]:g} != python {ref[f, e]:g}"
+            f"{f} element {e}{where}: rtl {got[f, e]:g} != python {ref[f, e]:g}"
         )
     if frames > 1:
         r.cycles_per_frame = float(np.diff(res.last_out).mean())
