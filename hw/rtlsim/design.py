@@ -400,8 +400,11 @@ def is_multi_port(d: NodeDesign) -> bool:
     return len(d.inputs) > 1 or len(d.outputs) > 1
 
 
-def _lfsr(name: str, seed: int) -> str:
-    """A 16-bit Fibonacci LFSR ``name`` (never zero) and ``name_en``: high 3 cycles in 4 on average."""
+def _lfsr(name: str, seed: int, gated: bool = True) -> str:
+    """A 16-bit Fibonacci LFSR ``name`` (never zero) and ``name_en``: high 3 cycles in 4 on
+    average (always high when not ``gated``)."""
+    if not gated:
+        return f"  wire {name}_en = 1'b1;\n"
     s = (seed * 40503 + 1) & 0xFFFF or 1
     return (
         f"  logic [15:0] {name} = 16'h{s:04x};\n"
@@ -411,12 +414,13 @@ def _lfsr(name: str, seed: int) -> str:
     )
 
 
-def port_test_design(d: NodeDesign, seed: int = 1) -> Design:
+def port_test_design(d: NodeDesign, seed: int = 1, port_stalls: bool = True) -> Design:
     """One multi-stream layer in a top with the harness' one input and one output: the input
     word holds every input port's word (port 0 lowest, each at its padded width), split into a
     small FIFO per port; the output word holds every output port's word, each port behind its
-    own FIFO. Each port's handshake is gated by its own pseudo-random enable, so the ports
-    stall independently of each other (and of the harness' own stalls)."""
+    own FIFO. With ``port_stalls`` each port's handshake is gated by its own pseudo-random
+    enable, so the ports stall independently of each other (and of the harness' own stalls);
+    without, the layer runs at full rate (for cycle counts)."""
     from finn.util.settings import get_settings
 
     iw, ow = sum(w for *_, w in d.inputs), sum(w for *_, w in d.outputs)
@@ -430,7 +434,7 @@ def port_test_design(d: NodeDesign, seed: int = 1) -> Design:
     n_in, n_out = len(d.inputs), len(d.outputs)
     body.append(f"  wire [{n_in - 1}:0] ii_rdy; assign in_tready = &ii_rdy;\n")
     for p, (_, name, w) in enumerate(d.inputs):
-        body.append(_lfsr(f"gi{p}", seed + p))
+        body.append(_lfsr(f"gi{p}", seed + p, port_stalls))
         cw = (2 + 3 * p).bit_length() + 1
         body.append(
             f"  wire [{w - 1}:0] pi{p}_dat; wire pi{p}_vld, pi{p}_rdy; wire [{cw - 1}:0] ci{p}, mi{p};\n"
@@ -448,7 +452,7 @@ def port_test_design(d: NodeDesign, seed: int = 1) -> Design:
     lo = 0
     body.append(f"  wire [{n_out - 1}:0] oo_vld; assign out_tvalid = &oo_vld;\n")
     for p, (_, name, w) in enumerate(d.outputs):
-        body.append(_lfsr(f"go{p}", seed + 17 + p))
+        body.append(_lfsr(f"go{p}", seed + 17 + p, port_stalls))
         cw = (2 + 3 * p).bit_length() + 1
         body.append(
             f"  wire [{w - 1}:0] po{p}_dat; wire po{p}_vld, po{p}_rdy, qo{p}_rdy; wire [{cw - 1}:0] co{p}, mo{p};\n"

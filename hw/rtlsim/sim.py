@@ -221,7 +221,8 @@ def simulate_node(
 def _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed) -> NodeResult:
     """:func:`simulate_node` for a layer with several streamed inputs or outputs: the ports'
     words side by side in one harness word (:func:`design.port_test_design`), each port
-    stalled on its own; every output port compared with FINN's Python execution."""
+    stalled on its own (unless ``stall`` is (0, 0)); every output port compared with FINN's
+    Python execution."""
     from qonnx.custom_op.registry import getCustomOp
 
     inst = getCustomOp(node)
@@ -235,7 +236,8 @@ def _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed) ->
     frames = len(xs[0])
     refs = python_exec_ports(model, node, xs)
     words = np.concatenate([g.pack_in(v) for g, v in zip(geos_in, xs, strict=True)], axis=1)
-    binary = backend.compile(design.port_test_design(d, seed + 3))
+    # no stalls asked (a cycle count): no port stalls either
+    binary = backend.compile(design.port_test_design(d, seed + 3, tuple(stall) != (0, 0)))
     job = StreamJob(
         words=words,
         out_bytes=sum(g.out_bytes for g in geos_out),
