@@ -112,6 +112,53 @@ def cnv_2w2a() -> nn.Module:
     return bnn_pynq("CNV_2W2A")
 
 
+def resnet18_4w4a() -> nn.Module:
+    """Brevitas' bnn_pynq ResNet-18 (CIFAR-10, 4-bit weights/activations, shared quantizers on
+    every residual add, TruncAvgPool at the end), random parameters."""
+    return bnn_pynq("RESNET18_4W4A")
+
+
+class _ResBlock(nn.Module):
+    """A basic block as Brevitas' bnn_pynq ResNet writes it: the quantizer that made the block's
+    input also quantizes the residual branch (default quantizers, float scales)."""
+
+    def __init__(self, ch: int, shared: nn.Module):
+        super().__init__()
+        self.conv1 = qnn.QuantConv2d(ch, ch, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(ch)
+        self.relu1 = qnn.QuantReLU(return_quant_tensor=True)
+        self.conv2 = qnn.QuantConv2d(ch, ch, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(ch)
+        self.relu2 = shared
+        self.relu_out = qnn.QuantReLU(return_quant_tensor=True)
+
+    def forward(self, x):
+        y = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu_out(self.relu2(self.bn2(self.conv2(y))) + x)
+
+
+class _ResNetTiny(nn.Module):
+    def __init__(self, ch: int = 8):
+        super().__init__()
+        self.inp = qnn.QuantIdentity(return_quant_tensor=True)
+        self.stem = qnn.QuantConv2d(1, ch, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(ch)
+        self.relu = qnn.QuantReLU(return_quant_tensor=True)
+        self.block = _ResBlock(ch, self.relu)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = qnn.QuantLinear(ch * 8 * 8, 10, bias=True)
+
+    def forward(self, x):
+        x = self.block(self.relu(self.bn(self.stem(self.inp(x / 255.0)))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def default_resblock() -> nn.Module:
+    """One ResNet basic block with Brevitas' default quantizers on 16x16 inputs."""
+    torch.manual_seed(0)
+    return _calibrated(_randomize_bn(_ResNetTiny()), (1, 16, 16))
+
+
 #: factory name -> (input shape, what it exercises)
 MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     "tfc_1w1a": ((1, 28, 28), "Brevitas zoo, XNOR-popcount MLP, x.view() input"),
@@ -123,4 +170,9 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     "cnv_2w2a": ((3, 32, 32), "Brevitas zoo, 2-bit CNN with max-pooling"),
     "default_mlp": ((1, 28, 28), "Brevitas default quantizers (float scales), bias, BN"),
     "default_cnn": ((1, 28, 28), "Brevitas default quantizers (float scales), conv + max-pool"),
+    "default_resblock": (
+        (1, 16, 16),
+        "Brevitas default quantizers, one residual block (shared quantizer)",
+    ),
+    "resnet18_4w4a": ((3, 32, 32), "Brevitas zoo ResNet-18 4w4a: residual adds, TruncAvgPool"),
 }

@@ -39,6 +39,8 @@ NODE_CASES = [
     ("MVAUBinary_rtl thresholds", lambda r: rg.mvau_binary(r, thresholds=True), 7),
     ("MaxPool_rtl", rg.maxpool, 4),
     ("LabelTopK_rtl", rg.label_select, 4),
+    ("DuplicateStreams_rtl", rg.duplicate_streams, 4),
+    ("AddStreams_rtl", lambda r: rg.add_streams(r, signed=True), 4),
     (
         "MVAUBinary_rtl as CNV-w1a1 layer 2 (3,028 FPS folding)",
         lambda r: rg.mvau_binary(r, True, dict(mw=576, mh=64, simd=36, pe=32, vecs=[1, 28, 28])),
@@ -110,7 +112,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", action="append", default=[], help="NAME=RUN_DIR")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-rtl-layers.json"))
+    ap.add_argument("--only", default=None, help="comma-separated layer labels (default: all)")
     a = ap.parse_args()
+    if a.only:
+        NODE_CASES[:] = [c for c in NODE_CASES if c[0] in a.only.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         result = {
             "date": datetime.date.today().isoformat(),

@@ -96,13 +96,46 @@ def export_qonnx(
         except TypeError:  # a torch without the TorchScript exporter
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
         raw_model = ModelWrapper(str(raw))
-        scopes = [n.name for n in raw_model.graph.node if n.op_type in QUANT_OPS]
+        scopes = [
+            (_quant_key(raw_model, n), n.name)
+            for n in raw_model.graph.node
+            if n.op_type in QUANT_OPS
+        ]
         wrapper = cleanup_model(raw_model)
+    layers = _match_scopes(wrapper, scopes)
     names = [n.name for n in wrapper.graph.node if n.op_type in QUANT_OPS]
-    if len(names) == len(scopes):  # cleanup renames nodes but keeps their order
-        layers = {name: layer_of_scope(scope) for name, scope in zip(names, scopes, strict=True)}
+    if layers is None and len(names) == len(scopes):  # unmatched: cleanup keeps the order
+        layers = {n: layer_of_scope(sc) for n, (_, sc) in zip(names, scopes, strict=True)}
+    if layers is not None:
         wrapper.set_metadata_prop(LAYER_NAMES_KEY, json.dumps(layers))
     return finish_qonnx(wrapper, out_file, input_dtype)
+
+
+def _quant_key(model, node) -> bytes:
+    """What identifies a quantizer node across qonnx's cleanup (which renames nodes and
+    tensors and may reorder them, e.g. a quantizer shared by two branches): its op, attributes
+    and constant inputs (scale, zero point, bit width; a weight quantizer's weights)."""
+    parts = [node.op_type.encode(), b"".join(a.SerializeToString() for a in node.attribute)]
+    for t in node.input:
+        init = model.get_initializer(t)
+        parts.append(b"-" if init is None else np.asarray(init, dtype=np.float32).tobytes())
+    return b"|".join(parts)
+
+
+def _match_scopes(wrapper, scopes: list[tuple[bytes, str]]) -> dict[str, str] | None:
+    """{cleaned quantizer name: user's module} by :func:`_quant_key` (equal keys in graph
+    order); None when some node cannot be matched."""
+    pending: dict[bytes, list[str]] = {}
+    for key, scope in scopes:
+        pending.setdefault(key, []).append(scope)
+    layers = {}
+    for n in wrapper.graph.node:
+        if n.op_type in QUANT_OPS:
+            left = pending.get(_quant_key(wrapper, n))
+            if not left:
+                return None
+            layers[n.name] = layer_of_scope(left.pop(0))
+    return layers
 
 
 #: QONNX quantizer node types whose names are mapped back to the user's PyTorch modules

@@ -322,3 +322,91 @@ def label_select(rng):
     )
     m = _model(node, (*vecs, labels), (*vecs, k), dt, odt=odt)
     return m, PART_7, f"Labels{labels} PE{pe} K{k} vecs{vecs} {dt}"
+
+
+def _graph_ports(node, inputs: dict, outputs: dict):
+    """A one-node model: ``inputs``/``outputs`` are {tensor: (shape, datatype)}."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    def vi(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+    g = helper.make_graph(
+        [node],
+        "single",
+        [vi(t, s) for t, (s, _) in inputs.items()],
+        [vi(t, s) for t, (s, _) in outputs.items()],
+    )
+    m = ModelWrapper(qonnx_make_model(g, producer_name="fewerbits-test"))
+    for t, (_, dt) in {**inputs, **outputs}.items():
+        m.set_tensor_datatype(t, DataType[dt])
+    return m
+
+
+def duplicate_streams(rng):
+    """FINN's DuplicateStreams as InferDuplicateStreamsLayer makes it (2 or 3 outputs)."""
+    from onnx import helper
+
+    ch = int(rng.choice([1, 2, 4, 6, 8]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 4, 8) if ch % d == 0]))
+    n = int(rng.choice([2, 3]))
+    dt = str(rng.choice(["UINT2", "INT4", "UINT8", "INT9", "BIPOLAR"]))
+    vecs = [1, int(rng.integers(1, 4)), int(rng.integers(1, 4))]
+    outs = [f"out{i}" for i in range(n)]
+    node = helper.make_node(
+        "DuplicateStreams",
+        ["inp"],
+        outs,
+        domain="finn.custom_op.fpgadataflow",
+        backend="fpgadataflow",
+        NumChannels=ch,
+        PE=pe,
+        NumOutputStreams=n,
+        inputDataType=dt,
+        numInputVectors=vecs,
+    )
+    shape = (*vecs, ch)
+    m = _graph_ports(node, {"inp": (shape, dt)}, {o: (shape, dt) for o in outs})
+    return m, PART_7, f"C{ch} PE{pe} x{n} {vecs} {dt}"
+
+
+def add_streams(rng, signed: bool | None = None):
+    """FINN's ElementwiseAdd of two streams as InferElementwiseBinaryOperation makes it (after
+    minimize_bit_width: operands of different widths/signedness, the output the sum's type)."""
+    from onnx import helper
+    from qonnx.core.datatype import DataType
+
+    ch = int(rng.choice([1, 2, 4, 6]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 6) if ch % d == 0]))
+    pick = (
+        ["UINT2", "UINT8", "INT4", "INT8", "UINT5"]
+        if signed is None
+        else (["INT4", "INT8", "INT3"] if signed else ["UINT4", "UINT8"])
+    )
+    a, b = (str(rng.choice(pick)) for _ in range(2))
+    lo = DataType[a].min() + DataType[b].min()
+    hi = DataType[a].max() + DataType[b].max()
+    bits = int(max(hi, -lo - 1)).bit_length()
+    odt = f"INT{bits + 1}" if lo < 0 else f"UINT{bits}"
+    shape = [1, int(rng.integers(1, 4)), int(rng.integers(1, 4)), ch]
+    node = helper.make_node(
+        "ElementwiseAdd",
+        ["in0", "in1"],
+        ["outp"],
+        domain="finn.custom_op.fpgadataflow",
+        backend="fpgadataflow",
+        lhs_shape=shape,
+        rhs_shape=shape,
+        out_shape=shape,
+        lhs_dtype=a,
+        rhs_dtype=b,
+        out_dtype=odt,
+        lhs_style="input",
+        rhs_style="input",
+        PE=pe,
+    )
+    m = _graph_ports(node, {"in0": (shape, a), "in1": (shape, b)}, {"outp": (shape, odt)})
+    return m, PART_7, f"{shape} PE{pe} {a}+{b}->{odt}"

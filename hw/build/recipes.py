@@ -7,13 +7,23 @@ occurs, so the user writes no custom steps.
   ``IndexError: list index out of range``). qonnx's ``Change3DTo4DTensors`` rewrites
   ``[N, C, L]`` as ``[N, C, L, 1]`` with the node attributes to match (after
   ``step_qonnx_to_finn``: it accepts MultiThreshold, not Quant nodes).
+* :func:`step_fewerbits_residual_check` / :func:`step_fewerbits_residual` -- residual forks
+  (ResNet blocks): FINN's streamlining leaves the shared scale in front of the fork and the
+  join ``Add`` in float (``step_convert_to_hw``: "float input ... Im2Col"). Where both branches
+  are integers of one scale (a quantizer shared by both, Brevitas' idiom), FINN's own fork/join
+  passes move the scale and the layout transposes through, so the add runs on integers and the
+  fork becomes a DuplicateStreams layer; any other residual add is refused before conversion,
+  in one line naming it and the user's quantizers.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
-from .steps import CONV1D_AS_2D, register_step
+import numpy as np
+
+from .steps import CONV1D_AS_2D, RESIDUAL, RESIDUAL_CHECK, BuildError, register_step
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -39,3 +49,151 @@ def step_fewerbits_conv1d_as_2d(model: ModelWrapper, cfg) -> ModelWrapper:
     if not has_3d_tensors(model):
         return model
     return model.transform(Change3DTo4DTensors())
+
+
+# ---- residual networks -------------------------------------------------------------------------
+
+#: ops a residual branch may pass through between its quantizer and the add (layout only)
+_LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "MaxPool", "MaxPoolNHWC", "Identity")
+#: the model metadata key the export writes (QONNX quantizer name -> the user's module path)
+_LAYER_NAMES_KEY = "fewerbits.layer_names"
+
+
+def residual_joins(model: ModelWrapper) -> list:
+    """Add nodes whose two inputs are both computed (no constant): the joins of residual forks."""
+    return [
+        n
+        for n in model.graph.node
+        if n.op_type == "Add"
+        and len(n.input) == 2
+        and all(model.get_initializer(t) is None for t in n.input)
+    ]
+
+
+def _user_name(model: ModelWrapper, node) -> str:
+    """``Quant_5 (layer1.0.relu2)``: the node and, when the export recorded it, the user's module."""
+    raw = model.get_metadata_prop(_LAYER_NAMES_KEY)
+    layer = (json.loads(raw) if raw else {}).get(node.name)
+    return f"{node.name} ({layer})" if layer else node.name
+
+
+def _branch_quant(model: ModelWrapper, tensor: str):
+    """The activation quantizer that produced ``tensor`` through layout ops only, or None."""
+    node = model.find_producer(tensor)
+    while node is not None and node.op_type in _LAYOUT_OPS:
+        node = model.find_producer(node.input[0])
+    return node if node is not None and node.op_type == "Quant" else None
+
+
+def residual_scale_problem(model: ModelWrapper, add) -> str | None:
+    """Why the QONNX residual ``add`` cannot be built exactly, or None.
+
+    Exact needs both branches to be integers of one scale: each input an activation
+    quantizer's output (through layout ops only) with zero point 0, and the two quantizers'
+    scales equal as float32 numbers (Brevitas: one quantizer shared by both branches, e.g. the
+    QuantReLU before the block reused on the residual path, as bnn_pynq's ResNet does). Then
+    ``s*a + s*b = s*(a + b)`` holds exactly and the add runs on the integers."""
+    quants = [_branch_quant(model, t) for t in add.input]
+    for t, q in zip(add.input, quants, strict=True):
+        if q is None:
+            src = model.find_producer(t)
+            return (
+                f"residual add {add.name}: input {t} (from {src.name if src else 'the graph input'}) "
+                "is not the output of an activation quantizer; quantize both branches, e.g. with "
+                "one QuantIdentity/QuantReLU(return_quant_tensor=True) shared by both"
+            )
+    scales, zeros = [], []
+    for q in quants:
+        s, z = (model.get_initializer(q.input[i]) for i in (1, 2))
+        if s is None or z is None:
+            return f"residual add {add.name}: quantizer {_user_name(model, q)} has a computed scale"
+        scales.append(np.asarray(s, dtype=np.float32))
+        zeros.append(np.asarray(z))
+    if any(np.any(z != 0) for z in zeros):
+        return f"residual add {add.name}: a branch quantizer has a non-zero zero point"
+    a, b = scales
+    if a.size != 1 or b.size != 1:
+        if not (a.shape == b.shape and np.array_equal(a, b)):
+            return (
+                f"residual add {add.name}: per-channel branch scales of "
+                f"{_user_name(model, quants[0])} and {_user_name(model, quants[1])} differ"
+            )
+        return None
+    if a.item() != b.item():
+        return (
+            f"residual add {add.name}: branches {_user_name(model, quants[0])} (scale "
+            f"{a.item():.6g}) and {_user_name(model, quants[1])} (scale {b.item():.6g}) have "
+            "different scales, so the sum is not an integer of one scale; quantize both branches "
+            "with one shared QuantIdentity/QuantReLU(return_quant_tensor=True)"
+        )
+    return None
+
+
+@register_step(RESIDUAL_CHECK)
+def step_fewerbits_residual_check(model: ModelWrapper, cfg) -> ModelWrapper:
+    """Refuse (one line naming the add and the user's quantizers) a residual add that cannot
+    be built exactly (:func:`residual_scale_problem`); a model without joins passes as is."""
+    for add in residual_joins(model):
+        problem = residual_scale_problem(model, add)
+        if problem is not None:
+            raise BuildError(problem)
+    return model
+
+
+def _residual_passes() -> list:
+    """FINN's streamlining passes that take a scalar scale and the layout transposes out of a
+    residual fork and through its join, in the order one round applies them."""
+    from finn.transformation.streamline import Streamline  # lazy: FINN import
+    from finn.transformation.streamline import absorb as A
+    from finn.transformation.streamline import reorder as R
+
+    return [
+        R.MoveScalarLinearPastFork(),  # the shared scale duplicated into both branches
+        R.MoveTransposePastFork(),
+        R.MoveLinearPastEltwiseAdd(),  # s*a + s*b -> s*(a + b) (equal scales only)
+        R.MoveTransposePastJoinAdd(),
+        A.AbsorbConsecutiveTransposes(),
+        A.AbsorbTransposeIntoMultiThreshold(),
+        R.MakeMaxPoolNHWC(),
+        Streamline(),  # the moved scale into the next MultiThreshold
+    ]
+
+
+def _sum_datatype(model: ModelWrapper, add):
+    """The narrowest FINN integer type holding the sum of the add's two integer inputs."""
+    from qonnx.core.datatype import DataType  # lazy: qonnx import
+
+    a, b = (model.get_tensor_datatype(t) for t in add.input)
+    lo, hi = a.min() + b.min(), a.max() + b.max()
+    bits = int(max(hi, -lo - 1)).bit_length()
+    return DataType[f"INT{bits + 1}"] if lo < 0 else DataType[f"UINT{max(1, bits)}"]
+
+
+@register_step(RESIDUAL)
+def step_fewerbits_residual(model: ModelWrapper, cfg) -> ModelWrapper:
+    """After FINN's streamlining: residual joins become integer adds of their branches' integers
+    (scale and layout moved past the fork and the join, the scale absorbed into the next
+    thresholds), the sum typed by its exact range. A join left with a float input is refused
+    in one line (it would not map to hardware)."""
+    joins = residual_joins(model)
+    if not joins:
+        return model
+    for _ in range(4 * len(joins) + 2):  # each round moves every scale/transpose one node on
+        before = model.model.SerializeToString()
+        for p in _residual_passes():
+            model = model.transform(p)
+        if model.model.SerializeToString() == before:
+            break
+    for add in residual_joins(model):
+        dts = [model.get_tensor_datatype(t) for t in add.input]
+        if not all(dt.is_integer() for dt in dts):
+            src = [model.find_producer(t) for t in add.input]
+            names = ", ".join(
+                f"{t} ({s.op_type if s else 'input'})" for t, s in zip(add.input, src, strict=True)
+            )
+            raise BuildError(
+                f"residual add {add.name}: inputs {names} are not both integer after streamlining; "
+                "quantize both branches with one shared quantizer"
+            )
+        model.set_tensor_datatype(add.output[0], _sum_datatype(model, add))
+    return model

@@ -35,6 +35,8 @@ class BuildOptionError(BuildError, UsageError):
 
 RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
 CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
+RESIDUAL_CHECK = "step_fewerbits_residual_check"  # hw/build/recipes.py
+RESIDUAL = "step_fewerbits_residual"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
 FIX_FLOAT_TIES = "step_fewerbits_fix_float_ties"  # compat/finn/thresholds.py
 TIDY_UP = "step_tidy_up"
@@ -69,11 +71,13 @@ DEPLOYMENT_PACKAGE = "step_deployment_package"
 #: steps that run on any Linux box (through HLS/RTL code generation), in order
 SOFTWARE_STEPS = [
     RECORD_ROUNDING,
+    RESIDUAL_CHECK,
     QONNX_TO_FINN,
     FIX_FLOAT_TIES,
     CONV1D_AS_2D,
     TIDY_UP,
     STREAMLINE,
+    RESIDUAL,
     FIX_THRESHOLDS,
     CONVERT_TO_HW,
     CHECK_HW,

@@ -10,7 +10,9 @@ decides.
 
 * ``MVAUBinary_rtl`` (:mod:`.mvau_binary`): MVAU in binary XNOR-popcount mode;
 * ``MaxPool_rtl`` (:mod:`.pool_max`): ``Pool`` with ``Function=MaxPool``;
-* ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices).
+* ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices);
+* ``DuplicateStreams_rtl`` (:mod:`.stream_dup`): ``DuplicateStreams`` (a residual fork);
+* ``AddStreams_rtl`` (:mod:`.add_streams`): ``ElementwiseAdd`` of two integer streams (the join).
 
 The op types deliberately differ from ``<FINN base op>_rtl``: FINN's SpecializeLayers would
 otherwise pick them for configurations they do not implement (e.g. ``Pool`` with AvgPool);
@@ -20,9 +22,9 @@ otherwise pick them for configurations they do not implement (e.g. ``Pool`` with
 from __future__ import annotations
 
 from ..driver.finn_nodes import RTL_LIB_BASE_OPS
-from . import label_topk, mvau_binary, pool_max
+from . import add_streams, label_topk, mvau_binary, pool_max, stream_dup
 
-OPS = (mvau_binary, pool_max, label_topk)
+OPS = (mvau_binary, pool_max, label_topk, stream_dup, add_streams)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
@@ -34,6 +36,8 @@ FOLDING_AS = {
     mvau_binary.OP_TYPE: "MVAU_rtl",
     pool_max.OP_TYPE: "Pool_hls",
     label_topk.OP_TYPE: "LabelSelect_hls",
+    stream_dup.OP_TYPE: "DuplicateStreams_hls",
+    add_streams.OP_TYPE: "ElementwiseAdd_hls",
 }
 
 
@@ -58,6 +62,10 @@ def rtl_lib_op(node) -> str | None:
         return pool_max.OP_TYPE
     if node.op_type == "LabelSelect":
         return label_topk.OP_TYPE
+    if node.op_type == "DuplicateStreams":
+        return stream_dup.OP_TYPE
+    if node.op_type == "ElementwiseAdd" and add_streams.implements(getCustomOp(node)):
+        return add_streams.OP_TYPE
     return None
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from fewerbits.compat.finn import rtllib as verilator_rtllib
 
 from ..sim import Design, RtlSimError
@@ -53,6 +55,10 @@ class NodeDesign:
     in_width: int = 0
     out_width: int = 0
     extra_module: str = ""  # our generated hierarchy (weight streamer + core)
+    #: streamed inputs / outputs in port order: (tensor, interface name, padded width)
+    inputs: list[tuple[str, str, int]] = field(default_factory=list)
+    outputs: list[tuple[str, str, int]] = field(default_factory=list)
+    words_in: list[int] = field(default_factory=list)  # words per frame on each input
 
 
 def _add_source(sources: dict[str, str], path: Path, text: str | None = None) -> None:
@@ -76,6 +82,12 @@ def node_design(model, node) -> NodeDesign:
     d = NodeDesign(node.name, node.op_type, top)
     d.in_width = inst.get_instream_width_padded(0)
     d.out_width = inst.get_outstream_width_padded(0)
+    streamed = [t for t in node.input if t and model.get_initializer(t) is None]
+    d.inputs = [(t, f"in{i}_V", inst.get_instream_width_padded(i)) for i, t in enumerate(streamed)]
+    d.outputs = [
+        (t, f"out{i}_V", inst.get_outstream_width_padded(i)) for i, t in enumerate(node.output)
+    ]
+    d.words_in = [int(np.prod(inst.get_folded_input_shape(i)[:-1])) for i in range(len(streamed))]
     files = [Path(f) for f in inst.get_rtl_file_list(abspath=True)]
     decoupled = node.op_type in _DECOUPLED and inst.get_nodeattr("mem_mode") == "internal_decoupled"
     if decoupled:
@@ -152,31 +164,83 @@ def _ports_of(d: NodeDesign) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Link:
+    """A stream between two layers: producer output port -> consumer input port."""
+
+    src: int  # index of the producer in the designs
+    src_port: int
+    dst: int
+    dst_port: int
+    width: int
+
+
+def is_chain(designs: list[NodeDesign]) -> bool:
+    """True when every layer has one streamed input and one output (a pipeline)."""
+    return all(len(d.inputs) <= 1 and len(d.outputs) <= 1 for d in designs)
+
+
+def links(designs: list[NodeDesign]) -> list[Link]:
+    """The streams between layers, by producer then output port (a chain: k -> k + 1). A layer
+    graph with forks (DuplicateStreams) and joins (AddStreams) links by tensor name."""
+    if is_chain(designs):
+        return [Link(k, 0, k + 1, 0, d.out_width) for k, d in enumerate(designs[:-1])]
+    consumer = {t: (j, p) for j, d in enumerate(designs) for p, (t, _, _) in enumerate(d.inputs)}
+    out = []
+    for k, d in enumerate(designs):
+        for p, (t, _, w) in enumerate(d.outputs):
+            if t in consumer:
+                out.append(Link(k, p, *consumer[t], w))
+    return out
+
+
+def _link_name(designs: list[NodeDesign], ln: Link) -> str:
+    return f"{designs[ln.src].name} -> {designs[ln.dst].name}"
+
+
 def link_depths(designs: list[NodeDesign], fifo_depths: int | Sequence[int]) -> list[int]:
-    """One FIFO depth per link between neighbours (a single int: the same for every link)."""
-    links = max(0, len(designs) - 1)
-    depths = [int(fifo_depths)] * links if isinstance(fifo_depths, int) else list(fifo_depths)
-    if len(depths) != links:
-        raise RtlSimError(f"{len(depths)} FIFO depths given for {links} links between layers")
+    """One FIFO depth per link between layers (a single int: the same for every link, except
+    that the shortcut of a residual join holds a whole frame; see :func:`join_depths`)."""
+    lk = links(designs)
+    if isinstance(fifo_depths, int):
+        depths = [max(int(fifo_depths), j) for j in join_depths(designs, lk)]
+    else:
+        depths = list(fifo_depths)
+    if len(depths) != len(lk):
+        raise RtlSimError(f"{len(depths)} FIFO depths given for {len(lk)} links between layers")
     bad = [(k, d) for k, d in enumerate(depths) if d < 2]
     if bad:
         k, d = bad[0]
-        link = f"{designs[k].name} -> {designs[k + 1].name}"
-        raise RtlSimError(f"FIFO {k} ({link}): depth {d}; finn-rtllib's fifo needs >= 2")
+        raise RtlSimError(
+            f"FIFO {k} ({_link_name(designs, lk[k])}): depth {d}; finn-rtllib's fifo needs >= 2"
+        )
     return [int(d) for d in depths]
+
+
+def join_depths(designs: list[NodeDesign], lk: list[Link]) -> list[int]:
+    """Per link the least depth that cannot deadlock: a link into a join (a layer with two
+    inputs) gets its frame's words plus two, since the other branch may hold back its first
+    output for up to a frame (sliding windows) while the fork keeps feeding both; 0 elsewhere."""
+    out = []
+    for ln in lk:
+        d = designs[ln.dst]
+        out.append(d.words_in[ln.dst_port] + 2 if len(d.inputs) > 1 else 0)
+    return out
 
 
 def folded_link_depths(folding: dict, designs: list[NodeDesign]) -> list[int] | None:
     """Link depths from a FINN folding config as FINN's InsertFIFO reads it: the larger of the
-    producer's ``outFIFODepths[0]`` and the consumer's ``inFIFODepths[0]``; None when the config
-    sets no FIFO depth for some link."""
+    producer's ``outFIFODepths[port]`` and the consumer's ``inFIFODepths[port]``; None when the
+    config sets no FIFO depth for some link."""
     depths = []
-    for a, b in zip(designs, designs[1:], strict=False):
-        out_d = folding.get(a.name, {}).get("outFIFODepths", [0])[:1] or [0]
-        in_d = folding.get(b.name, {}).get("inFIFODepths", [0])[:1] or [0]
-        if max(out_d[0], in_d[0]) < 2:
+    for ln in links(designs):
+        out_d = folding.get(designs[ln.src].name, {}).get("outFIFODepths", [])
+        in_d = folding.get(designs[ln.dst].name, {}).get("inFIFODepths", [])
+        o = out_d[ln.src_port] if len(out_d) > ln.src_port else 0
+        i = in_d[ln.dst_port] if len(in_d) > ln.dst_port else 0
+        if max(o, i) < 2:
             return None
-        depths.append(int(max(out_d[0], in_d[0])))
+        depths.append(int(max(o, i)))
     return depths
 
 
@@ -199,6 +263,9 @@ def stitched_top(
     if len(designs) > 1:
         fifo = Path(get_settings().finn_rtllib) / "fifo/hdl/fifo.sv"
         sources = verilator_rtllib.patch_sources({**sources, "fifo.sv": fifo.read_text()})
+    if not is_chain(designs):
+        sources["fb_top.sv"] = _graph_top(designs, depths)
+        return sources
     iw, ow = designs[0].in_width, designs[-1].out_width
     mon = len(depths) * MONITOR_BITS
     monitor_ports = (
@@ -246,6 +313,73 @@ def stitched_top(
     return sources
 
 
+def _graph_top(designs: list[NodeDesign], depths: list[int]) -> str:
+    """``fb_top`` for a layer graph with forks and joins: each link through its own FIFO, the
+    graph input into the stream no layer produces, the output from the one no layer consumes.
+    Same ports as the chain's top (one stream in, one out, the FIFO monitors)."""
+    lk = links(designs)
+    ends_in = [(k, p) for k, d in enumerate(designs) for p in range(len(d.inputs))]
+    ends_in = [e for e in ends_in if not any((ln.dst, ln.dst_port) == e for ln in lk)]
+    ends_out = [(k, p) for k, d in enumerate(designs) for p in range(len(d.outputs))]
+    ends_out = [e for e in ends_out if not any((ln.src, ln.src_port) == e for ln in lk)]
+    if len(ends_in) != 1 or len(ends_out) != 1:
+        raise RtlSimError(
+            f"layer graph with {len(ends_in)} unconnected inputs and {len(ends_out)} outputs; "
+            "the stitched top streams one input and one output"
+        )
+    (ki, pi), (ko, po) = ends_in[0], ends_out[0]
+    iw, ow = designs[ki].inputs[pi][2], designs[ko].outputs[po][2]
+    mon = len(lk) * MONITOR_BITS
+    body = [
+        "// generated by fewerbits (hw/rtlsim/design.py): a layer graph with forks and joins\n",
+        "module fb_top(input ap_clk, input ap_rst_n,\n",
+        f"  input [{iw - 1}:0] in_tdata, input in_tvalid, output in_tready,\n",
+        f"  output [{ow - 1}:0] out_tdata, output out_tvalid, input out_tready",
+        f",\n  output [{mon - 1}:0] fb_fifo_count, output [{mon - 1}:0] fb_fifo_max" if lk else "",
+        ");\n",
+    ]
+    src = {(ki, "i", pi): "in", (ko, "o", po): "out"}
+    for n, ln in enumerate(lk):
+        a, f, depth, lo = f"s{n}", f"f{n}", depths[n], n * MONITOR_BITS
+        src[(ln.src, "o", ln.src_port)], src[(ln.dst, "i", ln.dst_port)] = a, f
+        w = ln.width
+        if designs[ln.dst].inputs[ln.dst_port][2] != w:
+            raise RtlSimError(
+                f"{_link_name(designs, ln)}: stream widths {w} != "
+                f"{designs[ln.dst].inputs[ln.dst_port][2]}; a data-width converter is missing"
+            )
+        cw = depth.bit_length() + 1  # fifo.sv's count width: $clog2(DEPTH+1) + 1
+        body.append(f"  wire [{w - 1}:0] {a}_tdata, {f}_tdata; wire {a}_tvalid, {a}_tready, ")
+        body.append(f"{f}_tvalid, {f}_tready;\n  wire [{cw - 1}:0] {f}_count, {f}_max;\n")
+        body.append(
+            f"  assign fb_fifo_count[{lo + MONITOR_BITS - 1}:{lo}] = {MONITOR_BITS}'({f}_count);"
+            f" assign fb_fifo_max[{lo + MONITOR_BITS - 1}:{lo}] = {MONITOR_BITS}'({f}_max);\n"
+        )
+        body.append(
+            f"  fifo #(.DEPTH({depth}), .DATA_WIDTH({w})) q{n}(.clk(ap_clk), .rst(!ap_rst_n), "
+            f".idat({a}_tdata), .ivld({a}_tvalid), .irdy({a}_tready), .odat({f}_tdata), "
+            f".ovld({f}_tvalid), .ordy({f}_tready), .count({f}_count), .maxcount({f}_max));\n"
+        )
+    for k, d in enumerate(designs):
+        clk2x = ".ap_clk2x(ap_clk), " if "ap_clk2x" in _ports_of(d) else ""
+        ports = [
+            f".{i}_TDATA({{w}}_tdata), .{i}_TVALID({{w}}_tvalid), .{i}_TREADY({{w}}_tready)".replace(
+                "{w}", src[(k, "i", p)]
+            )
+            for p, (_, i, _) in enumerate(d.inputs)
+        ]
+        ports += [
+            f".{o}_TDATA({{w}}_tdata), .{o}_TVALID({{w}}_tvalid), .{o}_TREADY({{w}}_tready)".replace(
+                "{w}", src[(k, "o", p)]
+            )
+            for p, (_, o, _) in enumerate(d.outputs)
+        ]
+        body.append(f"  {d.module} n{k}(.ap_clk(ap_clk), {clk2x}.ap_rst_n(ap_rst_n),\n    ")
+        body.append(",\n    ".join(ports) + ");\n")
+    body.append("endmodule\n")
+    return "".join(body)
+
+
 def stitched_design(
     designs: list[NodeDesign],
     fifo_depths: int | Sequence[int] = FIFO_DEPTH,
@@ -257,5 +391,88 @@ def stitched_design(
     for d in designs:
         data_files.update(d.data_files)
     sources = stitched_top(designs, fifo_depths)
-    monitors = max(0, len(designs) - 1)
+    monitors = len(links(designs))
     return Design(name, sources, data_files=data_files, fifo_monitors=monitors)
+
+
+def is_multi_port(d: NodeDesign) -> bool:
+    """True for a layer with several streamed inputs or outputs (DuplicateStreams, AddStreams)."""
+    return len(d.inputs) > 1 or len(d.outputs) > 1
+
+
+def _lfsr(name: str, seed: int, gated: bool = True) -> str:
+    """A 16-bit Fibonacci LFSR ``name`` (never zero) and ``name_en``: high 3 cycles in 4 on
+    average (always high when not ``gated``)."""
+    if not gated:
+        return f"  wire {name}_en = 1'b1;\n"
+    s = (seed * 40503 + 1) & 0xFFFF or 1
+    return (
+        f"  logic [15:0] {name} = 16'h{s:04x};\n"
+        f"  always_ff @(posedge ap_clk) {name} <= {{{name}[14:0], "
+        f"{name}[15] ^ {name}[13] ^ {name}[12] ^ {name}[10]}};\n"
+        f"  wire {name}_en = {name}[0] | {name}[7];\n"
+    )
+
+
+def port_test_design(d: NodeDesign, seed: int = 1, port_stalls: bool = True) -> Design:
+    """One multi-stream layer in a top with the harness' one input and one output: the input
+    word holds every input port's word (port 0 lowest, each at its padded width), split into a
+    small FIFO per port; the output word holds every output port's word, each port behind its
+    own FIFO. With ``port_stalls`` each port's handshake is gated by its own pseudo-random
+    enable, so the ports stall independently of each other (and of the harness' own stalls);
+    without, the layer runs at full rate (for cycle counts)."""
+    from finn.util.settings import get_settings
+
+    iw, ow = sum(w for *_, w in d.inputs), sum(w for *_, w in d.outputs)
+    body = [
+        "// generated by fewerbits (hw/rtlsim/design.py): node test with independent port stalls\n",
+        "module fb_top(input ap_clk, input ap_rst_n,\n",
+        f"  input [{iw - 1}:0] in_tdata, input in_tvalid, output in_tready,\n",
+        f"  output [{ow - 1}:0] out_tdata, output out_tvalid, input out_tready);\n",
+    ]
+    ports, lo = [], 0
+    n_in, n_out = len(d.inputs), len(d.outputs)
+    body.append(f"  wire [{n_in - 1}:0] ii_rdy; assign in_tready = &ii_rdy;\n")
+    for p, (_, name, w) in enumerate(d.inputs):
+        body.append(_lfsr(f"gi{p}", seed + p, port_stalls))
+        cw = (2 + 3 * p).bit_length() + 1
+        body.append(
+            f"  wire [{w - 1}:0] pi{p}_dat; wire pi{p}_vld, pi{p}_rdy; wire [{cw - 1}:0] ci{p}, mi{p};\n"
+        )
+        body.append(
+            f"  fifo #(.DEPTH({2 + 3 * p}), .DATA_WIDTH({w})) qi{p}(.clk(ap_clk), .rst(!ap_rst_n), "
+            f".idat(in_tdata[{lo + w - 1}:{lo}]), .ivld(in_tvalid && in_tready), .irdy(ii_rdy[{p}]), "
+            f".odat(pi{p}_dat), .ovld(pi{p}_vld), .ordy(pi{p}_rdy && gi{p}_en), "
+            f".count(ci{p}), .maxcount(mi{p}));\n"
+        )
+        ports.append(
+            f".{name}_TDATA(pi{p}_dat), .{name}_TVALID(pi{p}_vld && gi{p}_en), .{name}_TREADY(pi{p}_rdy)"
+        )
+        lo += w
+    lo = 0
+    body.append(f"  wire [{n_out - 1}:0] oo_vld; assign out_tvalid = &oo_vld;\n")
+    for p, (_, name, w) in enumerate(d.outputs):
+        body.append(_lfsr(f"go{p}", seed + 17 + p, port_stalls))
+        cw = (2 + 3 * p).bit_length() + 1
+        body.append(
+            f"  wire [{w - 1}:0] po{p}_dat; wire po{p}_vld, po{p}_rdy, qo{p}_rdy; wire [{cw - 1}:0] co{p}, mo{p};\n"
+        )
+        body.append(f"  assign po{p}_rdy = qo{p}_rdy && go{p}_en;\n")
+        body.append(
+            f"  fifo #(.DEPTH({2 + 3 * p}), .DATA_WIDTH({w})) qo{p}(.clk(ap_clk), .rst(!ap_rst_n), "
+            f".idat(po{p}_dat), .ivld(po{p}_vld && go{p}_en), .irdy(qo{p}_rdy), "
+            f".odat(out_tdata[{lo + w - 1}:{lo}]), .ovld(oo_vld[{p}]), .ordy(out_tready && out_tvalid), "
+            f".count(co{p}), .maxcount(mo{p}));\n"
+        )
+        ports.append(
+            f".{name}_TDATA(po{p}_dat), .{name}_TVALID(po{p}_vld), .{name}_TREADY(po{p}_rdy)"
+        )
+        lo += w
+    clk2x = ".ap_clk2x(ap_clk), " if "ap_clk2x" in _ports_of(d) else ""
+    body.append(f"  {d.module} dut(.ap_clk(ap_clk), {clk2x}.ap_rst_n(ap_rst_n),\n    ")
+    body.append(",\n    ".join(ports) + ");\n")
+    body.append("endmodule\n")
+    fifo = Path(get_settings().finn_rtllib) / "fifo/hdl/fifo.sv"
+    sources = verilator_rtllib.patch_sources({**d.sources, "fifo.sv": fifo.read_text()})
+    sources["fb_top.sv"] = "".join(body)
+    return Design(d.name, sources, data_files=dict(d.data_files), fifo_monitors=0)

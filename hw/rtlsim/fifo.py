@@ -245,6 +245,11 @@ def size_fifos(
     current = Stitched(build.path, design.FIFO_DEPTH, simulator)
     if len(current.designs) < 2:
         raise FifoSizingError(f"{build.path}: one layer only, no FIFO between layers to size")
+    if not design.is_chain(current.designs):
+        raise FifoSizingError(
+            f"{build.path}: the layers form a graph with forks and joins (a residual block); "
+            "FIFO sizing handles pipelines only (the simulation sizes the shortcut to a frame)"
+        )
     from qonnx.custom_op.registry import getCustomOp
 
     insts = [getCustomOp(n) for n in current.graphs.nodes]

@@ -56,6 +56,26 @@ def python_exec(model, node, x: np.ndarray) -> np.ndarray:
     return np.concatenate(outs, axis=0)
 
 
+def python_exec_ports(model, node, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """FINN's Python execution of a node with several streamed inputs/outputs: one batch per
+    streamed input (in port order) -> one batch per output."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    inst = getCustomOp(base_copy(node))
+    streamed = [t for t in node.input if t and model.get_initializer(t) is None]
+    outs: list[list[np.ndarray]] = [[] for _ in node.output]
+    for i in range(len(xs[0])):
+        ctx = {t: model.get_initializer(t) for t in node.input if t not in streamed}
+        for t, x in zip(streamed, xs, strict=True):
+            ctx[t] = x[i : i + 1].astype(np.float32)
+        for k, t in enumerate(node.output):
+            ctx[t] = np.zeros(inst.get_normal_output_shape(k), dtype=np.float32)
+        inst.execute_node(ctx, model.graph)
+        for k, t in enumerate(node.output):
+            outs[k].append(ctx[t])
+    return [np.concatenate(o, axis=0) for o in outs]
+
+
 @dataclass
 class Geometry:
     """Stream geometry of a node (or of a chain: first node's input, last node's output)."""
@@ -115,17 +135,18 @@ def _with_batch(folded) -> tuple:
     return folded if len(folded) >= 3 and folded[0] == 1 else (1, *folded)
 
 
-def geometry(first_inst, last_inst=None) -> Geometry:
+def geometry(first_inst, last_inst=None, in_port: int = 0, out_port: int = 0) -> Geometry:
     last_inst = last_inst or first_inst
+    i, o = in_port, out_port
     return Geometry(
-        idt=first_inst.get_input_datatype(0),
-        odt=last_inst.get_output_datatype(0),
-        in_folded=_with_batch(first_inst.get_folded_input_shape(0)),
-        out_folded=_with_batch(last_inst.get_folded_output_shape(0)),
-        in_normal=tuple(first_inst.get_normal_input_shape(0)),
-        out_normal=tuple(last_inst.get_normal_output_shape(0)),
-        in_bytes=first_inst.get_instream_width_padded(0) // 8,
-        out_bytes=last_inst.get_outstream_width_padded(0) // 8,
+        idt=first_inst.get_input_datatype(i),
+        odt=last_inst.get_output_datatype(o),
+        in_folded=_with_batch(first_inst.get_folded_input_shape(i)),
+        out_folded=_with_batch(last_inst.get_folded_output_shape(o)),
+        in_normal=tuple(first_inst.get_normal_input_shape(i)),
+        out_normal=tuple(last_inst.get_normal_output_shape(o)),
+        in_bytes=first_inst.get_instream_width_padded(i) // 8,
+        out_bytes=last_inst.get_outstream_width_padded(o) // 8,
     )
 
 
@@ -153,9 +174,11 @@ class NodeResult:
     cache_hit: bool = False
     sim_seconds: float = 0.0
     outputs_array: np.ndarray | None = field(default=None, repr=False)
+    #: every output port's values (a layer with several outputs); [outputs_array] otherwise
+    port_arrays: list = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "outputs_array"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("outputs_array", "port_arrays")}
         return d
 
 
@@ -179,19 +202,66 @@ def simulate_node(
     if reason is not None:
         return NodeResult(node.name, node.op_type, "skipped", reason=reason)
     inst = getCustomOp(node)
+    d = design.node_design(model, node)
+    if design.is_multi_port(d):
+        return _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed)
     geo = geometry(inst)
     rng = np.random.default_rng(seed)
     if x is None:
         x = random_input(geo.idt, (frames, *geo.in_normal[1:]), rng)
     frames = len(x)
     ref = python_exec(model, node, x)
-    d = design.node_design(model, node)
     binary = backend.compile(design.stitched_design([d], name=node.name))
     job = geo.stream_job(x, Path(workdir) / node.name, stall, seed + 1)
     res = backend.run(binary, job)
     out = geo.unpack_out(res.out, frames)
-    exact = int(np.sum(out.reshape(frames, -1) == ref.reshape(frames, -1)))
-    total = int(ref.size)
+    return _node_result(node, [out], [ref], frames, binary, res)
+
+
+def _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed) -> NodeResult:
+    """:func:`simulate_node` for a layer with several streamed inputs or outputs: the ports'
+    words side by side in one harness word (:func:`design.port_test_design`), each port
+    stalled on its own (unless ``stall`` is (0, 0)); every output port compared with FINN's
+    Python execution."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    inst = getCustomOp(node)
+    geos_in = [geometry(inst, in_port=i) for i in range(len(d.inputs))]
+    geos_out = [geometry(inst, out_port=o) for o in range(len(d.outputs))]
+    rng = np.random.default_rng(seed)
+    if x is None:
+        xs = [random_input(g.idt, (frames, *g.in_normal[1:]), rng) for g in geos_in]
+    else:
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    frames = len(xs[0])
+    refs = python_exec_ports(model, node, xs)
+    words = np.concatenate([g.pack_in(v) for g, v in zip(geos_in, xs, strict=True)], axis=1)
+    # no stalls asked (a cycle count): no port stalls either
+    binary = backend.compile(design.port_test_design(d, seed + 3, tuple(stall) != (0, 0)))
+    job = StreamJob(
+        words=words,
+        out_bytes=sum(g.out_bytes for g in geos_out),
+        in_words_per_frame=geos_in[0].in_words,
+        out_words_per_frame=geos_out[0].out_words,
+        frames=frames,
+        workdir=Path(workdir) / node.name,
+        in_stall=stall[0],
+        out_stall=stall[1],
+        seed=seed + 1,
+    )
+    res = backend.run(binary, job)
+    outs, lo = [], 0
+    for g in geos_out:
+        outs.append(g.unpack_out(res.out[:, lo : lo + g.out_bytes], frames))
+        lo += g.out_bytes
+    return _node_result(node, outs, refs, frames, binary, res, " (ports side by side)")
+
+
+def _node_result(node, outs, refs, frames, binary, res, where: str = "") -> NodeResult:
+    """Every output port's values compared with FINN's Python reference, element by element."""
+    got = np.concatenate([o.reshape(frames, -1) for o in outs], axis=1)
+    ref = np.concatenate([v.reshape(frames, -1) for v in refs], axis=1)
+    exact, total = int(np.sum(got == ref)), int(ref.size)
     r = NodeResult(
         node.name,
         node.op_type,
@@ -202,14 +272,14 @@ def simulate_node(
         build_seconds=binary.build_seconds,
         cache_hit=binary.cache_hit,
         sim_seconds=round(res.seconds, 3),
-        outputs_array=out,
+        outputs_array=outs[0],
+        port_arrays=list(outs),
     )
     if exact != total:
-        bad = np.argwhere(out.reshape(frames, -1) != ref.reshape(frames, -1))[0]
+        f, e = np.argwhere(got != ref)[0]
         r.reason = (
             f"{total - exact}/{total} outputs differ from FINN's Python execution; first at frame "
-            f"{bad[0]} element {bad[1]}: rtl {out.reshape(frames, -1)[tuple(bad)]:g} != "
-            f"python {ref.reshape(frames, -1)[tuple(bad)]:g}"
+            f"{f} element {e}{where}: rtl {got[f, e]:g} != python {ref[f, e]:g}"
         )
     if frames > 1:
         r.cycles_per_frame = float(np.diff(res.last_out).mean())

@@ -21,7 +21,7 @@ from fewerbits.core.compare import LevelResult
 from fewerbits.hw.build import steps as S
 from fewerbits.hw.build.report import finn_performance
 from fewerbits.hw.rtlsim import design
-from fewerbits.hw.rtlsim.sim import BuildGraphs, Stitched, python_exec, simulate_node
+from fewerbits.hw.rtlsim.sim import BuildGraphs, Stitched, python_exec_ports, simulate_node
 from fewerbits.hw.rtlsim.verilator import RtlSimError, verilator_root
 
 from ..level import Level, register_level
@@ -69,24 +69,33 @@ class RtlNodesLevel(RtlLevel):
         return None
 
     def _dataflow(self, x: np.ndarray) -> np.ndarray:
+        """Every layer on its own, in graph order, fed the values its input tensors got from
+        the layers before (forks and joins included)."""
         from qonnx.custom_op.registry import getCustomOp  # lazy: after prepare_finn
 
         g = self.graphs
-        cur = x
+        model = g.dataflow
+        vals = {model.graph.input[0].name: x}
         self.results = []
         wd = self.build.rtlsim.absolute() / "nodes"
         for k, node in enumerate(g.nodes):
             inst = getCustomOp(node)
-            cur = cur.reshape(len(x), *inst.get_normal_input_shape(0)[1:])
-            r = simulate_node(g.dataflow, node, wd, x=cur, stall=self.stall, seed=self.seed + k)
+            streamed = [t for t in node.input if t and model.get_initializer(t) is None]
+            ins = [
+                vals[t].reshape(len(x), *inst.get_normal_input_shape(i)[1:])
+                for i, t in enumerate(streamed)
+            ]
+            arg = ins[0] if len(ins) == 1 else ins
+            r = simulate_node(model, node, wd, x=arg, stall=self.stall, seed=self.seed + k)
             self.results.append(r)
             if r.status == "skipped":
-                cur = python_exec(g.dataflow, node, cur)
+                outs = python_exec_ports(model, node, ins)
             elif r.status == "fail":
                 raise RtlSimError(f"node {node.name} ({node.op_type}): {r.reason}")
             else:
-                cur = r.outputs_array
-        return cur
+                outs = r.port_arrays
+            vals.update(zip(node.output, outs, strict=True))
+        return vals[model.graph.output[0].name]
 
     def run(self, x: np.ndarray) -> np.ndarray:
         self.graphs = BuildGraphs(self.build.path)
