@@ -24,8 +24,7 @@ from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, write_json
 
-from .board.build import BOARD as BOARD_DIR
-from .board.build import BOARD_JSON
+from .board import BOARD_DIR, BOARD_JSON
 from .build.steps import CREATE_DATAFLOW_PARTITION as PARTITION_STEP
 from .driver import hostops
 from .driver.backends import graph_streams, load_hw_graph

@@ -28,10 +28,7 @@ from ..synth.families import percent_of_part
 from ..synth.pnr import place_and_route
 from ..synth.protocol import SynthError, SynthJob
 from ..synth.registry import get_synth_backend
-from . import wrapper
-
-BOARD = "board"
-BOARD_JSON = "board.json"
+from . import BOARD_DIR, BOARD_JSON, wrapper
 
 
 class BoardPlan:
@@ -89,7 +86,7 @@ def make_bitstream(build_dir: Path, progress: bool = False) -> dict:
     reason = backend.available()
     if reason:
         raise SynthError(reason)
-    out = Path(build_dir) / BOARD
+    out = Path(build_dir) / BOARD_DIR
     d = plan.design()
     t0 = time.time()
     job = SynthJob("board_top", d.sources, d.top, plan.board.synth_family, data_files=d.data_files)

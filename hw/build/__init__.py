@@ -13,7 +13,6 @@ Importing this package registers every custom step.
 
 from __future__ import annotations
 
-from ..board import step as board_step  # noqa: F401 - registers the open-board step
 from . import custom_steps, impl_style, recipes  # noqa: F401 - importing registers the steps
 from .context import BuildContext
 from .result import BuildResult, StepRecord

@@ -12,6 +12,7 @@ style (``replaces`` a FINN step, see :mod:`.impl_style`), then our own steps, th
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -264,8 +265,15 @@ def add_step(step: Step) -> None:
     table[key] = step
 
 
+#: steps registered by a module of a later part of hw (it imports this package): imported by
+#: name on first lookup, so that this package never imports it
+STEP_MODULES = {BOARD_BITSTREAM: "fewerbits.hw.board.step"}
+
+
 def get_step(name: str, impl_style: str) -> Step:
     """The step to run for ``name`` in a build of ``impl_style`` (ours first, then FINN's)."""
+    if name in STEP_MODULES and name not in _STEPS:
+        importlib.import_module(STEP_MODULES[name])  # registers the step
     step = _STYLE_STEPS.get((name, impl_style)) or _STEPS.get(name)
     if step is not None:
         return step
