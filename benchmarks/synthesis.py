@@ -13,6 +13,7 @@ top (bit-level UART), compared bit-exactly with PyTorch.
 
     .venv/bin/python benchmarks/synthesis.py [--out runs/bench-synth] [--nets demo,tiny]
                                              [--no-pnr] [--ice40] [--board-images N]
+                                             [--targets Pynq-Z1,ULX3S-85F,board]
 
 Writes OUT/synthesis.json and OUT/synthesis.md (the table, dated). The first run also pays the
 one-time WebAssembly compilation of Yosys/nextpnr (about a minute each, cached).
@@ -121,9 +122,9 @@ def board_row(net: str, run_dir: Path, images: int) -> dict:
     from fewerbits.verify import pytorch_reference
 
     work = run_dir.parent / f"{net}-ULX3S-85F-board"
-    shutil.rmtree(work, ignore_errors=True)
     t0 = time.time()
-    build(ExportDir(run_dir / "export").model, work, BuildConfig(board="ULX3S-85F"), progress=False)
+    model = ExportDir(run_dir / "export").model
+    build(model, work, BuildConfig(board="ULX3S-85F"), progress=False, resume=True)
     wall = time.time() - t0
     b = read_json(work / "board" / "board.json")
     s = {
@@ -135,10 +136,11 @@ def board_row(net: str, run_dir: Path, images: int) -> dict:
     }
     r = row(net, "ULX3S-85F board top", s, finn_totals(work), wall)
     r["board"] = {"link": b["link"], "bitstream_bytes": b["pnr"]["bitstream_bytes"]}
+    r["critical_path"] = b["pnr"]["critical_path"]
     if images:
-        model, _ = load_checkpoint(run_dir / "train")
+        net_model, _ = load_checkpoint(run_dir / "train")
         x = load_dataset("mnist-5k").x_test[:images]
-        ref = pytorch_reference(model, x.astype(np.float32)).astype(np.float32)
+        ref = pytorch_reference(net_model, x.astype(np.float32)).astype(np.float32)
         t0 = time.time()
         with Accelerator(work / "deploy", backend="rtlsim") as acc:
             y = acc.execute(x).astype(np.float32)
@@ -206,6 +208,11 @@ def main() -> int:
     ap.add_argument("--no-pnr", action="store_true", help="synthesis only")
     ap.add_argument("--ice40", action="store_true", help="also iCEBreaker (small nets only)")
     ap.add_argument(
+        "--targets",
+        default="Pynq-Z1,ULX3S-85F,board",
+        help="comma list of Pynq-Z1, ULX3S-85F, iCEBreaker (as --ice40), board",
+    )
+    ap.add_argument(
         "--board-images",
         type=int,
         default=1000,
@@ -213,7 +220,8 @@ def main() -> int:
     )
     a = ap.parse_args()
     out = Path(a.out)
-    targets = TARGETS + ([ICE40] if a.ice40 else [])
+    wanted = set(a.targets.split(",")) | ({"iCEBreaker"} if a.ice40 else set())
+    targets = [tg for tg in [*TARGETS, ICE40] if tg[0] in wanted]
     rows = []
     for net in a.nets.split(","):
         if net not in NETS:
@@ -231,7 +239,7 @@ def main() -> int:
             )
             rows.append(row(net, label, s, finn_totals(work), time.time() - t0))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
-        if a.board_images and not a.no_pnr:
+        if "board" in wanted and not a.no_pnr:
             print(
                 f"{net} -> ULX3S-85F board top (build, {a.board_images} images)...", file=sys.stderr
             )

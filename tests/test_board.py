@@ -141,6 +141,12 @@ def test_board_info_must_match_the_package(ulx3s_build, tmp_path):  # noqa: F811
         wrong = {**s.raw["link"], "in_words": s.raw["link"]["in_words"] + 1}
         with pytest.raises(DriverError, match="the board's in_words is .* not this package's"):
             UartProtocol(board, wrong).reset()
+        # more frames than the board takes in one command: refused by the board, said so
+        link = s.raw["link"]
+        too_many = np.zeros((link["max_batch"] + 1, s.inp.frame_bytes), np.uint8)
+        proto = UartProtocol(board, {**link, "max_batch": link["max_batch"] + 1})
+        with pytest.raises(DriverError, match="RUN reply header fb810000"):
+            proto.run(too_many, s.out.frame_bytes)
     finally:
         board.close()
 
