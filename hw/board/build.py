@@ -93,6 +93,15 @@ def make_bitstream(build_dir: Path, progress: bool = False) -> dict:
     if progress:
         print(f"Yosys synthesis of the {plan.board.name} board top...", flush=True)
     syn = backend.synthesize(job, out / "synth")
+    dsp_note = None
+    if syn.resources["DSP"] > plan.board.dsps:  # more multipliers than the part: in logic
+        dsp_note = (
+            f"{syn.resources['DSP']} DSP blocks inferred, the {plan.board.part} has "
+            f"{plan.board.dsps}: synthesized again with the multipliers in logic (-nodsp)"
+        )
+        if progress:
+            print(dsp_note, flush=True)
+        syn = backend.synthesize(replace(job, nodsp=True), out / "synth_nodsp")
     if progress:
         print(f"nextpnr place and route for {plan.board.name}...", flush=True)
     pins = wrapper.constraints(plan.board)
@@ -113,6 +122,8 @@ def make_bitstream(build_dir: Path, progress: bool = False) -> dict:
             "resources": syn.resources,
             "percent": percent_of_part(syn.resources, plan.board.capacity()),
             "seconds": syn.seconds,
+            "options": syn.options,
+            "dsp_note": dsp_note,
         },
         "pnr": res.to_dict(),
         "seconds": round(time.time() - t0, 1),
