@@ -157,7 +157,9 @@ def _board_lines(b: dict) -> list[str]:
         f"{link['max_batch']} frames a command; pins `board/{b['pins']['file']}` from "
         f"{b['pins']['source']}",
         f"- synthesized (Yosys, wrapper + accelerator): {r['LUT']:,} LUT + {r['LUTRAM']:,} LUTRAM, "
-        f"{r['FF']:,} FF, {r['CARRY']:,} CARRY, {r['BRAM18']} BRAM18, {r['DSP']} DSP"
+        f"{r['FF']:,} FF, {r['CARRY']:,} CARRY, "
+        + (f"{r['BRAM4K']} BRAM4K" if r["BRAM4K"] else f"{r['BRAM18']} BRAM18")
+        + f", {r['DSP']} DSP"
         + (f" ({pct} of the part)" if pct else ""),
         *_pnr_lines(b["pnr"], f"deploy/{b['bitstream']}"),
     ]
