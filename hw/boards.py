@@ -2,7 +2,8 @@
 
 Two kinds: Xilinx boards FINN targets (a shell flow), and open-FPGA boards (Lattice ECP5 /
 iCE40) that only the open tool chain (hw/synth: Yosys, nextpnr) targets; FINN cannot, so a build
-for one stops after code generation with :attr:`Board.finn_refusal`."""
+for one skips FINN's Vivado steps with :attr:`Board.finn_refusal` and builds the board bitstream
+(UART wrapper + accelerator, hw/board) after code generation."""
 
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ class Board:
         if self.shell_flow:
             return None
         return (
-            f"FINN cannot target {self.name} ({self.part}, not a Xilinx part): the build stops "
-            f"after code generation; run `fewerbits synth BUILD --family {self.synth_family}`"
+            f"FINN cannot target {self.name} ({self.part}, not a Xilinx part): after code "
+            "generation the open tools build its bitstream (step_fewerbits_board_bitstream: "
+            f"Yosys + nextpnr); `fewerbits synth BUILD --family {self.synth_family}` for synthesis only"
         )
 
     def resources(self) -> dict[str, int]:

@@ -24,6 +24,7 @@ from fewerbits.core.artifacts import BuildDir
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import read_json, write_json
 
+from .board import BOARD_DIR, BOARD_JSON
 from .build.steps import CREATE_DATAFLOW_PARTITION as PARTITION_STEP
 from .driver import hostops
 from .driver.backends import graph_streams, load_hw_graph
@@ -255,9 +256,12 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
         "build_dir": str(build_dir.resolve()),
         "hw_nodes": [n.op_type for n in hw.graph.node],
     }
+    board = build_dir / BOARD_DIR / BOARD_JSON
+    if board.is_file():  # an open-FPGA board: its bitstream and UART link (hw/board)
+        add_board(settings, read_json(board), build_dir / BOARD_DIR, tmp)
     write_json(tmp / SETTINGS_JSON, settings)
     (tmp / "validate.py").write_text(VALIDATE_PY)
-    (tmp / "README.md").write_text(readme(settings))
+    (tmp / "README.md").write_text(readme(settings) + board_readme(settings))
     try:
         load_settings(tmp)  # the driver must accept what we wrote
     except DriverError as e:
@@ -266,6 +270,44 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
+
+
+def add_board(settings: dict, board: dict, board_dir: Path, tmp: Path) -> None:
+    """The board bitstream beside settings.json (``deploy/fb_board_top.bit``), the link the
+    driver's serial back end speaks, the board's clock."""
+    src = board_dir / board["bitstream"]
+    shutil.copy2(src, tmp / src.name)
+    settings["files"]["bitfile"] = {"path": src.name, "sha256": sha256(tmp / src.name)}
+    settings["link"] = board["link"]
+    settings["platform"] = "uart"
+    settings["fclk_mhz"] = board["link"]["clock_mhz"]
+
+
+#: how a user programs each open board (openFPGALoader's board names)
+PROGRAMMERS = {"ULX3S-85F": "ulx3s", "ULX3S-45F": "ulx3s", "iCEBreaker": "icebreaker"}
+
+
+def board_readme(s: dict) -> str:
+    """README.md of an open-FPGA board package: program the board, run it over the UART."""
+    link = s.get("link")
+    if not link:
+        return ""
+    bit = s["files"]["bitfile"]["path"]
+    return f"""
+## On an open-FPGA board ({s["board"]})
+
+This package holds the board's bitstream `{bit}` (fewerbits' UART wrapper around the
+accelerator, {link["baud"]:,} baud 8N1 through the board's USB serial chip, no flow control).
+Program the FPGA's configuration RAM with openFPGALoader (add `-f` to write the flash) and run:
+
+    openFPGALoader --board {PROGRAMMERS.get(s["board"], "BOARD")} {bit}
+    fewerbits infer . --backend serial --port /dev/ttyUSB0 --input x.npy --out y.npy
+    python3 validate.py --dataset mnist-5k_test.npz --backend serial --port /dev/ttyUSB0
+
+(needs numpy and pyserial). Without a board, `--backend rtlsim` runs the same driver code
+against the Verilator simulation of the whole board top (wrapper + accelerator, the UART at
+bit level) from the build folder.
+"""
 
 
 def readme(s: dict) -> str:

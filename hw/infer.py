@@ -27,9 +27,11 @@ def check_output_file(path: Path, option: str, suffix: str) -> None:
         raise DriverError(f"{option} {path}: give a file name ending in {suffix}")
 
 
-def backend_options(backend: str, simulator: str | None) -> dict:
+def backend_options(backend: str, simulator: str | None, port: str | None = None) -> dict:
     """Keyword arguments of driver back end ``backend``: the simulator is the rtlsim back end's
-    (the other back ends simulate nothing)."""
+    (the other back ends simulate nothing), the port the serial back end's."""
+    if backend == "serial":
+        return {"port": port}
     return {"simulator": simulator} if backend == "rtlsim" and simulator else {}
 
 
@@ -40,12 +42,15 @@ def infer_file(
     out: Path,
     throughput: bool = False,
     simulator: str | None = None,
+    port: str | None = None,
 ):
     """Outputs of the package for the batch in ``inp`` (.npy), written to ``out`` (.npy);
     ``simulator`` names the rtlsim back end's simulator (None: its default)."""
     check_output_file(out, "--out", ".npy")
     x = load_npy(inp, "--input")
-    with Accelerator(deploy_dir, backend=backend, **backend_options(backend, simulator)) as acc:
+    with Accelerator(
+        deploy_dir, backend=backend, **backend_options(backend, simulator, port)
+    ) as acc:
         t0 = time.perf_counter()
         y = acc.execute(x)
         secs = time.perf_counter() - t0
@@ -67,6 +72,7 @@ def validate(
     progress: bool = True,
     simulator: str | None = None,
     out_json: Path | None = None,
+    port: str | None = None,
 ) -> dict:
     """Accuracy and frames/s on (x, y); writes ``out_json`` (default: validate_<backend>.json
     beside DEPLOY, never inside the package a user copies to the board). ``limit`` 0 or None
@@ -82,7 +88,9 @@ def validate(
     if save_npz is not None:
         write_atomic(save_npz, lambda tmp: np.savez_compressed(tmp, x=x, y=y), suffix=".npz")
     with (
-        Accelerator(deploy_dir, backend=backend, **backend_options(backend, simulator)) as acc,
+        Accelerator(
+            deploy_dir, backend=backend, **backend_options(backend, simulator, port)
+        ) as acc,
         tqdm(total=len(x), desc=f"validate ({backend})", disable=not progress, leave=False) as bar,
     ):
         res = evaluate(acc, x, y, batch_size or PROGRESS_BATCH, progress=bar.update)

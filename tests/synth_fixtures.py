@@ -49,7 +49,8 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ulx3s_build(tiny_run, tmp_path_factory) -> Path:
-    """The tiny net built for ULX3S-85F: FINN stops after code generation."""
+    """The tiny net built for ULX3S-85F: FINN stops after code generation, the open tools
+    build the board bitstream (UART wrapper + accelerator, hw/board)."""
     from fewerbits.hw.build import build
 
     from fewerbits.core.artifacts import ExportDir

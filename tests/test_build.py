@@ -135,13 +135,15 @@ def test_small_cnv_build_through_codegen(cnv_build):
 
 def test_vivado_steps_recorded_with_commands(tfc_build):
     from fewerbits.hw.build import vivado_found
-    from fewerbits.hw.build.steps import VIVADO_STEPS
+    from fewerbits.hw.build.steps import BOARD_BITSTREAM, VIVADO_STEPS
 
     if vivado_found():
         pytest.skip("Vivado is installed here: the Vivado steps run instead of being skipped")
     rep = json.loads((tfc_build / "report.json").read_text())
-    skipped = rep["steps"]["skipped"]
+    *skipped, board = rep["steps"]["skipped"]
     assert [s["step"] for s in skipped] == VIVADO_STEPS
+    # the open-FPGA board step does not apply to a Pynq build, and says so
+    assert board["step"] == BOARD_BITSTREAM and "open-FPGA boards only" in board["reason"]
     for s in skipped:
         assert "Vivado" in s["reason"]
         assert s["command"].startswith("FEWERBITS_WORKDIR=/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fewerbits.hw.build.steps import SOFTWARE_STEPS, VIVADO_STEPS
+from fewerbits.hw.build.steps import OPEN_BOARD_STEPS, SOFTWARE_STEPS, VIVADO_STEPS
 
 
 def test_report_contents(demo_run: Path):
@@ -38,7 +38,7 @@ def test_report_contents(demo_run: Path):
     assert {p["name"].split("_")[0] for p in est["per_layer"]} >= {"MVAU"}
     assert sum(p["cycles"] > 0 for p in est["per_layer"]) == len(est["per_layer"])
     assert rep["steps"]["ran"] == SOFTWARE_STEPS
-    assert [s["step"] for s in rep["steps"]["skipped"]] == VIVADO_STEPS
+    assert [s["step"] for s in rep["steps"]["skipped"]] == VIVADO_STEPS + OPEN_BOARD_STEPS
     assert all("Vivado" in s["reason"] for s in rep["steps"]["skipped"])
 
 

@@ -142,6 +142,9 @@ def add_driver_args(p: argparse.ArgumentParser) -> None:
         "--backend", default="python", choices=BACKENDS, help="driver back end (default python)"
     )
     add_simulator_arg(p, "simulator of the rtlsim back end (default %(default)s)")
+    p.add_argument(
+        "--port", help="serial port of an open-FPGA board for --backend serial (/dev/ttyUSB0)"
+    )
 
 
 def add_simulator_arg(p: argparse.ArgumentParser, help: str) -> None:

@@ -30,7 +30,7 @@ def main(a: argparse.Namespace) -> int:
     sim = simulator(a)
     try:
         res = infer_file(
-            Path(a.deploy_dir), a.backend, Path(a.input), Path(a.out), a.throughput, sim
+            Path(a.deploy_dir), a.backend, Path(a.input), Path(a.out), a.throughput, sim, a.port
         )
     except DriverError as e:
         raise InferError(str(e)) from None

@@ -58,6 +58,7 @@ def main(a: argparse.Namespace) -> int:
             progress=not a.quiet,
             simulator=sim,
             out_json=Path(a.out) if a.out else None,
+            port=a.port,
         )
     except DriverError as e:
         raise InferError(str(e)) from None

@@ -105,19 +105,7 @@ def _synthesis_lines(syn: dict) -> list[str]:
         lines.append(f"- whole accelerator: {syn.get('total_reason')}")
     pnr = syn.get("pnr")
     if pnr:
-        met = "met" if pnr["timing_met"] else "**not met**"
-        cp = pnr.get("critical_path") or {}
-        used = ", ".join(
-            f"{k} {v['used']:,}/{v['available']:,}" for k, v in pnr["utilisation"].items()
-        )
-        lines += [
-            f"- place and route (nextpnr, {pnr['board']} {pnr['part']}): **Fmax {pnr['fmax_mhz']} MHz** "
-            f"vs the board clock {pnr['target_mhz']:g} MHz (timing {met}); {pnr['seconds']} s",
-            f"- placed: {used}",
-            f"- critical path: {cp.get('from')} -> {cp.get('to')}, {cp.get('logic_levels')} logic "
-            f"levels, {cp.get('delay_ns')} ns",
-            f"- bitstream: `synth/pnr/{pnr['bitstream']}` ({pnr['bitstream_bytes']:,} bytes)",
-        ]
+        lines += _pnr_lines(pnr, f"synth/pnr/{pnr['bitstream']}")
     rows = syn.get("layers") or []
     if rows:
         lines += [
@@ -139,6 +127,42 @@ def _synthesis_lines(syn: dict) -> list[str]:
     if rows:
         lines += ["", "ratio = synthesized / FINN estimate (– where FINN estimates 0 or nothing)."]
     return lines
+
+
+def _pnr_lines(pnr: dict, bitstream: str) -> list[str]:
+    """report.md: nextpnr's Fmax against the board clock, what was placed, the critical path."""
+    met = "met" if pnr["timing_met"] else "**not met**"
+    cp = pnr.get("critical_path") or {}
+    used = ", ".join(f"{k} {v['used']:,}/{v['available']:,}" for k, v in pnr["utilisation"].items())
+    return [
+        f"- place and route (nextpnr, {pnr['board']} {pnr['part']}): **Fmax {pnr['fmax_mhz']} MHz** "
+        f"vs the board clock {pnr['target_mhz']:g} MHz (timing {met}); {pnr['seconds']} s",
+        f"- placed: {used}",
+        f"- critical path: {cp.get('from')} -> {cp.get('to')}, {cp.get('logic_levels')} logic "
+        f"levels, {cp.get('delay_ns')} ns",
+        f"- bitstream: `{bitstream}` ({pnr['bitstream_bytes']:,} bytes)",
+    ]
+
+
+def _board_lines(b: dict) -> list[str]:
+    """report.md: the open-FPGA board bitstream (wrapper + accelerator, hw/board)."""
+    link, r = b["link"], b["synth"]["resources"]
+    pct = ", ".join(f"{k} {v:g} %" for k, v in (b["synth"].get("percent") or {}).items())
+    return [
+        "",
+        f"## Board bitstream ({b['board']}, {b['part']})",
+        "",
+        f"- board top `{b['top']}`: UART {link['baud']:,} baud ({link['clks_per_bit']} clocks a "
+        f"bit at {link['clock_mhz']:g} MHz, {b['clock']['source']}), {link['protocol']}, up to "
+        f"{link['max_batch']} frames a command; pins `board/{b['pins']['file']}` from "
+        f"{b['pins']['source']}",
+        f"- synthesized (Yosys, wrapper + accelerator): {r['LUT']:,} LUT + {r['LUTRAM']:,} LUTRAM, "
+        f"{r['FF']:,} FF, {r['CARRY']:,} CARRY, "
+        + (f"{r['BRAM4K']} BRAM4K" if r["BRAM4K"] else f"{r['BRAM18']} BRAM18")
+        + f", {r['DSP']} DSP"
+        + (f" ({pct} of the part)" if pct else ""),
+        *_pnr_lines(b["pnr"], f"deploy/{b['bitstream']}"),
+    ]
 
 
 def _fmt(v) -> str:
@@ -258,6 +282,8 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
         ]
     if report.get("synthesis"):
         lines += _synthesis_lines(report["synthesis"])
+    if report.get("board"):
+        lines += _board_lines(report["board"])
     t = report.get("timings_seconds")
     if t:
         lines += ["", "## Timings (s)", "", " · ".join(f"{k} {v}" for k, v in t.items())]

@@ -117,6 +117,7 @@ def write_build_report(out: BuildDir, result: BuildResult) -> None:
         "folding": result.folding,
         "fit": result.info.get("fit"),
         "implementations": result.info.get("implementations"),
+        "board": result.info.get("board"),  # the open-FPGA board bitstream (hw/board)
         "artifacts": {"final_model": f"{BuildDir.INTERMEDIATE}/{result.final_model.name}"},
     }
     if (out.plots / "folding_frontier.png").is_file():

@@ -222,12 +222,13 @@ def _build_in(
     part, part_board = target
     refusal = get_board(b.board).finn_refusal  # an open-FPGA board: FINN stops after codegen
     vivado = vivado_found() and refusal is None
-    until = resolve_until(b.until, vivado)
+    open_board = refusal is not None  # its bitstream: Yosys + nextpnr (hw/board)
+    until = resolve_until(b.until, vivado or open_board)
     cfg = dataflow_config(b, stage.path, part)
     ctx = BuildContext(b, stage, part, part_board)
     extra = load_extra_steps(b.extra_steps) if b.extra_steps else []
     ctx.extra_steps = {e.step.name: e.step for e in extra}
-    to_run, skipped = plan_steps(until, vivado, command, extra)
+    to_run, skipped = plan_steps(until, vivado, command, extra, open_board)
     if refusal:
         for s in skipped:
             if s["step"] in VIVADO_STEPS:

@@ -12,6 +12,7 @@ style (``replaces`` a FINN step, see :mod:`.impl_style`), then our own steps, th
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ PREPARE_SYNTHESIS = "step_prepare_synthesis"
 SYNTHESIZE_BITFILE = "step_synthesize_bitfile"
 MAKE_DRIVER = "step_make_driver"
 DEPLOYMENT_PACKAGE = "step_deployment_package"
+BOARD_BITSTREAM = "step_fewerbits_board_bitstream"  # hw/board/step.py (Yosys + nextpnr)
 
 #: steps that run on any Linux box (through HLS/RTL code generation), in order
 SOFTWARE_STEPS = [
@@ -108,6 +110,10 @@ VIVADO_STEPS = [
     MAKE_DRIVER,
     DEPLOYMENT_PACKAGE,
 ]
+
+#: steps for an open-FPGA board (ULX3S, iCEBreaker): the board top's bitstream with the open
+#: tools, after code generation, where a FINN board has its Vivado steps
+OPEN_BOARD_STEPS = [BOARD_BITSTREAM]
 
 #: --until name -> last step to run
 UNTIL = {
@@ -178,11 +184,17 @@ def with_extra_steps(steps: list[str], extra: list[ExtraStep]) -> list[str]:
 
 
 def plan_steps(
-    until: str, vivado: bool, command: str = "", extra: list[ExtraStep] | None = None
+    until: str,
+    vivado: bool,
+    command: str = "",
+    extra: list[ExtraStep] | None = None,
+    open_board: bool = False,
 ) -> tuple[list[str], list[dict]]:
     """Steps to run and steps to skip (with the reason and command) for ``--until`` here;
-    ``extra`` steps are placed next to their anchors."""
-    until = resolve_until(until, vivado)
+    ``extra`` steps are placed next to their anchors. ``open_board``: the build is for a board
+    FINN cannot target whose bitstream the open tools build (:data:`OPEN_BOARD_STEPS`, run
+    for ``--until bitstream``, the default there)."""
+    until = resolve_until(until, vivado or open_board)
     all_steps = SOFTWARE_STEPS + VIVADO_STEPS
     wanted = all_steps[: all_steps.index(UNTIL[until]) + 1]
     run = with_extra_steps([s for s in wanted if s in SOFTWARE_STEPS or vivado], extra or [])
@@ -197,6 +209,17 @@ def plan_steps(
         for s in all_steps
         if s not in run
     ]
+    for s in OPEN_BOARD_STEPS:
+        if open_board and until == "bitstream":
+            run.append(s)
+            continue
+        reason = (
+            f"not requested (--until {until})"
+            if open_board
+            else "for open-FPGA boards only (ULX3S, iCEBreaker); this board's bitstream is "
+            f"{SYNTHESIZE_BITFILE} (Vivado)"
+        )
+        skipped.append({"step": s, "reason": reason, "command": command if open_board else ""})
     return run, skipped
 
 
@@ -250,8 +273,15 @@ def add_step(step: Step) -> None:
     table[key] = step
 
 
+#: steps registered by a module of a later part of hw (it imports this package): imported by
+#: name on first lookup, so that this package never imports it
+STEP_MODULES = {BOARD_BITSTREAM: "fewerbits.hw.board.step"}
+
+
 def get_step(name: str, impl_style: str) -> Step:
     """The step to run for ``name`` in a build of ``impl_style`` (ours first, then FINN's)."""
+    if name in STEP_MODULES and name not in _STEPS:
+        importlib.import_module(STEP_MODULES[name])  # registers the step
     step = _STYLE_STEPS.get((name, impl_style)) or _STEPS.get(name)
     if step is not None:
         return step

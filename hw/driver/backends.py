@@ -10,7 +10,12 @@ happen once, in :mod:`.accelerator`, for every back end.
   executes the folded hardware graph in Python (specialized ``*_hls``/``*_rtl`` nodes mapped
   back to their base types) and packs the result with FINN's own packing.
 - ``rtlsim``: fewerbits' stitched RTL simulation (``fewerbits.hw.rtlsim.api``), with any
-  simulator back end of ``fewerbits.hw.sim`` (``simulator=``, default Verilator).
+  simulator back end of ``fewerbits.hw.sim`` (``simulator=``, default Verilator). For an
+  open-FPGA board package (settings.json ``link``) it simulates the whole board top instead
+  (wrapper + accelerator, the UART at bit level: ``fewerbits.hw.board.sim``) and talks to it
+  with the ``serial`` back end's own code.
+- ``serial``: an open-FPGA board (ULX3S, iCEBreaker) programmed with the package's bitstream,
+  over its UART (pyserial, ``port=``); the framing is :mod:`.uart`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 from .errors import DriverError
 from .finn_nodes import FPGADATAFLOW_DOMAIN, base_op_type
 from .settings import Settings
+from .uart import SerialLink, UartProtocol
 
 # FINN IODMA (HLS, ap_ctrl_hs) registers, as FINN's zynq-iodma driver uses them
 REG_CTRL, REG_ADDR, REG_BATCH = 0x00, 0x10, 0x1C
@@ -270,6 +276,12 @@ class RtlsimBackend(Backend):
 
         build = Path(build_dir) if build_dir else self._find_build()
         kw = {} if simulator is None else {"simulator": simulator}
+        self.board: SerialBackend | None = None
+        if settings.raw.get("link"):  # a board package: simulate the whole board top
+            from fewerbits.hw.board.sim import SimulatedBoard
+
+            self.board = SerialBackend(settings, link=SimulatedBoard(build, **kw))
+            return
         self.sim = StitchedSimulator(build, **kw)
 
     def _find_build(self) -> Path:
@@ -283,6 +295,8 @@ class RtlsimBackend(Backend):
         )
 
     def run(self, packed_in: np.ndarray) -> np.ndarray:
+        if self.board is not None:
+            return self.board.run(packed_in)
         n = packed_in.shape[0]
         i, o = self.s.inp, self.s.out
         words = np.ascontiguousarray(packed_in).reshape(n, i.words, i.packed[-1])
@@ -293,6 +307,53 @@ class RtlsimBackend(Backend):
                 f"rtlsim returned {out.dtype} {list(out.shape)}, settings.json expects uint8 {list(want)}"
             )
         return out.reshape(n, *o.packed[1:])
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+
+class SerialBackend(Backend):
+    """An open-FPGA board over its UART: ``port`` (e.g. /dev/ttyUSB0) opened with pyserial at
+    settings.json's ``link.baud``, or any other :class:`~.uart.Link` given as ``link`` (the
+    rtlsim back end passes the simulated board top). Resets the board with a break and checks
+    its INFO against settings.json before the first frame."""
+
+    name = "serial"
+
+    def __init__(
+        self,
+        settings: Settings,
+        port: str | None = None,
+        link=None,
+        timeout_s: float | None = None,
+    ) -> None:
+        super().__init__(settings)
+        spec = settings.raw.get("link")
+        if not spec:
+            raise DriverError(
+                f"{settings.path}: backend 'serial' needs an open-FPGA board package "
+                f"(settings.json has no link; board {settings.raw.get('board')!r})"
+            )
+        if link is None:
+            if not port:
+                raise DriverError("backend 'serial' needs --port (e.g. /dev/ttyUSB0)")
+            settings.check_file("bitfile")
+            frame = max(settings.inp.frame_bytes, settings.out.frame_bytes)
+            # a whole batch each way at the line rate (10 bits a byte), twice, plus a second
+            t = timeout_s or 1.0 + 2 * 10 * frame * spec["max_batch"] / spec["baud"]
+            link = SerialLink(port, spec["baud"], t)
+        self.link = link
+        self.proto = UartProtocol(link, spec)
+        self.info = self.proto.reset()
+
+    def run(self, packed_in: np.ndarray) -> np.ndarray:
+        n = packed_in.shape[0]
+        out = self.proto.run(packed_in, self.s.out.frame_bytes)
+        return out.reshape(n, *self.s.out.packed[1:])
+
+    def close(self) -> None:
+        self.link.close()
 
 
 def rtlsim_unavailable(simulator: str | None = None) -> str | None:
@@ -320,7 +381,11 @@ def backend_unavailable(name: str, simulator: str | None = None) -> str | None:
     ``simulator`` is the rtlsim back end's simulator (None: the default one)."""
     if name == "rtlsim":
         return rtlsim_unavailable(simulator)
-    mods = {"pynq": ("pynq",), "python": ("finn.util.data_packing", "qonnx.core.onnx_exec")}
+    mods = {
+        "pynq": ("pynq",),
+        "python": ("finn.util.data_packing", "qonnx.core.onnx_exec"),
+        "serial": ("serial",),
+    }
     if name not in mods:
         return f"backend {name!r} unknown; choose one of {', '.join(BACKENDS)}"
     import importlib
@@ -329,16 +394,17 @@ def backend_unavailable(name: str, simulator: str | None = None) -> str | None:
         try:
             importlib.import_module(mod)
         except ImportError as e:
-            need = (
-                "the pynq package (PYNQ board image)" if name == "pynq" else "finn-plus and qonnx"
-            )
+            need = {
+                "pynq": "the pynq package (PYNQ board image)",
+                "serial": "pyserial (pip install pyserial)",
+            }.get(name, "finn-plus and qonnx")
             return f"backend {name!r} needs {need}: {e}"
     return None
 
 
 #: every back end by name; BACKENDS is the list the CLIs offer
 BACKEND_CLASSES: dict[str, type[Backend]] = {
-    cls.name: cls for cls in (PynqBackend, PythonBackend, RtlsimBackend)
+    cls.name: cls for cls in (PynqBackend, PythonBackend, RtlsimBackend, SerialBackend)
 }
 BACKENDS = tuple(BACKEND_CLASSES)
 

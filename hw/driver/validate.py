@@ -73,12 +73,14 @@ def main(argv: list[str] | None = None, deploy_dir: Path | str | None = None) ->
     p.add_argument("--deploy-dir", default=str(deploy_dir or Path.cwd()))
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    p.add_argument("--port", help="serial port of an open-FPGA board (--backend serial)")
     a = p.parse_args(argv)
     try:
         x, y = load_npz(a.dataset)
         if a.limit:
             x, y = x[: a.limit], y[: a.limit]
-        with Accelerator(a.deploy_dir, backend=a.backend) as acc:
+        kw = {"port": a.port} if a.backend == "serial" else {}
+        with Accelerator(a.deploy_dir, backend=a.backend, **kw) as acc:
             res = evaluate(acc, x, y, a.batch_size)
     except DriverError as e:
         print(f"validate: error: {e}", file=sys.stderr)

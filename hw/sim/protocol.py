@@ -53,6 +53,9 @@ class Design:
     #: FIFOs whose occupancy the top reports: it then has outputs ``fb_fifo_count`` and
     #: ``fb_fifo_max``, 32 bits per FIFO (FIFO k in bits 32k..32k+31)
     fifo_monitors: int = 0
+    #: a C++ test bench of its own instead of the AXI-stream harness (a board top's UART bench,
+    #: hw/board/sim.py); it is part of the compiled model's cache key
+    harness: str = ""
 
     def stage_data(self, workdir: Path) -> Path:
         """Copy every memory file the design reads into ``workdir`` (fresh copies each time, so

