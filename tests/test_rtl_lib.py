@@ -32,6 +32,10 @@ CASES = {
     "maxpool-a": rg.maxpool,
     "maxpool-b": rg.maxpool,
     "label-select": rg.label_select,
+    "vvau-a": rg.vvau,
+    "vvau-b": rg.vvau,
+    "vvau-c": rg.vvau,
+    "vvau-simd-pe": lambda r: rg.vvau(r, fixed={"c": 4, "k": [3, 3], "pe": 2, "simd": 3}),
 }
 
 
@@ -43,7 +47,7 @@ def codegen(model, part: str, work: Path):
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.transformation.general import GiveUniqueNodeNames
 
-    model = impl_style.route_to_rtl_lib(model)
+    model = impl_style.route_to_rtl_lib(model, part)
     model = model.transform(SpecializeLayers(part))
     model = model.transform(GiveUniqueNodeNames())
     return model.transform(PrepareIP(part, rg.CLK_NS))
