@@ -31,6 +31,7 @@ class BuildError(FewerbitsError):
 
 RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
 CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
+DEPTHWISE_SCALES = "step_fewerbits_depthwise_scales"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
 FIX_FLOAT_TIES = "step_fewerbits_fix_float_ties"  # compat/finn/thresholds.py
 TIDY_UP = "step_tidy_up"
@@ -69,6 +70,7 @@ SOFTWARE_STEPS = [
     FIX_FLOAT_TIES,
     CONV1D_AS_2D,
     TIDY_UP,
+    DEPTHWISE_SCALES,
     STREAMLINE,
     FIX_THRESHOLDS,
     CONVERT_TO_HW,
