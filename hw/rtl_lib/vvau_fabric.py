@@ -109,8 +109,10 @@ class VVAUFabricRTL(RtlLibOp):
         }
 
     def uses_dsp(self) -> bool:
-        """DSP48 for the products when asked (resType dsp), LUTs otherwise."""
-        return self.get_nodeattr("resType") == "dsp"
+        """DSP48 for the products unless resType is ``lut`` (synthesis infers DSPs for the
+        products by default; Yosys' synth_xilinx does so even for ``lut``, whose
+        ``use_dsp="no"`` attribute is Vivado's)."""
+        return self.get_nodeattr("resType") != "lut"
 
     def lut_estimation(self, fpgapart=None) -> int:
         """A structural model, not calibrated by synthesis: per PE x SIMD lane an A x W-bit
@@ -127,7 +129,8 @@ class VVAUFabricRTL(RtlLibOp):
         return int(mult + adders + wmem + 16)
 
     def dsp_estimation(self, fpgapart=None) -> int:
-        """One DSP48 per product with resType dsp (A, W <= 18 bits fit one slice)."""
+        """One DSP48 per product (A, W <= 17 bits fit one DSP48E1/E2 multiplier), none with
+        resType ``lut``."""
         if not self.uses_dsp():
             return 0
         return int(self.get_nodeattr("PE") * self.get_nodeattr("SIMD"))
