@@ -159,6 +159,22 @@ def default_resblock() -> nn.Module:
     return _calibrated(_randomize_bn(_ResNetTiny()), (1, 16, 16))
 
 
+def mobilenet_v1_w4a4(size: int = 32) -> nn.Module:
+    """Brevitas' MobileNet-v1 w4a4 (imagenet_classification ``quant_mobilenet_v1_4b``) at a
+    reduced ``size`` x ``size`` input (downsampled 32x, so the final average pool covers
+    ``size/32`` squared pixels instead of ImageNet's 7x7), random weights and BN statistics,
+    activation scales calibrated on random pixels."""
+    from brevitas.nn import TruncAvgPool2d
+    from brevitas_examples.imagenet_classification.models import model_with_cfg as imagenet_cfg
+
+    torch.manual_seed(0)
+    model, _ = imagenet_cfg("quant_mobilenet_v1_4b", pretrained=None)
+    model.final_pool = TruncAvgPool2d(
+        kernel_size=size // 32, stride=1, bit_width=4, float_to_int_impl_type="FLOOR"
+    )
+    return _calibrated(nn.Sequential(Scale(), _randomize_bn(model)), (3, size, size))
+
+
 #: factory name -> (input shape, what it exercises)
 MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     "tfc_1w1a": ((1, 28, 28), "Brevitas zoo, XNOR-popcount MLP, x.view() input"),
@@ -175,4 +191,7 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
         "Brevitas default quantizers, one residual block (shared quantizer)",
     ),
     "resnet18_4w4a": ((3, 32, 32), "Brevitas zoo ResNet-18 4w4a: residual adds, TruncAvgPool"),
+    "mobilenet_v1_w4a4": ((3, 32, 32), "Brevitas MobileNet-v1 w4a4 at 32x32, depthwise convs"),
 }
+#: factory name -> board, where it is not the benchmark's default (Pynq-Z1)
+BOARDS: dict[str, str] = {"mobilenet_v1_w4a4": "ZCU104"}

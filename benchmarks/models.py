@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from external_models import MODELS  # noqa: E402
+from external_models import BOARDS, MODELS  # noqa: E402
 from fewerbits.export.exporter import export  # noqa: E402
 from fewerbits.hw.build import build  # noqa: E402
 
@@ -41,13 +41,15 @@ def run_model(name: str, out: Path, fit: float, samples: int) -> dict:
     """One row: each stage's outcome (errors are recorded, the benchmark goes on)."""
     shape, feature = MODELS[name]
     row: dict = {"model": name, "feature": feature, "export": None, "build": None}
+    row["board"] = BOARDS.get(name, "Pynq-Z1")
     t0 = time.time()
     export_dir, build_dir = ExportDir(out / name / "export"), BuildDir(out / name / "build")
     try:
         info = export({"factory": f"{HERE / 'external_models.py'}:{name}"}, export_dir.path, shape)
         check = info["verification"][0]
         row["export"] = f"{check['status']} ({check['bit_exact']}/{check['samples']} bit-exact)"
-        res = build(export_dir.model, build_dir.path, BuildConfig(fit=fit), progress=False)
+        cfg = BuildConfig(fit=fit, **({"board": BOARDS[name]} if name in BOARDS else {}))
+        res = build(export_dir.model, build_dir.path, cfg, progress=False)
         est = res.estimates
         row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps")}
         row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))

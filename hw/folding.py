@@ -97,6 +97,11 @@ def _estimate(inst, fpgapart: str) -> tuple[int, np.ndarray]:
     )
 
 
+#: ops folded by PE over channels, together with their depthwise window generator (FINN's and
+#: the RTL library's, hw/rtl_lib)
+DEPTHWISE_OPS = ("Pool_hls", "VVAU_hls", "VVAU_rtl", "MaxPool_rtl", "VVAUFabric_rtl")
+
+
 def _node_options(model, node) -> list[dict[str, int]] | None:
     """Legal {attr: value} foldings of one node, or None if the node is not foldable here."""
     from finn.util.basic import MAX_ALLOWED_AP_INT_W
@@ -132,7 +137,7 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
         return [{"PE": p} for p in _divisors(inst.get_nodeattr("NumChannels"))]
     if op == "LabelSelect_hls":
         return [{"PE": p} for p in _divisors(inst.get_nodeattr("Labels"))]
-    if op in ("Pool_hls", "VVAU_hls", "VVAU_rtl"):
+    if op in DEPTHWISE_OPS:
         return [{"PE": p} for p in _divisors(inst.get_nodeattr("Channels"))]
     if op.startswith("Elementwise") or op in ("DuplicateStreams_hls", "GlobalAccPool_hls"):
         try:
@@ -161,7 +166,7 @@ def make_knobs(model, fpgapart: str) -> tuple[list[Knob], dict[str, tuple[int, n
             continue
         names = [node.name]
         configs = [{node.name: o} for o in opts]
-        if node.op_type in ("Pool_hls", "VVAU_hls", "VVAU_rtl"):
+        if node.op_type in DEPTHWISE_OPS:
             swg = model.find_producer(node.input[0])
             if swg is not None and swg.op_type.startswith("ConvolutionInputGenerator"):
                 if getCustomOp(swg).get_nodeattr("depthwise"):

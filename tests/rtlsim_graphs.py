@@ -410,3 +410,52 @@ def add_streams(rng, signed: bool | None = None):
     )
     m = _graph_ports(node, {"in0": (shape, a), "in1": (shape, b)}, {"outp": (shape, odt)})
     return m, PART_7, f"{shape} PE{pe} {a}+{b}->{odt}"
+
+
+def vvau(rng, fixed: dict | None = None):
+    """FINN's VVAU (depthwise conv) as InferVectorVectorActivation makes it with standalone
+    thresholds (noActivation=1): integer inputs and weights (signed or unsigned, 2..8 bits),
+    kernels FINN emits (square, 1-D, 1x1), PE | channels and SIMD | kernel elements. A single
+    node reads its input in FINN's depthwise stream order (C/PE, K, K, PE) (no window
+    generator in front), which the Python reference then uses too. ``fixed`` pins any of
+    c, k, pe, simd."""
+    f = fixed or {}
+    c = int(f.get("c", rng.choice([2, 3, 4, 6, 8])))
+    k = list(f.get("k", [[3, 3], [2, 2], [5, 5], [3, 1], [1, 1]][int(rng.integers(0, 5))]))
+    k2 = k[0] * k[1]
+    pe = int(f.get("pe", rng.choice([d for d in range(1, c + 1) if c % d == 0])))
+    simd = int(f.get("simd", rng.choice([d for d in range(1, k2 + 1) if k2 % d == 0])))
+    dim = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
+    ib, wb = int(rng.integers(2, 9)), int(rng.integers(2, 9))
+    isigned, wsigned = bool(rng.integers(0, 2)), bool(rng.integers(0, 4))  # mostly signed W
+    idt = f"INT{ib}" if isigned else f"UINT{ib}"
+    wdt = f"INT{wb}" if wsigned else f"UINT{wb}"
+    wlo, whi = (-(2 ** (wb - 1)), 2 ** (wb - 1) - 1) if wsigned else (0, 2**wb - 1)
+    w = rng.integers(wlo, whi + 1, size=(c, 1, *k))
+    w.reshape(-1)[0] = wlo  # the extreme codes occur
+    amax = 2 ** (ib - 1) if isigned else 2**ib - 1
+    bound = k2 * amax * max(abs(wlo), abs(whi))
+    unsigned_out = not isigned and not wsigned
+    odt = (
+        f"UINT{int(np.ceil(np.log2(bound + 1)))}"
+        if unsigned_out
+        else (f"INT{int(np.ceil(np.log2(bound + 1))) + 1}")
+    )
+    node = _node(
+        "VVAU",
+        ["inp", "w"],
+        PE=pe,
+        SIMD=simd,
+        Dim=dim,
+        Channels=c,
+        Kernel=k,
+        inputDataType=idt,
+        weightDataType=wdt,
+        outputDataType=odt,
+        accDataType=odt,
+        noActivation=1,
+        mem_mode="internal_decoupled",
+        resType=str(rng.choice(["lut", "dsp", "auto"])),
+    )
+    m = _model(node, (1, *dim, k2 * c), (1, *dim, c), idt, {"w": (w, wdt)}, odt)
+    return m, PART_7, f"C{c} k{k} PE{pe} SIMD{simd} {dim} {idt} x {wdt} -> {odt}"

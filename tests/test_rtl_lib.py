@@ -32,6 +32,8 @@ CASES = {
     "maxpool-a": rg.maxpool,
     "maxpool-b": rg.maxpool,
     "label-select": rg.label_select,
+    "vvau": rg.vvau,  # more configurations: FEWERBITS_RTLSIM_SEED=1,2,...
+    "vvau-simd-pe": lambda r: rg.vvau(r, fixed={"c": 4, "k": [3, 3], "pe": 2, "simd": 3}),
 }
 
 
@@ -43,7 +45,7 @@ def codegen(model, part: str, work: Path):
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.transformation.general import GiveUniqueNodeNames
 
-    model = impl_style.route_to_rtl_lib(model)
+    model = impl_style.route_to_rtl_lib(model, part)
     model = model.transform(SpecializeLayers(part))
     model = model.transform(GiveUniqueNodeNames())
     return model.transform(PrepareIP(part, rg.CLK_NS))
@@ -172,3 +174,22 @@ def test_every_library_op_has_a_base_op_and_folding_rule():
     assert set(rtl_lib.FOLDING_AS) == set(rtl_lib.BASE_OP_TYPES)
     for op in rtl_lib.OPS:
         assert base_op_type(op.OP_TYPE, rtl_lib.RTL_DOMAIN)[0] == rtl_lib.BASE_OP_TYPES[op.OP_TYPE]
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_vvau_mutated_weight_is_caught(tmp_path):
+    """VVAUFabric_rtl: one weight changed in memblock.dat must disagree with Python (the
+    configuration of the "vvau-simd-pe" case: the same compiled model)."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+    from qonnx.custom_op.registry import getCustomOp
+
+    case = "vvau-simd-pe"
+    rng = np.random.default_rng([SEED, list(CASES).index(case)])
+    model, part, desc = CASES[case](rng)
+    model = codegen(model, part, tmp_path / "finn")
+    node = model.graph.node[0]
+    ok = simulate_node(model, node, tmp_path / "ok", frames=4, seed=SEED)
+    assert ok.status == "pass", ok.reason
+    _flip_hex_bit(Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen")) / "memblock.dat", 0, 0)
+    bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
+    assert bad.cache_hit and bad.status == "fail", f"weight change not caught ({desc})"

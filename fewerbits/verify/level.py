@@ -56,6 +56,9 @@ class ActivationTrace:
     dtype: str | None = None
     lowest: int | None = None
     layer: str | None = None  # the user's PyTorch module (recorded at export), if known
+    #: FINN's data layout annotation of the tensor (e.g. ``("N", "H", "W", "C")``), if any:
+    #: the shape alone cannot tell NHWC from NCHW when H == W == C
+    layout: tuple[str, ...] | None = None
     #: the reference's value before rounding, in levels (``input / scale``), and its derived
     #: float32 error in levels: a level differing by one where the value is that close to the
     #: rounding boundary is a float32 rounding of the reference, not a hardware error

@@ -16,7 +16,8 @@
      (:func:`step_fewerbits_prefer_rtl`; FINN still falls back to HLS where its own
      constraints forbid RTL, and the level reports say which);
   4. layers FINN has only as HLS but fewerbits' RTL layer library (:mod:`fewerbits.hw.rtl_lib`)
-     implements -- the MVAU in binary XNOR-popcount mode -- become that library's op
+     implements -- the MVAU in binary XNOR-popcount mode, max-pooling, label select, the VVAU
+     (depthwise conv) on non-Versal parts -- become that library's op
      (:func:`step_specialize_layers_rtl_lib`), unless the node asks for ``"hls"``;
   5. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
 
@@ -144,18 +145,18 @@ def step_fewerbits_prefer_rtl(model: ModelWrapper, cfg, ctx: BuildContext) -> Mo
     return model
 
 
-def route_to_rtl_lib(model: ModelWrapper) -> ModelWrapper:
-    """Nodes fewerbits' RTL library implements become its ops, unless the node prefers
-    ``"hls"`` (then FINN's HLS layer stays the choice)."""
+def route_to_rtl_lib(model: ModelWrapper, fpgapart: str | None = None) -> ModelWrapper:
+    """Nodes fewerbits' RTL library implements (for ``fpgapart``) become its ops, unless the
+    node prefers ``"hls"`` (then FINN's HLS layer stays the choice)."""
     from qonnx.custom_op.registry import getCustomOp  # lazy: qonnx import after prepare_finn
 
     rtl_lib.register()
     for node in list(model.graph.node):
-        if rtl_lib.rtl_lib_op(node) is None:
+        if rtl_lib.rtl_lib_op(node, fpgapart) is None:
             continue
         if getCustomOp(node).get_nodeattr("preferred_impl_style") == "hls":
             continue
-        rtl_lib.specialize(model, node)
+        rtl_lib.specialize(model, node, fpgapart)
     return model
 
 
@@ -164,7 +165,7 @@ def step_specialize_layers_rtl_lib(model: ModelWrapper, cfg) -> ModelWrapper:
     """:func:`route_to_rtl_lib`, then FINN's step_specialize_layers for all other nodes."""
     from finn.builder.build_dataflow_steps import step_specialize_layers  # lazy: FINN import
 
-    return step_specialize_layers(route_to_rtl_lib(model), cfg)
+    return step_specialize_layers(route_to_rtl_lib(model, cfg._resolve_fpga_part()), cfg)
 
 
 @register_step(TARGET_FPS_PARALLELIZATION, impl_style="rtl")

@@ -38,6 +38,7 @@ RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
 CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
 RESIDUAL_CHECK = "step_fewerbits_residual_check"  # hw/build/recipes.py
 RESIDUAL = "step_fewerbits_residual"  # hw/build/recipes.py
+DEPTHWISE_SCALES = "step_fewerbits_depthwise_scales"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
 FIX_FLOAT_TIES = "step_fewerbits_fix_float_ties"  # compat/finn/thresholds.py
 TIDY_UP = "step_tidy_up"
@@ -54,6 +55,7 @@ SPECIALIZE_LAYERS = "step_specialize_layers"
 TARGET_FPS_PARALLELIZATION = "step_target_fps_parallelization"
 FOLDING = "step_fewerbits_folding"
 APPLY_FOLDING_CONFIG = "step_apply_folding_config"
+MVAU_RTL_QUEUE = "step_fewerbits_mvau_rtl_queue"  # hw/build/custom_steps.py
 MINIMIZE_BIT_WIDTH = "step_minimize_bit_width"
 GENERATE_ESTIMATE_REPORTS = "step_generate_estimate_reports"
 HW_CODEGEN = "step_hw_codegen"
@@ -78,6 +80,7 @@ SOFTWARE_STEPS = [
     FIX_FLOAT_TIES,
     CONV1D_AS_2D,
     TIDY_UP,
+    DEPTHWISE_SCALES,
     STREAMLINE,
     RESIDUAL,
     FIX_THRESHOLDS,
@@ -92,6 +95,7 @@ SOFTWARE_STEPS = [
     TARGET_FPS_PARALLELIZATION,
     FOLDING,
     APPLY_FOLDING_CONFIG,
+    MVAU_RTL_QUEUE,
     MINIMIZE_BIT_WIDTH,
     GENERATE_ESTIMATE_REPORTS,
     HW_CODEGEN,

@@ -18,6 +18,7 @@ RTL_LIB_BASE_OPS = {
     "LabelTopK_rtl": "LabelSelect",
     "DuplicateStreams_rtl": "DuplicateStreams",
     "AddStreams_rtl": "ElementwiseAdd",
+    "VVAUFabric_rtl": "VVAU",
 }
 
 

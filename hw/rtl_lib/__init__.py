@@ -13,6 +13,7 @@ decides.
 * ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices);
 * ``DuplicateStreams_rtl`` (:mod:`.stream_dup`): ``DuplicateStreams`` (a residual fork);
 * ``AddStreams_rtl`` (:mod:`.add_streams`): ``ElementwiseAdd`` of two integer streams (the join).
+* ``VVAUFabric_rtl`` (:mod:`.vvau_fabric`): ``VVAU`` (depthwise conv) on non-Versal parts.
 
 The op types deliberately differ from ``<FINN base op>_rtl``: FINN's SpecializeLayers would
 otherwise pick them for configurations they do not implement (e.g. ``Pool`` with AvgPool);
@@ -22,9 +23,9 @@ otherwise pick them for configurations they do not implement (e.g. ``Pool`` with
 from __future__ import annotations
 
 from ..driver.finn_nodes import RTL_LIB_BASE_OPS
-from . import add_streams, label_topk, mvau_binary, pool_max, stream_dup
+from . import add_streams, label_topk, mvau_binary, pool_max, stream_dup, vvau_fabric
 
-OPS = (mvau_binary, pool_max, label_topk, stream_dup, add_streams)
+OPS = (mvau_binary, pool_max, label_topk, stream_dup, add_streams, vvau_fabric)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
@@ -38,6 +39,7 @@ FOLDING_AS = {
     label_topk.OP_TYPE: "LabelSelect_hls",
     stream_dup.OP_TYPE: "DuplicateStreams_hls",
     add_streams.OP_TYPE: "ElementwiseAdd_hls",
+    vvau_fabric.OP_TYPE: "VVAU_hls",
 }
 
 
@@ -50,8 +52,9 @@ def register() -> None:
             register_custom_op(op.op_class())
 
 
-def rtl_lib_op(node) -> str | None:
-    """The op of this library that implements a base FINN hardware node, or None."""
+def rtl_lib_op(node, fpgapart: str | None = None) -> str | None:
+    """The op of this library that implements a base FINN hardware node (built for
+    ``fpgapart`` when given), or None."""
     from qonnx.custom_op.registry import getCustomOp  # lazy: qonnx import
 
     if node.domain != FPGADATAFLOW_DOMAIN:
@@ -66,16 +69,18 @@ def rtl_lib_op(node) -> str | None:
         return stream_dup.OP_TYPE
     if node.op_type == "ElementwiseAdd" and add_streams.implements(getCustomOp(node)):
         return add_streams.OP_TYPE
+    if node.op_type == "VVAU" and vvau_fabric.routes_here(getCustomOp(node), fpgapart):
+        return vvau_fabric.OP_TYPE
     return None
 
 
-def specialize(model, node):
-    """Replace a base FINN node by ``rtl_lib_op(node)`` (as FINN's SpecializeLayers replaces a
+def specialize(model, node, fpgapart: str | None = None):
+    """Replace a base FINN node by ``rtl_lib_op(node, fpgapart)`` (as FINN's SpecializeLayers replaces a
     node by its ``_rtl`` variant: same inputs, outputs and attributes, no style preference)."""
     from onnx import helper  # lazy: onnx import
 
     new = helper.make_node(
-        rtl_lib_op(node), node.input, node.output, name=node.name, domain=RTL_DOMAIN
+        rtl_lib_op(node, fpgapart), node.input, node.output, name=node.name, domain=RTL_DOMAIN
     )
     new.attribute.extend(a for a in node.attribute if a.name != "preferred_impl_style")
     idx = list(model.graph.node).index(node)

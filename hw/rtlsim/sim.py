@@ -76,6 +76,64 @@ def python_exec_ports(model, node, xs: list[np.ndarray]) -> list[np.ndarray]:
     return [np.concatenate(o, axis=0) for o in outs]
 
 
+def window_folds(model, node) -> tuple[int, int]:
+    """``(input fold, output fold)`` of FINN's depthwise window order on the node's streams.
+
+    A depthwise ConvolutionInputGenerator with SIMD < channels streams each window as
+    (C/SIMD, K2, SIMD), while FINN's Python execution of it gives the normal (K2, C); its
+    Pool/VVAU consumer reads (C/PE, K2, PE) (PE = that SIMD) where Python reads (K2, C). A fold
+    F here means the stream is in (C/F, K2, F) order; 0: normal order (nothing to reorder)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    base = base_copy(node).op_type
+    inst = getCustomOp(node)
+    out_fold = in_fold = 0
+    if base == "ConvolutionInputGenerator" and inst.get_nodeattr("depthwise"):
+        simd, ch = inst.get_nodeattr("SIMD"), inst.get_nodeattr("IFMChannels")
+        out_fold = simd if simd < ch else 0
+    producer = model.find_producer(node.input[0])
+    if base in ("Pool", "VVAU") and producer is not None:
+        if base_copy(producer).op_type == "ConvolutionInputGenerator":
+            pe, ch = inst.get_nodeattr("PE"), inst.get_nodeattr("Channels")
+            in_fold = pe if pe < ch else 0
+    return in_fold, out_fold
+
+
+def window_order(x: np.ndarray, fold: int, channels: int, to_stream: bool) -> np.ndarray:
+    """``x`` (N, ..., K2*C) from the normal (K2, C) window order to FINN's depthwise stream
+    order (C/fold, K2, fold), or back (``to_stream=False``)."""
+    if not fold:
+        return x
+    lead, last = x.shape[:-1], x.shape[-1]
+    k2 = last // channels
+    if to_stream:
+        y = x.reshape(*lead, k2, channels // fold, fold)
+    else:
+        y = x.reshape(*lead, channels // fold, k2, fold)
+    n = len(lead)
+    return np.ascontiguousarray(np.swapaxes(y, n, n + 1)).reshape(x.shape)
+
+
+def _python_reads_stream(model, node) -> bool:
+    """FINN's VVAU.execute_node reads the normal (K2, C) order only when its producer's op type
+    is exactly ``ConvolutionInputGenerator``/``Im2Col``; after specialisation
+    (``ConvolutionInputGenerator_rtl``) it reads the (C/PE, K2, PE) stream order."""
+    producer = model.find_producer(node.input[0])
+    return (
+        base_copy(node).op_type == "VVAU"
+        and producer is not None
+        and producer.op_type not in ("ConvolutionInputGenerator", "Im2Col")
+    )
+
+
+def _window_channels(node) -> int:
+    from qonnx.custom_op.registry import getCustomOp
+
+    inst = getCustomOp(node)
+    attrs = inst.get_nodeattr_types()
+    return int(inst.get_nodeattr("IFMChannels" if "IFMChannels" in attrs else "Channels"))
+
+
 @dataclass
 class Geometry:
     """Stream geometry of a node (or of a chain: first node's input, last node's output)."""
@@ -210,12 +268,22 @@ def simulate_node(
     if x is None:
         x = random_input(geo.idt, (frames, *geo.in_normal[1:]), rng)
     frames = len(x)
-    ref = python_exec(model, node, x)
+    # the chain carries the normal window order, the streams FINN's depthwise one
+    in_fold, out_fold = window_folds(model, node)
+    ch = _window_channels(node) if in_fold or out_fold else 0
+    x_stream = window_order(x, in_fold, ch, to_stream=True)
+    ref = python_exec(model, node, x_stream if _python_reads_stream(model, node) else x)
+    ref = window_order(ref, out_fold, ch, to_stream=True)
+    x = x_stream
     binary = backend.compile(design.stitched_design([d], name=node.name))
     job = geo.stream_job(x, Path(workdir) / node.name, stall, seed + 1)
     res = backend.run(binary, job)
     out = geo.unpack_out(res.out, frames)
-    return _node_result(node, [out], [ref], frames, binary, res)
+    r = _node_result(node, [out], [ref], frames, binary, res)
+    if out_fold:  # the chain goes on in the normal window order
+        r.outputs_array = window_order(out, out_fold, ch, to_stream=False)
+        r.port_arrays = [r.outputs_array]
+    return r
 
 
 def _simulate_ports(model, node, d, backend, workdir, x, frames, stall, seed) -> NodeResult:

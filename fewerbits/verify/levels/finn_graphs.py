@@ -152,7 +152,9 @@ class FinnGraphLevel(Level):
             if not _is_thresholding(getCustomOp(n), n):
                 continue
             dtype = owner.get_tensor_datatype(n.output[0]).name
-            out.append(ActivationTrace(n.name, ctx[key], dtype=dtype))
+            layout = owner.get_tensor_layout(n.output[0])
+            layout = tuple(layout) if layout else None
+            out.append(ActivationTrace(n.name, ctx[key], dtype=dtype, layout=layout))
         return out
 
 
