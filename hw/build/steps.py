@@ -34,7 +34,9 @@ CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
 FIX_FLOAT_TIES = "step_fewerbits_fix_float_ties"  # compat/finn/thresholds.py
 TIDY_UP = "step_tidy_up"
+FLOAT64_PARAMS = "step_fewerbits_float64_params"  # compat/finn/thresholds.py
 STREAMLINE = "step_streamline"
+GLOBAL_ACC_POOL = "step_fewerbits_global_acc_pool"  # hw/build/recipes.py
 FIX_THRESHOLDS = "step_fewerbits_fix_thresholds"  # compat/finn/thresholds.py
 CONVERT_TO_HW = "step_convert_to_hw"
 CHECK_HW = "step_fewerbits_check_hw"
@@ -69,7 +71,9 @@ SOFTWARE_STEPS = [
     FIX_FLOAT_TIES,
     CONV1D_AS_2D,
     TIDY_UP,
+    FLOAT64_PARAMS,
     STREAMLINE,
+    GLOBAL_ACC_POOL,
     FIX_THRESHOLDS,
     CONVERT_TO_HW,
     CHECK_HW,
