@@ -36,6 +36,12 @@ def _model(node, in_shape, out_shape, idt: str, inits: dict | None = None, odt: 
     return m
 
 
+def _smallest(value) -> str:
+    from qonnx.core.datatype import DataType
+
+    return DataType.get_smallest_possible(value).name
+
+
 def _node(op, inputs, **attrs):
     from onnx import helper
 
@@ -322,3 +328,26 @@ def label_select(rng):
     )
     m = _model(node, (*vecs, labels), (*vecs, k), dt, odt=odt)
     return m, PART_7, f"Labels{labels} PE{pe} K{k} vecs{vecs} {dt}"
+
+
+def global_acc_pool(rng, signed: bool):
+    """FINN's GlobalAccPool (integer sum over H*W per channel) as InferGlobalAccPoolLayer makes
+    it (NHWC, PE=1 there; any PE dividing the channels after folding)."""
+    c = int(rng.choice([4, 6, 8]))
+    pe = int(rng.choice([d for d in (2, 3, 4) if c % d == 0 and d < c]))  # 1 < PE < C
+    h, w = int(rng.integers(1, 6)), int(rng.integers(2, 6))
+    types = ["INT2", "INT4", "INT8"] if signed else ["UINT1", "UINT2", "UINT4", "UINT8"]
+    dt = str(rng.choice(types))
+    idt = _dt(dt)
+    extreme = h * w * (idt.min() if idt.signed() else idt.max())
+    odt = _smallest(extreme)  # FINN's GlobalAccPool output rule
+    node = _node(
+        "GlobalAccPool",
+        ["inp"],
+        NumChannels=c,
+        PE=pe,
+        inputDataType=dt,
+        numInputVectors=[1, h, w],
+    )
+    m = _model(node, (1, h, w, c), (1, 1, 1, c), dt, odt=odt)
+    return m, PART_7, f"C{c} PE{pe} {h}x{w} {dt}->{odt}"

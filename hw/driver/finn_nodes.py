@@ -12,7 +12,12 @@ from __future__ import annotations
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 SPECIALISED_SUFFIXES = ("_hls", "_rtl")
 #: ops of fewerbits' RTL layer library (hw/rtl_lib) whose name is not "<base op>_rtl"
-RTL_LIB_BASE_OPS = {"MVAUBinary_rtl": "MVAU", "MaxPool_rtl": "Pool", "LabelTopK_rtl": "LabelSelect"}
+RTL_LIB_BASE_OPS = {
+    "MVAUBinary_rtl": "MVAU",
+    "MaxPool_rtl": "Pool",
+    "LabelTopK_rtl": "LabelSelect",
+    "GlobalSum_rtl": "GlobalAccPool",
+}
 
 
 def base_op_type(op_type: str, domain: str) -> tuple[str, str]:

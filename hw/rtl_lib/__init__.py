@@ -10,7 +10,8 @@ decides.
 
 * ``MVAUBinary_rtl`` (:mod:`.mvau_binary`): MVAU in binary XNOR-popcount mode;
 * ``MaxPool_rtl`` (:mod:`.pool_max`): ``Pool`` with ``Function=MaxPool``;
-* ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices).
+* ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices);
+* ``GlobalSum_rtl`` (:mod:`.pool_acc_global`): ``GlobalAccPool`` (global sum pooling).
 
 The op types deliberately differ from ``<FINN base op>_rtl``: FINN's SpecializeLayers would
 otherwise pick them for configurations they do not implement (e.g. ``Pool`` with AvgPool);
@@ -20,9 +21,9 @@ otherwise pick them for configurations they do not implement (e.g. ``Pool`` with
 from __future__ import annotations
 
 from ..driver.finn_nodes import RTL_LIB_BASE_OPS
-from . import label_topk, mvau_binary, pool_max
+from . import label_topk, mvau_binary, pool_acc_global, pool_max
 
-OPS = (mvau_binary, pool_max, label_topk)
+OPS = (mvau_binary, pool_max, label_topk, pool_acc_global)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
@@ -34,6 +35,7 @@ FOLDING_AS = {
     mvau_binary.OP_TYPE: "MVAU_rtl",
     pool_max.OP_TYPE: "Pool_hls",
     label_topk.OP_TYPE: "LabelSelect_hls",
+    pool_acc_global.OP_TYPE: "GlobalAccPool_hls",
 }
 
 
@@ -58,6 +60,10 @@ def rtl_lib_op(node) -> str | None:
         return pool_max.OP_TYPE
     if node.op_type == "LabelSelect":
         return label_topk.OP_TYPE
+    if node.op_type == "GlobalAccPool" and pool_acc_global.supports(
+        getCustomOp(node).get_input_datatype()
+    ):
+        return pool_acc_global.OP_TYPE
     return None
 
 
