@@ -29,6 +29,7 @@ class BuildError(FewerbitsError):
 
 # ---- step names (the only place they are spelled) ---------------------------------------------
 
+TRUNC_AVG_POOL = "step_fewerbits_trunc_avg_pool"  # hw/build/recipes.py
 RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
 CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
@@ -66,6 +67,7 @@ DEPLOYMENT_PACKAGE = "step_deployment_package"
 
 #: steps that run on any Linux box (through HLS/RTL code generation), in order
 SOFTWARE_STEPS = [
+    TRUNC_AVG_POOL,
     RECORD_ROUNDING,
     QONNX_TO_FINN,
     FIX_FLOAT_TIES,
