@@ -351,3 +351,27 @@ def global_acc_pool(rng, signed: bool):
     )
     m = _model(node, (1, h, w, c), (1, 1, 1, c), dt, odt=odt)
     return m, PART_7, f"C{c} PE{pe} {h}x{w} {dt}->{odt}"
+
+
+def avgpool_trunc(rng):
+    """FINN's Pool (Function=QuantAvgPool: window sum, truncating shift) as InferPool makes it
+    from Brevitas' TruncAvgPool2d (FLOOR), fed window by window, PE equal to Channels."""
+    k = [int(v) for v in rng.choice([2, 3], size=2)]
+    c = int(rng.choice([1, 2, 3, 4]))
+    odims = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
+    dt = str(rng.choice(["UINT2", "UINT4", "INT3", "INT8", "UINT8"]))
+    odt = dt if rng.integers(0, 2) else dt[:-1] + str(max(2, int(dt[-1]) - 1))
+    node = _node(
+        "Pool",
+        ["inp"],
+        Channels=c,
+        PE=c,
+        KernelSize=k,
+        Function="QuantAvgPool",
+        OutImgDims=odims,
+        InputDataType=dt,
+        OutputDataType=odt,
+        BatchSize=1,
+    )
+    m = _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=odt)
+    return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}->{odt}"

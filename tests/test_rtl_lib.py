@@ -32,8 +32,8 @@ CASES = {
     "maxpool-a": rg.maxpool,
     "maxpool-b": rg.maxpool,
     "label-select": rg.label_select,
-    "global-acc-pool-unsigned": lambda r: rg.global_acc_pool(r, signed=False),
     "global-acc-pool-signed": lambda r: rg.global_acc_pool(r, signed=True),
+    "avgpool-trunc": rg.avgpool_trunc,
 }
 
 

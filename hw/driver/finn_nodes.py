@@ -17,6 +17,7 @@ RTL_LIB_BASE_OPS = {
     "MaxPool_rtl": "Pool",
     "LabelTopK_rtl": "LabelSelect",
     "GlobalSum_rtl": "GlobalAccPool",
+    "AvgPoolTrunc_rtl": "Pool",
 }
 
 

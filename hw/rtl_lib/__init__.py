@@ -11,7 +11,8 @@ decides.
 * ``MVAUBinary_rtl`` (:mod:`.mvau_binary`): MVAU in binary XNOR-popcount mode;
 * ``MaxPool_rtl`` (:mod:`.pool_max`): ``Pool`` with ``Function=MaxPool``;
 * ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices);
-* ``GlobalSum_rtl`` (:mod:`.pool_acc_global`): ``GlobalAccPool`` (global sum pooling).
+* ``GlobalSum_rtl`` (:mod:`.pool_acc_global`): ``GlobalAccPool`` (global sum pooling);
+* ``AvgPoolTrunc_rtl`` (:mod:`.pool_avg`): ``Pool`` with ``Function=QuantAvgPool``.
 
 The op types deliberately differ from ``<FINN base op>_rtl``: FINN's SpecializeLayers would
 otherwise pick them for configurations they do not implement (e.g. ``Pool`` with AvgPool);
@@ -21,9 +22,9 @@ otherwise pick them for configurations they do not implement (e.g. ``Pool`` with
 from __future__ import annotations
 
 from ..driver.finn_nodes import RTL_LIB_BASE_OPS
-from . import label_topk, mvau_binary, pool_acc_global, pool_max
+from . import label_topk, mvau_binary, pool_acc_global, pool_avg, pool_max
 
-OPS = (mvau_binary, pool_max, label_topk, pool_acc_global)
+OPS = (mvau_binary, pool_max, label_topk, pool_acc_global, pool_avg)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
@@ -36,6 +37,7 @@ FOLDING_AS = {
     pool_max.OP_TYPE: "Pool_hls",
     label_topk.OP_TYPE: "LabelSelect_hls",
     pool_acc_global.OP_TYPE: "GlobalAccPool_hls",
+    pool_avg.OP_TYPE: "Pool_hls",
 }
 
 
@@ -64,6 +66,12 @@ def rtl_lib_op(node) -> str | None:
         getCustomOp(node).get_input_datatype()
     ):
         return pool_acc_global.OP_TYPE
+    if (
+        node.op_type == "Pool"
+        and getCustomOp(node).get_nodeattr("Function") == "QuantAvgPool"
+        and pool_avg.supports(getCustomOp(node).get_input_datatype())
+    ):
+        return pool_avg.OP_TYPE
     return None
 
 
