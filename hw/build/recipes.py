@@ -32,6 +32,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from fewerbits.compat.finn.thresholds import set_float_type
+
 from .steps import CONV1D_AS_2D, GLOBAL_ACC_POOL, TRUNC_AVG_POOL, BuildError, register_step
 
 if TYPE_CHECKING:
@@ -64,7 +68,6 @@ def step_fewerbits_conv1d_as_2d(model: ModelWrapper, cfg) -> ModelWrapper:
 def step_fewerbits_global_acc_pool(model: ModelWrapper, cfg) -> ModelWrapper:
     """GlobalAveragePool on an integer tensor -> FINN's GlobalAccPool, with its exact ``1/N``
     streamlined into what follows (see the module docstring)."""
-    import numpy as np  # lazy: with FINN below
     from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import (
         InferGlobalAccPoolLayer,
     )
@@ -77,8 +80,6 @@ def step_fewerbits_global_acc_pool(model: ModelWrapper, cfg) -> ModelWrapper:
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.general import GiveUniqueNodeNames
     from qonnx.transformation.infer_datatypes import InferDataTypes
-
-    from fewerbits.compat.finn.thresholds import set_float_type
 
     gaps = model.get_nodes_by_op_type("GlobalAveragePool")
     if not gaps:
@@ -125,7 +126,6 @@ def _trunc_mode(node) -> str:
 @register_step(TRUNC_AVG_POOL)
 def step_fewerbits_trunc_avg_pool(model: ModelWrapper, cfg) -> ModelWrapper:
     """Truncating average pooling exact or refused (see the module docstring)."""
-    import numpy as np  # lazy: with qonnx below
     from onnx import helper
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.util.basic import get_by_name
