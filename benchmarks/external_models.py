@@ -84,7 +84,9 @@ def default_cnn() -> nn.Module:
     return _calibrated(model, (1, 28, 28))
 
 
-def _pool_cnn(pool: nn.Module, features: int, size: int = 12) -> nn.Module:
+def _pool_cnn(
+    pool: nn.Module, features: int, size: int = 12, quant_relu_tensor: bool = True
+) -> nn.Module:
     """conv (Brevitas default quantizers) -> BN -> QuantReLU -> ``pool`` -> linear."""
     torch.manual_seed(0)
     model = nn.Sequential(
@@ -92,7 +94,7 @@ def _pool_cnn(pool: nn.Module, features: int, size: int = 12) -> nn.Module:
         qnn.QuantIdentity(),
         qnn.QuantConv2d(1, 6, 3, bias=False),
         nn.BatchNorm2d(6),
-        qnn.QuantReLU(return_quant_tensor=True),
+        qnn.QuantReLU(return_quant_tensor=quant_relu_tensor),
         pool,
         nn.Flatten(),
         qnn.QuantLinear(features, 4, bias=True),
@@ -104,6 +106,11 @@ def default_gap() -> nn.Module:
     """Global average pooling as most users write it: ``nn.AdaptiveAvgPool2d(1)`` on the
     quantized ReLU, re-quantized before the classifier."""
     return _pool_cnn(nn.Sequential(nn.AdaptiveAvgPool2d(1), qnn.QuantIdentity()), 6)
+
+
+def default_gap_linear() -> nn.Module:
+    """``nn.AdaptiveAvgPool2d(1)`` straight into a default ``QuantLinear`` (float mean in)."""
+    return _pool_cnn(nn.AdaptiveAvgPool2d(1), 6, quant_relu_tensor=False)
 
 
 def trunc_gap_round() -> nn.Module:
@@ -161,6 +168,7 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     "default_mlp": ((1, 28, 28), "Brevitas default quantizers (float scales), bias, BN"),
     "default_cnn": ((1, 28, 28), "Brevitas default quantizers (float scales), conv + max-pool"),
     "default_gap": ((1, 12, 12), "default quantizers, nn.AdaptiveAvgPool2d(1) + QuantIdentity"),
+    "default_gap_linear": ((1, 12, 12), "default quantizers, AdaptiveAvgPool2d(1) -> QuantLinear"),
     "trunc_gap_round": ((1, 12, 12), "default quantizers, TruncAdaptiveAvgPool2d (ROUND)"),
     "trunc_avgpool_floor": ((1, 12, 12), "default quantizers, TruncAvgPool2d(2) FLOOR"),
     "trunc_avgpool_round": ((1, 12, 12), "default quantizers, TruncAvgPool2d(2) ROUND (refused)"),
