@@ -84,6 +84,50 @@ def default_cnn() -> nn.Module:
     return _calibrated(model, (1, 28, 28))
 
 
+def _pool_cnn(
+    pool: nn.Module, features: int, size: int = 12, quant_relu_tensor: bool = True
+) -> nn.Module:
+    """conv (Brevitas default quantizers) -> BN -> QuantReLU -> ``pool`` -> linear."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        Scale(),
+        qnn.QuantIdentity(),
+        qnn.QuantConv2d(1, 6, 3, bias=False),
+        nn.BatchNorm2d(6),
+        qnn.QuantReLU(return_quant_tensor=quant_relu_tensor),
+        pool,
+        nn.Flatten(),
+        qnn.QuantLinear(features, 4, bias=True),
+    )
+    return _calibrated(model, (1, size, size))
+
+
+def default_gap() -> nn.Module:
+    """Global average pooling as most users write it: ``nn.AdaptiveAvgPool2d(1)`` on the
+    quantized ReLU, re-quantized before the classifier."""
+    return _pool_cnn(nn.Sequential(nn.AdaptiveAvgPool2d(1), qnn.QuantIdentity()), 6)
+
+
+def default_gap_linear() -> nn.Module:
+    """``nn.AdaptiveAvgPool2d(1)`` straight into a default ``QuantLinear`` (float mean in)."""
+    return _pool_cnn(nn.AdaptiveAvgPool2d(1), 6, quant_relu_tensor=False)
+
+
+def trunc_gap_round() -> nn.Module:
+    """Brevitas' ``TruncAdaptiveAvgPool2d`` (global), ROUND (its default)."""
+    return _pool_cnn(qnn.TruncAdaptiveAvgPool2d(output_size=1), 6)
+
+
+def trunc_avgpool_floor() -> nn.Module:
+    """Brevitas' ``TruncAvgPool2d(2, 2)`` with FLOOR (FINN's QuantAvgPool)."""
+    return _pool_cnn(qnn.TruncAvgPool2d(2, 2, float_to_int_impl_type="FLOOR"), 6 * 25)
+
+
+def trunc_avgpool_round() -> nn.Module:
+    """Brevitas' ``TruncAvgPool2d(2, 2)``, ROUND (its default): refused at build."""
+    return _pool_cnn(qnn.TruncAvgPool2d(2, 2), 6 * 25)
+
+
 def tfc_1w1a() -> nn.Module:
     return bnn_pynq("TFC_1W1A")
 
@@ -192,6 +236,11 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     ),
     "resnet18_4w4a": ((3, 32, 32), "Brevitas zoo ResNet-18 4w4a: residual adds, TruncAvgPool"),
     "mobilenet_v1_w4a4": ((3, 32, 32), "Brevitas MobileNet-v1 w4a4 at 32x32, depthwise convs"),
+    "default_gap": ((1, 12, 12), "default quantizers, nn.AdaptiveAvgPool2d(1) + QuantIdentity"),
+    "default_gap_linear": ((1, 12, 12), "default quantizers, AdaptiveAvgPool2d(1) -> QuantLinear"),
+    "trunc_gap_round": ((1, 12, 12), "default quantizers, TruncAdaptiveAvgPool2d (ROUND)"),
+    "trunc_avgpool_floor": ((1, 12, 12), "default quantizers, TruncAvgPool2d(2) FLOOR"),
+    "trunc_avgpool_round": ((1, 12, 12), "default quantizers, TruncAvgPool2d(2) ROUND (refused)"),
 }
 #: factory name -> board, where it is not the benchmark's default (Pynq-Z1)
 BOARDS: dict[str, str] = {"mobilenet_v1_w4a4": "ZCU104"}

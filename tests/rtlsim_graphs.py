@@ -36,6 +36,12 @@ def _model(node, in_shape, out_shape, idt: str, inits: dict | None = None, odt: 
     return m
 
 
+def _smallest(value) -> str:
+    from qonnx.core.datatype import DataType
+
+    return DataType.get_smallest_possible(value).name
+
+
 def _node(op, inputs, **attrs):
     from onnx import helper
 
@@ -459,3 +465,50 @@ def vvau(rng, fixed: dict | None = None):
     )
     m = _model(node, (1, *dim, k2 * c), (1, *dim, c), idt, {"w": (w, wdt)}, odt)
     return m, PART_7, f"C{c} k{k} PE{pe} SIMD{simd} {dim} {idt} x {wdt} -> {odt}"
+
+
+def global_acc_pool(rng, signed: bool):
+    """FINN's GlobalAccPool (integer sum over H*W per channel) as InferGlobalAccPoolLayer makes
+    it (NHWC, PE=1 there; any PE dividing the channels after folding)."""
+    c = int(rng.choice([4, 6, 8]))
+    pe = int(rng.choice([d for d in (2, 3, 4) if c % d == 0 and d < c]))  # 1 < PE < C
+    h, w = int(rng.integers(1, 6)), int(rng.integers(2, 6))
+    types = ["INT2", "INT4", "INT8"] if signed else ["UINT1", "UINT2", "UINT4", "UINT8"]
+    dt = str(rng.choice(types))
+    idt = _dt(dt)
+    extreme = h * w * (idt.min() if idt.signed() else idt.max())
+    odt = _smallest(extreme)  # FINN's GlobalAccPool output rule
+    node = _node(
+        "GlobalAccPool",
+        ["inp"],
+        NumChannels=c,
+        PE=pe,
+        inputDataType=dt,
+        numInputVectors=[1, h, w],
+    )
+    m = _model(node, (1, h, w, c), (1, 1, 1, c), dt, odt=odt)
+    return m, PART_7, f"C{c} PE{pe} {h}x{w} {dt}->{odt}"
+
+
+def avgpool_trunc(rng):
+    """FINN's Pool (Function=QuantAvgPool: window sum, truncating shift) as InferPool makes it
+    from Brevitas' TruncAvgPool2d (FLOOR), fed window by window, PE equal to Channels."""
+    k = [int(v) for v in rng.choice([2, 3], size=2)]
+    c = int(rng.choice([1, 2, 3, 4]))
+    odims = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
+    dt = str(rng.choice(["UINT2", "UINT4", "INT3", "INT8", "UINT8"]))
+    odt = dt if rng.integers(0, 2) else dt[:-1] + str(max(2, int(dt[-1]) - 1))
+    node = _node(
+        "Pool",
+        ["inp"],
+        Channels=c,
+        PE=c,
+        KernelSize=k,
+        Function="QuantAvgPool",
+        OutImgDims=odims,
+        InputDataType=dt,
+        OutputDataType=odt,
+        BatchSize=1,
+    )
+    m = _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=odt)
+    return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}->{odt}"

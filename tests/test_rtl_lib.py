@@ -34,6 +34,8 @@ CASES = {
     "label-select": rg.label_select,
     "vvau": rg.vvau,  # more configurations: FEWERBITS_RTLSIM_SEED=1,2,...
     "vvau-simd-pe": lambda r: rg.vvau(r, fixed={"c": 4, "k": [3, 3], "pe": 2, "simd": 3}),
+    "global-acc-pool-signed": lambda r: rg.global_acc_pool(r, signed=True),
+    "avgpool-trunc": rg.avgpool_trunc,
 }
 
 

@@ -34,6 +34,7 @@ class BuildOptionError(BuildError, UsageError):
 
 # ---- step names (the only place they are spelled) ---------------------------------------------
 
+TRUNC_AVG_POOL = "step_fewerbits_trunc_avg_pool"  # hw/build/recipes.py
 RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
 CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
 RESIDUAL_CHECK = "step_fewerbits_residual_check"  # hw/build/recipes.py
@@ -42,7 +43,9 @@ DEPTHWISE_SCALES = "step_fewerbits_depthwise_scales"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
 FIX_FLOAT_TIES = "step_fewerbits_fix_float_ties"  # compat/finn/thresholds.py
 TIDY_UP = "step_tidy_up"
+FLOAT64_PARAMS = "step_fewerbits_float64_params"  # compat/finn/thresholds.py
 STREAMLINE = "step_streamline"
+GLOBAL_ACC_POOL = "step_fewerbits_global_acc_pool"  # hw/build/recipes.py
 FIX_THRESHOLDS = "step_fewerbits_fix_thresholds"  # compat/finn/thresholds.py
 CONVERT_TO_HW = "step_convert_to_hw"
 CHECK_HW = "step_fewerbits_check_hw"
@@ -74,6 +77,7 @@ BOARD_BITSTREAM = "step_fewerbits_board_bitstream"  # hw/board/step.py (Yosys + 
 
 #: steps that run on any Linux box (through HLS/RTL code generation), in order
 SOFTWARE_STEPS = [
+    TRUNC_AVG_POOL,
     RECORD_ROUNDING,
     RESIDUAL_CHECK,
     QONNX_TO_FINN,
@@ -81,8 +85,10 @@ SOFTWARE_STEPS = [
     CONV1D_AS_2D,
     TIDY_UP,
     DEPTHWISE_SCALES,
+    FLOAT64_PARAMS,
     STREAMLINE,
     RESIDUAL,
+    GLOBAL_ACC_POOL,
     FIX_THRESHOLDS,
     CONVERT_TO_HW,
     CHECK_HW,

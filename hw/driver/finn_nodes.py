@@ -19,6 +19,8 @@ RTL_LIB_BASE_OPS = {
     "DuplicateStreams_rtl": "DuplicateStreams",
     "AddStreams_rtl": "ElementwiseAdd",
     "VVAUFabric_rtl": "VVAU",
+    "GlobalSum_rtl": "GlobalAccPool",
+    "AvgPoolTrunc_rtl": "Pool",
 }
 
 

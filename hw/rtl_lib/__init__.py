@@ -14,6 +14,8 @@ decides.
 * ``DuplicateStreams_rtl`` (:mod:`.stream_dup`): ``DuplicateStreams`` (a residual fork);
 * ``AddStreams_rtl`` (:mod:`.add_streams`): ``ElementwiseAdd`` of two integer streams (the join).
 * ``VVAUFabric_rtl`` (:mod:`.vvau_fabric`): ``VVAU`` (depthwise conv) on non-Versal parts.
+* ``GlobalSum_rtl`` (:mod:`.pool_acc_global`): ``GlobalAccPool`` (global sum pooling);
+* ``AvgPoolTrunc_rtl`` (:mod:`.pool_avg`): ``Pool`` with ``Function=QuantAvgPool``.
 
 The op types deliberately differ from ``<FINN base op>_rtl``: FINN's SpecializeLayers would
 otherwise pick them for configurations they do not implement (e.g. ``Pool`` with AvgPool);
@@ -23,9 +25,27 @@ otherwise pick them for configurations they do not implement (e.g. ``Pool`` with
 from __future__ import annotations
 
 from ..driver.finn_nodes import RTL_LIB_BASE_OPS
-from . import add_streams, label_topk, mvau_binary, pool_max, stream_dup, vvau_fabric
+from . import (
+    add_streams,
+    label_topk,
+    mvau_binary,
+    pool_acc_global,
+    pool_avg,
+    pool_max,
+    stream_dup,
+    vvau_fabric,
+)
 
-OPS = (mvau_binary, pool_max, label_topk, stream_dup, add_streams, vvau_fabric)
+OPS = (
+    mvau_binary,
+    pool_max,
+    label_topk,
+    stream_dup,
+    add_streams,
+    vvau_fabric,
+    pool_acc_global,
+    pool_avg,
+)
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
 RTL_DOMAIN = FPGADATAFLOW_DOMAIN + ".rtl"
@@ -40,6 +60,8 @@ FOLDING_AS = {
     stream_dup.OP_TYPE: "DuplicateStreams_hls",
     add_streams.OP_TYPE: "ElementwiseAdd_hls",
     vvau_fabric.OP_TYPE: "VVAU_hls",
+    pool_acc_global.OP_TYPE: "GlobalAccPool_hls",
+    pool_avg.OP_TYPE: "Pool_hls",
 }
 
 
@@ -71,6 +93,16 @@ def rtl_lib_op(node, fpgapart: str | None = None) -> str | None:
         return add_streams.OP_TYPE
     if node.op_type == "VVAU" and vvau_fabric.routes_here(getCustomOp(node), fpgapart):
         return vvau_fabric.OP_TYPE
+    if node.op_type == "GlobalAccPool" and pool_acc_global.supports(
+        getCustomOp(node).get_input_datatype()
+    ):
+        return pool_acc_global.OP_TYPE
+    if (
+        node.op_type == "Pool"
+        and getCustomOp(node).get_nodeattr("Function") == "QuantAvgPool"
+        and pool_avg.supports(getCustomOp(node).get_input_datatype())
+    ):
+        return pool_avg.OP_TYPE
     return None
 
 

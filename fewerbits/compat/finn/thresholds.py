@@ -32,6 +32,18 @@ The fix is three FINN-builder-style steps (``step(model, cfg) -> model``) regist
   ``[acc_min, acc_max + 1]`` of the accumulator range computed from the producing
   MatMul/Conv/XnorPopcountMatMul weights, which is the XNOR fix. The function computed on the
   accumulator's range is unchanged except at ties, where it now matches PyTorch.
+
+3. Float32 threshold arithmetic. FINN's streamlining folds the scales, biases and BatchNorm
+   parameters into the thresholds in float32; with float scales (Brevitas' defaults) a
+   threshold can land within rounding of an integer on the wrong side (seen: Brevitas'
+   TFC-w1a1 with random BatchNorm statistics, exact 391.000005, FINN's float32 391.0, so the
+   integer threshold became 391 instead of 392: 1 of 192 thresholds flipped).
+   :func:`step_fewerbits_float64_params` (right before ``step_streamline``) turns every float32
+   parameter of the graph into float64 -- the exported float32 values are exact rationals,
+   float64 arithmetic on them is ~1e-16 relative, far below any spacing of an integer
+   accumulator -- so FINN's own streamlining computes the thresholds from the exact parameters;
+   :func:`fix_thresholds` then decides ties within :data:`TIE_RTOL` and casts the graph back to
+   float32 (integer thresholds below 2**24 are exact in float32).
 """
 
 from __future__ import annotations
@@ -54,6 +66,11 @@ _TIE_RULES = {
     "HALF_UP": "away",
     "HALF_DOWN": "zero",
 }
+
+
+#: a float64 threshold this close (relative) to an integer is an exact tie of the rational
+#: parameters (float64 noise after streamlining is ~1e-15 relative; float32 would be 6e-8)
+TIE_RTOL = 1e-9
 
 
 class ThresholdFixError(RuntimeError):
@@ -220,8 +237,11 @@ def exact_thresholds(
     ``t`` has shape (channels, steps); step ``i`` moves the output from level ``min_int + i``
     to ``min_int + i + 1``.
     """
+    exact = np.asarray(t).dtype == np.float64  # from the float64 parameters: ties within rtol
     t = np.asarray(t, dtype=np.float64)
-    tie_at = t == np.round(t)
+    n = np.round(t)
+    tie_at = np.abs(t - n) <= TIE_RTOL * np.maximum(1.0, np.abs(t)) if exact else t == n
+    t = np.where(tie_at, n, t)
     out = np.ceil(t) + (tie_at & strict_steps(tie, min_int, t.shape))
     if acc_range is not None:
         lo = np.asarray(acc_range[0], dtype=np.float64).reshape(-1, 1)
@@ -268,7 +288,7 @@ def fix_thresholds(model, records: list[dict] | None = None):
             new = np.clip(new, idt.min(), idt.max() + 1)
         model.set_initializer(mt.input[1], new)
         fixed += 1
-    return model, fixed
+    return set_float_type(model, np.float32), fixed
 
 
 def step_fewerbits_fix_thresholds(model, cfg=None):
@@ -277,9 +297,41 @@ def step_fewerbits_fix_thresholds(model, cfg=None):
     return model
 
 
+# ---- float64 parameters for streamlining (see 3. above) --------------------------------------
+
+
+def set_float_type(model, dtype):
+    """Every float initializer and float tensor type of ``model`` as ``dtype`` (float32 or
+    float64), in place; returns ``model``. Integer-valued parameters are unchanged by it."""
+    from onnx import TensorProto
+    from onnx import numpy_helper as nh
+
+    old, new = (
+        (TensorProto.FLOAT, TensorProto.DOUBLE)
+        if dtype == np.float64
+        else (TensorProto.DOUBLE, TensorProto.FLOAT)
+    )
+    for init in model.graph.initializer:
+        if init.data_type == old:
+            init.CopyFrom(nh.from_array(nh.to_array(init).astype(dtype), init.name))
+    g = model.graph
+    for vi in [*g.value_info, *g.input, *g.output]:
+        if vi.type.tensor_type.elem_type == old:
+            vi.type.tensor_type.elem_type = new
+    return model
+
+
+def step_fewerbits_float64_params(model, cfg=None):
+    """FINN builder step (right before step_streamline): float64 parameters, so that FINN's
+    streamlining computes thresholds from the exact exported values (cast back to float32 by
+    step_fewerbits_fix_thresholds)."""
+    return set_float_type(model, np.float64)
+
+
 #: custom steps of this module, by name (registered by hw/build/custom_steps.py)
 STEPS = {
     "step_fewerbits_record_rounding": step_fewerbits_record_rounding,
     "step_fewerbits_fix_float_ties": step_fewerbits_fix_float_ties,
+    "step_fewerbits_float64_params": step_fewerbits_float64_params,
     "step_fewerbits_fix_thresholds": step_fewerbits_fix_thresholds,
 }
