@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the synthesis/board session fixtures (tiny net run, its ULX3S build, codegen'd nodes): one
+#: instance per session; a test module that imported them would get its own copy (rebuilt)
+pytest_plugins = ["synth_fixtures"]
 FEWERBITS = [sys.executable, "-m", "fewerbits.cli"]
 
 #: variables of a Xilinx/FINN install that change what FINN and fewerbits do (a set

@@ -18,7 +18,6 @@ from fewerbits.hw.build.steps import BOARD_BITSTREAM, plan_steps
 from fewerbits.hw.driver import Accelerator, DriverError, load_settings
 from fewerbits.hw.driver.uart import UartProtocol
 from fewerbits.hw.sim import RtlSimError
-from synth_fixtures import tiny_run, ulx3s_build  # noqa: F401 - session fixtures
 
 from fewerbits.core.files import read_json
 

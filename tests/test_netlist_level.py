@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from fewerbits.hw.sim import get_backend
-from synth_fixtures import tiny_run  # noqa: F401 - session fixture
 
 from fewerbits.verify import verify_directory
 

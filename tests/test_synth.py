@@ -13,7 +13,6 @@ import pytest
 from fewerbits.hw.rtlsim.sim import CODEGEN_MODEL
 from fewerbits.hw.synth import RESOURCES, SynthError, SynthJob, get_synth_backend
 from fewerbits.hw.synth.build import synthesize_build
-from synth_fixtures import node_designs, tiny_run, ulx3s_build  # noqa: F401 - session fixtures
 
 from fewerbits.compat.finn.env import prepare_finn
 from fewerbits.core.files import read_json

@@ -10,7 +10,6 @@ import pytest
 from fewerbits.hw.rtlsim import design
 from fewerbits.hw.synth import SynthError, SynthJob, get_synth_backend
 from fewerbits.hw.synth import yosys as yosys_backend
-from synth_fixtures import node_designs  # noqa: F401 - session fixture
 
 from fewerbits.compat.finn import slang
 from fewerbits.compat.yosys import stubs
