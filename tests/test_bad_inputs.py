@@ -197,7 +197,7 @@ CASES = [
     Case("export-out-is-file", ["export", "{w}/t", "--out", "{w}/inputs/a_file"], 1, r"is a file, not a folder"),
     Case("build-into-foreign-folder", ["build", "{w}/e", "--out", "{w}/mine", "--until", "estimates"], 1, r"is not a fewerbits build folder"),
     Case("build-other-options", ["build", "{w}/e", "--out", "{w}/b", "--until", "estimates", "--board", "ZCU104"], 1, r"build folder made with other options.*--force"),
-    Case("export-into-train-folder", ["export", "{w}/t", "--out", "{w}/t"], 1, r"holds a fewerbits train folder, not a export folder.*--force"),
+    Case("export-into-train-folder", ["export", "{w}/t", "--out", "{w}/t"], 1, r"holds a fewerbits train folder, not an export folder.*--force"),
     Case("train-into-build-folder", ["train", *TRAIN, "--out", "{w}/b"], 1, r"holds a fewerbits build folder, not a train folder"),
     Case("run-into-build-folder", ["run", *TRAIN, "--out", "{w}/b"], 1, r"holds a fewerbits build folder, not a run folder.*--force"),
     Case("run-into-foreign-folder", ["run", *TRAIN, "--out", "{w}/mine"], 1, r"is not a fewerbits run folder"),

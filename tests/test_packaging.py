@@ -120,11 +120,10 @@ def test_fresh_venv_lock_install_gives_a_working_doctor(tmp_path):
     )
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]
     assert locked()["torch"].split("+")[0] in r.stdout and finn in r.stdout
-    assert (
-        str(ROOT)
-        not in subprocess.run(
-            [str(py), "-c", "import fewerbits, sys; print(fewerbits.__file__)"],
-            capture_output=True,
-            text=True,
-        ).stdout
-    ), "fewerbits must come from the venv's own install, not the work tree"
+    where = subprocess.run(
+        [str(py), "-c", "import fewerbits; print(fewerbits.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
+    assert str(venv) in where, f"fewerbits must come from the venv's own install: {where}"

@@ -62,6 +62,6 @@ def one_line(e: BaseException) -> str:
     if package:
         return (
             f"the Python package {package!r} is not installed; install fewerbits with its "
-            "dependencies (`make setup`, or see docs/user-guide.md: Install)"
+            "dependencies (`make setup`; docs/user-guide.md, Set-up)"
         )
     return " ".join(str(e).split("\n"))

@@ -120,7 +120,8 @@ def check_replaceable(out: Path, kind: str, config_hash: str | None, force: bool
         return
     if owner["kind"] != kind:
         raise OutputRefused(
-            f"--out {out} holds a fewerbits {owner['kind']} folder, not a {kind} folder; "
+            f"--out {out} holds a fewerbits {owner['kind']} folder, not "
+            f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} folder; "
             "pass --force to replace it or choose another --out"
         )
     was = owner.get("config_hash")
