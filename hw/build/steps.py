@@ -12,6 +12,7 @@ style (``replaces`` a FINN step, see :mod:`.impl_style`), then our own steps, th
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ APPLY_FOLDING_CONFIG = "step_apply_folding_config"
 MINIMIZE_BIT_WIDTH = "step_minimize_bit_width"
 GENERATE_ESTIMATE_REPORTS = "step_generate_estimate_reports"
 HW_CODEGEN = "step_hw_codegen"
+SIZE_FIFOS = "step_fewerbits_size_fifos"  # hw/rtlsim/fifo_step.py (--size-fifos)
 VIVADO_SCRIPTS = "step_fewerbits_vivado_scripts"
 
 HW_IPGEN = "step_hw_ipgen"
@@ -85,6 +87,7 @@ SOFTWARE_STEPS = [
     MINIMIZE_BIT_WIDTH,
     GENERATE_ESTIMATE_REPORTS,
     HW_CODEGEN,
+    SIZE_FIFOS,
     VIVADO_SCRIPTS,
 ]
 
@@ -242,8 +245,15 @@ def add_step(step: Step) -> None:
     table[key] = step
 
 
+#: steps registered by a module that imports this package itself (so it cannot be imported
+#: here at the top): step name -> that module, imported on the step's first lookup
+LAZY_STEPS = {SIZE_FIFOS: "fewerbits.hw.rtlsim.fifo_step"}
+
+
 def get_step(name: str, impl_style: str) -> Step:
     """The step to run for ``name`` in a build of ``impl_style`` (ours first, then FINN's)."""
+    if name in LAZY_STEPS and name not in _STEPS:
+        importlib.import_module(LAZY_STEPS[name])
     step = _STYLE_STEPS.get((name, impl_style)) or _STEPS.get(name)
     if step is not None:
         return step
@@ -258,4 +268,4 @@ def get_step(name: str, impl_style: str) -> Step:
 
 def custom_step_names() -> list[str]:
     """Names of the steps this project registered (not FINN's)."""
-    return sorted({*_STEPS, *(name for name, _ in _STYLE_STEPS)})
+    return sorted({*_STEPS, *LAZY_STEPS, *(name for name, _ in _STYLE_STEPS)})

@@ -262,7 +262,8 @@ class BuildGraphs:
 
     def run_with(self, x: np.ndarray, dataflow_fn) -> np.ndarray:
         """Execute the software nodes around the partition with qonnx, the partition with
-        ``dataflow_fn((N, *partition input shape)) -> (N, *partition output shape)``."""
+        ``dataflow_fn((N, *partition input shape)) -> (N, *partition output shape)``; a
+        ``dataflow_fn`` returning None ends there and the partition inputs are returned."""
         from qonnx.core.onnx_exec import execute_node
 
         parent = self.parent()
@@ -291,6 +292,8 @@ class BuildGraphs:
             mids.append(ctx[nodes[k].input[0]])
         mid = np.concatenate(mids, axis=0)
         out_mid = dataflow_fn(mid)
+        if out_mid is None:  # the caller wanted the partition inputs only
+            return mid
         outs = []
         for i in range(len(x)):
             ctx = dict(init)
@@ -370,6 +373,10 @@ class Stitched:
         check_integer_input(x, self.geo.idt, "rtl_stitched")
         res = self.run_words(self.geo.pack_in(x), n, stall)
         return self.geo.unpack_out(res.out, n)
+
+    def partition_inputs(self, x: np.ndarray) -> np.ndarray:
+        """The accelerator's inputs for PyTorch-convention inputs ``x`` (software pre-nodes)."""
+        return self.graphs.run_with(x, lambda _mid: None)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Whole model (software pre/post nodes included) on PyTorch-convention inputs."""
