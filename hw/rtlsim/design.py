@@ -30,15 +30,16 @@ MONITOR_BITS = 32
 #: "distributed", a pointer FIFO in LUTRAM that Yosys maps to RAM32M/RAM64M (fifo.sv's "shift"
 #: style, which it forces below depth 34, becomes depth x width flip-flops in open synthesis;
 #: the patch in fewerbits.compat.finn.rtllib lets fifo.sv honour the request at depths 3..33);
-#: deeper FIFOs keep fifo.sv's own choice ("auto": block or ultra RAM)
+#: deeper FIFOs are block RAM (fifo.sv's "auto" would pick UltraRAM above 2,028, which
+#: 7-series parts do not have)
 DISTRIBUTED_MAX_DEPTH = 257
 FIFO_STYLE = "distributed"
 
 
 def fifo_ram_style(depth: int, style: str = FIFO_STYLE) -> str:
     """The RAM_STYLE a stitched FIFO of ``depth`` gets (``style`` up to
-    :data:`DISTRIBUTED_MAX_DEPTH`, else fifo.sv's "auto")."""
-    return style if depth <= DISTRIBUTED_MAX_DEPTH else "auto"
+    :data:`DISTRIBUTED_MAX_DEPTH`, else "block")."""
+    return style if depth <= DISTRIBUTED_MAX_DEPTH else "block"
 
 
 #: most streams one tapped top can expose (fb_tap_fire is one 64-bit word)

@@ -360,10 +360,14 @@ class Stitched:
             self.binary = self.backend.compile(self.design)
         return self.binary
 
-    def run_words(self, words: np.ndarray, frames: int, stall=(0, 0), seed=1) -> StreamResult:
-        """Stream packed words (frames*in_words, in_bytes) through the accelerator."""
+    def run_words(
+        self, words: np.ndarray, frames: int, stall=(0, 0), seed=1, interval: int = 0
+    ) -> StreamResult:
+        """Stream packed words (frames*in_words, in_bytes) through the accelerator (``interval``
+        > 0: frame f's first word is offered no earlier than cycle f * interval)."""
         b = self.compile()
         job = self.geo.words_job(words, frames, self.workdir, stall, seed)
+        job.in_frame_interval = interval
         self.last = self.backend.run(b, job)
         return self.last
 

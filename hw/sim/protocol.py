@@ -96,6 +96,7 @@ class StreamJob:
     out_stall: int = 0  # percent of cycles the output withholds ready
     seed: int = 1
     max_idle: int = 200_000  # cycles without an output word before the run is a timeout
+    in_frame_interval: int = 0  # >0: frame f's first input word no earlier than cycle f * this
     tap_dir: Path | None = None  # a design with taps: record every tapped handshake there
     trace_file: Path | None = None  # a design with trace: write an FST waveform here
     trace_window: tuple[int, int] = (0, -1)  # cycles [first, last] the waveform covers

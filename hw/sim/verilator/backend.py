@@ -211,11 +211,16 @@ class VerilatorBackend:
                 args += ["-", "-"]
             if stream.trace_file is not None and design is not None and design.trace:
                 args += [str(Path(stream.trace_file).absolute()), *map(str, stream.trace_window)]
+            else:
+                args += ["-", "0", "-1"]
+            args.append(str(int(stream.in_frame_interval)))
             t0, cpu0 = time.time(), _children_cpu()
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True)
             secs, cpu = time.time() - t0, _children_cpu() - cpu0
             if proc.returncode != 0:
-                err = proc.stderr.strip().splitlines() or ["no message"]
+                # Verilator prints $error/$stop/assertion messages on stdout
+                said = [ln for ln in proc.stdout.splitlines() if ln.startswith("%")]
+                err = proc.stderr.strip().splitlines() or said[:1] or ["no message"]
                 counts = [ln for ln in err if ln.startswith("fifo_count")]
                 raise SimulationFailed(
                     f"simulation of {name} failed (exit {proc.returncode}): {err[-1][:300]}",

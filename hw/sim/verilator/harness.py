@@ -11,8 +11,9 @@ line of the stats file, ``fifo_max ...``) and, on a timeout, each FIFO's current
 Debugging (a top built with ``Design.taps`` / ``Design.trace``): every handshake on each tapped
 inter-layer stream is appended to ``<tap prefix>.<k>`` (the word's bytes) and ``<tap prefix>.<k>.cyc``
 (int64 cycle); an FST waveform of the cycles ``[trace start, trace end]`` is written when a trace
-file is given. Optional arguments 13-17: tap prefix, tap bytes per stream (comma list; each a
-multiple of 4, as the top pads them), trace file, trace start, trace end (``-`` for none).
+file is given. Optional arguments 13-18: tap prefix, tap bytes per stream (comma list; each a
+multiple of 4, as the top pads them), trace file, trace start, trace end (``-`` for none), and
+the input pacing: frame f's first word is offered no earlier than cycle f * interval.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
     auto opt = [&](int i) -> const char* { return (argc > i && std::strcmp(argv[i], "-")) ? argv[i] : nullptr; };
     const char* tap_prefix = opt(13); const char* trace_file = opt(15);
     long trace_t0 = opt(16) ? std::atol(argv[16]) : 0, trace_t1 = opt(17) ? std::atol(argv[17]) : -1;
+    long interval = opt(18) ? std::atol(argv[18]) : 0;  // frame f starts no earlier than f*interval
 #if FB_TAPS
     std::vector<int> tap_bytes; std::vector<FILE*> tap_dat, tap_cyc; std::vector<uint8_t> tap_buf;
     if (tap_prefix && opt(14)) {
@@ -126,7 +128,7 @@ int main(int argc, char** argv) {
     long cyc = 0, ii = 0, oi = 0, idle = 0; bool holding = false;
     while (oi < n_out) {
         top->ap_clk = 0;
-        if (ii < n_in) {
+        if (ii < n_in && !(interval > 0 && ii % iwpf == 0 && cyc < (ii / iwpf) * interval)) {
             if (!holding) holding = isp == 0 || (int)rnd100() >= isp;
             if (holding) set_word(top->in_tdata, &in[(size_t)ii * ib], ib);
             top->in_tvalid = holding ? 1 : 0;
