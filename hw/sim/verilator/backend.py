@@ -219,8 +219,8 @@ class VerilatorBackend:
             secs, cpu = time.time() - t0, _children_cpu() - cpu0
             if proc.returncode != 0:
                 # Verilator prints $error/$stop/assertion messages on stdout
-                said = [ln for ln in proc.stdout.splitlines() if ln.startswith("%")]
-                err = proc.stderr.strip().splitlines() or said[:1] or ["no message"]
+                said = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("%")]
+                err = proc.stderr.strip().splitlines() or ["; ".join(said[:2]) or "no message"]
                 counts = [ln for ln in err if ln.startswith("fifo_count")]
                 raise SimulationFailed(
                     f"simulation of {name} failed (exit {proc.returncode}): {err[-1][:300]}",
