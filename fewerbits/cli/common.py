@@ -102,6 +102,12 @@ def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = No
         choices=["rtl", "auto"],
         help="rtl: all-RTL accelerator where FINN allows it (simulable with Verilator); auto: FINN's choice",
     )
+    p.add_argument(
+        "--size-fifos",
+        action="store_true",
+        help="all-RTL builds: size the FIFOs between layers by Verilator simulation after "
+        "codegen (as `fewerbits fifo`); the depths go into folding.json and the model",
+    )
 
 
 def train_config(a: argparse.Namespace) -> TrainConfig:
@@ -133,6 +139,7 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
         folding=getattr(a, "folding", None),
         impl_style=a.impl_style,
         extra_steps=getattr(a, "extra_steps", None),
+        size_fifos=getattr(a, "size_fifos", False),
     )
 
 

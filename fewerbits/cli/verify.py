@@ -48,6 +48,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="also run an opt-in level (repeatable), e.g. --with netlist (Yosys + Verilator)",
     )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="when an RTL level fails: write an FST waveform around the first wrong word of "
+        "the first wrong layer (BUILD/rtlsim/mismatch/mismatch.fst; open it with gtkwave)",
+    )
     return p
 
 
@@ -63,6 +69,7 @@ def main(a: argparse.Namespace) -> int:
         include=tuple(a.include),
         export_dir=Path(a.export) if a.export else None,
         out_file=Path(a.out) if a.out else None,
+        waveform=a.trace,
     )
     for lv in out["levels"]:
         if lv["status"] == "skipped":

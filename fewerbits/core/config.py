@@ -46,6 +46,9 @@ class BuildConfig:
     impl_style: str = "rtl"
     # a user's own steps: "file.py:name", name = [("before"|"after", step name, fn), ...]
     extra_steps: str | None = None
+    # size every inter-layer FIFO by simulating the stitched RTL after code generation
+    # (all-RTL builds; hw/build/fifo_step.py): depths into folding.json and the model
+    size_fifos: bool = False
 
 
 @dataclass

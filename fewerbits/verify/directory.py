@@ -155,9 +155,11 @@ def verify_directory(
     include: tuple[str, ...] = (),
     out_file: Path | None = None,
     skip_reasons: dict[str, str] | None = None,
+    waveform: bool = False,
 ) -> dict:
     """Run every level available for ``d`` and write its verify.json (:func:`verify_json_path`);
-    return its content (``"json"``: where it was written)."""
+    return its content (``"json"``: where it was written). ``waveform``: a failing RTL level
+    also writes an FST waveform around the first wrong word of the first wrong layer."""
     d = Path(d)
     out_file = verify_json_path(d, input_file, out_file)
     export, build = resolve_dirs(d, export_dir)
@@ -171,6 +173,9 @@ def verify_directory(
     levels = with_extra_levels(
         make_levels(export, build, tuple(skip), tuple(include), skip_reasons), extra_levels
     )
+    for lv in levels:
+        if hasattr(lv, "waveform"):  # the RTL levels that can write one (--trace)
+            lv.waveform = waveform
     t0 = time.time()
     if "qonnx" in info["source"]:
         # no PyTorch model: the QONNX graph's own execution is the reference

@@ -234,6 +234,13 @@ def localize(
         lv = by_name.get(r.name)
         if lv is None or r.first_failing_sample is None:
             return
+        locate = getattr(lv, "locate", None)  # a level that can name its own first wrong layer
+        if callable(locate):
+            try:
+                r.node = locate(x, r.first_failing_sample)
+            except Exception as e:  # noqa: BLE001 - localisation is best effort, say why
+                r.node = f"(could not localise: {type(e).__name__}: {e})"
+            return
         if not _can_compare_traces(reference_level, lv):
             return
         i = r.first_failing_sample

@@ -62,6 +62,7 @@ MVAU_RTL_QUEUE = "step_fewerbits_mvau_rtl_queue"  # hw/build/custom_steps.py
 MINIMIZE_BIT_WIDTH = "step_minimize_bit_width"
 GENERATE_ESTIMATE_REPORTS = "step_generate_estimate_reports"
 HW_CODEGEN = "step_hw_codegen"
+SIZE_FIFOS = "step_fewerbits_size_fifos"  # hw/rtlsim/fifo_step.py (--size-fifos)
 VIVADO_SCRIPTS = "step_fewerbits_vivado_scripts"
 
 HW_IPGEN = "step_hw_ipgen"
@@ -105,6 +106,7 @@ SOFTWARE_STEPS = [
     MINIMIZE_BIT_WIDTH,
     GENERATE_ESTIMATE_REPORTS,
     HW_CODEGEN,
+    SIZE_FIFOS,
     VIVADO_SCRIPTS,
 ]
 
@@ -285,7 +287,10 @@ def add_step(step: Step) -> None:
 
 #: steps registered by a module of a later part of hw (it imports this package): imported by
 #: name on first lookup, so that this package never imports it
-STEP_MODULES = {BOARD_BITSTREAM: "fewerbits.hw.board.step"}
+STEP_MODULES = {
+    BOARD_BITSTREAM: "fewerbits.hw.board.step",
+    SIZE_FIFOS: "fewerbits.hw.rtlsim.fifo_step",
+}
 
 
 def get_step(name: str, impl_style: str) -> Step:
@@ -306,4 +311,4 @@ def get_step(name: str, impl_style: str) -> Step:
 
 def custom_step_names() -> list[str]:
     """Names of the steps this project registered (not FINN's)."""
-    return sorted({*_STEPS, *(name for name, _ in _STYLE_STEPS)})
+    return sorted({*_STEPS, *STEP_MODULES, *(name for name, _ in _STYLE_STEPS)})

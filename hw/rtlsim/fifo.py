@@ -1,10 +1,13 @@
 """FIFO sizing by simulation (``fewerbits fifo BUILD``): the stitched accelerator, every
-inter-layer FIFO deep, streams back-to-back frames at full input rate, once with an always-ready
-sink and once with random output back-pressure; each FIFO's maximum occupancy (finn-rtllib
-fifo's ``maxcount``, read out by the harness) plus a margin, rounded (:func:`round_depth`), is its
-new depth. The accelerator is then re-simulated with those depths: outputs bit-exact with the
-deep run (and with FINN's Python execution of the graph) and cycles/frame unchanged, or the
-FIFOs that ran full are doubled and it is tried again.
+inter-layer FIFO deep, streams back-to-back frames at full input rate (this gives the
+accelerator's own rate, cycles/frame), then with the input paced at that rate, once with an
+always-ready sink and once with random output back-pressure; each FIFO's maximum occupancy in
+the paced runs (finn-rtllib fifo's ``maxcount``, read out by the harness) plus a margin, rounded
+(:func:`round_depth`), is its new depth. (At full input rate the FIFO in front of the slowest
+layer fills however deep it is: the input outruns the accelerator; a conv net's sliding
+windows do that.) The accelerator is then re-simulated with those depths, at full rate and
+paced: outputs bit-exact with the deep run (and with FINN's Python execution of the graph) and
+cycles/frame unchanged, or the FIFOs that ran full are doubled and it is tried again.
 
 The depths go into the build's folding config (``BUILD/folding.json``) as FINN reads them
 (``outFIFODepths`` of the producer, ``inFIFODepths`` of the consumer; FINN's ``InsertFIFO``
@@ -126,12 +129,22 @@ def _python_dataflow(st: Stitched, x: np.ndarray) -> np.ndarray:
     return cur
 
 
-def _run_both(st: Stitched, words: np.ndarray, frames: int, seed: int) -> list[StreamResult]:
-    """Full-rate input; sink always ready, then with random back-pressure."""
+def _runs(
+    st: Stitched, words: np.ndarray, frames: int, seed: int, interval: int, free=None
+) -> list[StreamResult]:
+    """[input at full rate (``free`` if given), input paced at one frame per ``interval``
+    cycles with an always-ready sink, paced with random sink back-pressure]. The paced runs
+    measure what a FIFO must hold at the accelerator's own rate; at full rate the FIFO before
+    the slowest layer fills however deep it is (the input outruns the accelerator)."""
     return [
-        st.run_words(words, frames, (0, 0), seed),
-        st.run_words(words, frames, (0, BACKPRESSURE), seed + 1),
+        free if free is not None else st.run_words(words, frames, (0, 0), seed),
+        st.run_words(words, frames, (0, 0), seed, interval),
+        st.run_words(words, frames, (0, BACKPRESSURE), seed + 1, interval),
     ]
+
+
+def _paced_max(res: list[StreamResult], link: FifoLink) -> int:
+    return max(int(r.fifo_max[link.index]) for r in res[1:])
 
 
 def write_folding_depths(build: BuildDir, links: list[FifoLink]) -> dict:
@@ -166,7 +179,7 @@ def write_folding_depths(build: BuildDir, links: list[FifoLink]) -> dict:
     return cfg
 
 
-def _settle_depths(build, links, words, frames, seed, simulator, ref, say):
+def _settle_depths(build, links, words, frames, seed, simulator, ref, interval, say):
     """Re-simulate with the chosen depths (bit-exact, same cycles/frame as the deep-FIFO run),
     doubling the FIFOs that fill up, at most MAX_ROUNDS times; return (rounds, cycles)."""
     ref_cycles = [_steady_cycles(r) for r in ref]
@@ -175,7 +188,7 @@ def _settle_depths(build, links, words, frames, seed, simulator, ref, say):
         depths = [ln.depth for ln in links]
         say(f"re-simulating with depths {depths}")
         sized = Stitched(build.path, depths, simulator)
-        res = _run_both(sized, words, frames, seed)
+        res = _runs(sized, words, frames, seed, interval)
         cycles = [_steady_cycles(r) for r in res]
         exact = all(np.array_equal(r.out, ref[0].out) for r in res)
         rounds.append({"depths": depths, "cycles_per_frame": cycles, "bit_exact": exact})
@@ -183,7 +196,7 @@ def _settle_depths(build, links, words, frames, seed, simulator, ref, say):
             raise FifoSizingError(f"re-simulation with depths {depths} is not bit-exact")
         if cycles == ref_cycles:
             break
-        full = [ln for ln in links if max(int(r.fifo_max[ln.index]) for r in res) >= ln.depth]
+        full = [ln for ln in links if _paced_max(res, ln) >= ln.depth]
         if not full:  # slower without a full FIFO: no depth change can help; report it
             break
         for ln in full:
@@ -213,7 +226,9 @@ def _report(build, links, part, frames, deep, simulator, ref_cycles, cycles, rou
         "frames": frames,
         "backpressure_percent": BACKPRESSURE,
         "measuring_depth": deep,
+        # [input at full rate, paced, paced with back-pressure]
         "cycles_per_frame": {"deep": ref_cycles, "sized": cycles},
+        "input_interval_cycles": math.ceil(ref_cycles[0]),
         "bit_exact": True,
         "python_frames_checked": n_py,
         "rounds": rounds,
@@ -269,14 +284,16 @@ def size_fifos(
     x = random_input(geo.idt, (frames, *geo.in_normal[1:]), np.random.default_rng(seed))
     words = geo.pack_in(x)
 
-    say(f"measuring: {len(links)} FIFOs at depth {deep}, {frames} frames (compile + 2 runs)")
+    say(f"measuring: {len(links)} FIFOs at depth {deep}, {frames} frames (compile + 3 runs)")
     deep_sim = Stitched(build.path, deep, simulator)
-    ref = _run_both(deep_sim, words, frames, seed)
-    if not np.array_equal(ref[0].out, ref[1].out):
+    free = deep_sim.run_words(words, frames, (0, 0), seed)
+    interval = math.ceil(_steady_cycles(free))  # the accelerator's own rate
+    ref = _runs(deep_sim, words, frames, seed, interval, free)
+    if not all(np.array_equal(r.out, free.out) for r in ref):
         raise FifoSizingError(
-            "deep-FIFO runs with and without back-pressure give different outputs"
+            "deep-FIFO runs with and without pacing / back-pressure give different outputs"
         )
-    for link, m0, m1 in zip(links, ref[0].fifo_max, ref[1].fifo_max, strict=True):
+    for link, m0, m1 in zip(links, ref[1].fifo_max, ref[2].fifo_max, strict=True):
         link.max_occupancy, link.max_occupancy_backpressure = int(m0), int(m1)
         if max(m0, m1) >= deep:
             raise FifoSizingError(
@@ -293,7 +310,9 @@ def size_fifos(
     if not np.array_equal(rtl.reshape(n_py, -1), py.reshape(n_py, -1)):
         raise FifoSizingError("the deep-FIFO simulation differs from FINN's Python execution")
 
-    rounds, cycles = _settle_depths(build, links, words, frames, seed, simulator, ref, say)
+    rounds, cycles = _settle_depths(
+        build, links, words, frames, seed, simulator, ref, interval, say
+    )
     write_folding_depths(build, links)
     report = _report(build, links, part, frames, deep, simulator, ref_cycles, cycles, rounds, n_py)
     report["seconds"] = round(time.time() - t0, 1)

@@ -400,7 +400,8 @@ class BuildGraphs:
 
     def run_with(self, x: np.ndarray, dataflow_fn) -> np.ndarray:
         """Execute the software nodes around the partition with qonnx, the partition with
-        ``dataflow_fn((N, *partition input shape)) -> (N, *partition output shape)``."""
+        ``dataflow_fn((N, *partition input shape)) -> (N, *partition output shape)``; a
+        ``dataflow_fn`` returning None ends there and the partition inputs are returned."""
         from qonnx.core.onnx_exec import execute_node
 
         parent = self.parent()
@@ -429,6 +430,8 @@ class BuildGraphs:
             mids.append(ctx[nodes[k].input[0]])
         mid = np.concatenate(mids, axis=0)
         out_mid = dataflow_fn(mid)
+        if out_mid is None:  # the caller wanted the partition inputs only
+            return mid
         outs = []
         for i in range(len(x)):
             ctx = dict(init)
@@ -495,10 +498,14 @@ class Stitched:
             self.binary = self.backend.compile(self.design)
         return self.binary
 
-    def run_words(self, words: np.ndarray, frames: int, stall=(0, 0), seed=1) -> StreamResult:
-        """Stream packed words (frames*in_words, in_bytes) through the accelerator."""
+    def run_words(
+        self, words: np.ndarray, frames: int, stall=(0, 0), seed=1, interval: int = 0
+    ) -> StreamResult:
+        """Stream packed words (frames*in_words, in_bytes) through the accelerator (``interval``
+        > 0: frame f's first word is offered no earlier than cycle f * interval)."""
         b = self.compile()
         job = self.geo.words_job(words, frames, self.workdir, stall, seed)
+        job.in_frame_interval = interval
         self.last = self.backend.run(b, job)
         return self.last
 
@@ -508,6 +515,10 @@ class Stitched:
         check_integer_input(x, self.geo.idt, "rtl_stitched")
         res = self.run_words(self.geo.pack_in(x), n, stall)
         return self.geo.unpack_out(res.out, n)
+
+    def partition_inputs(self, x: np.ndarray) -> np.ndarray:
+        """The accelerator's inputs for PyTorch-convention inputs ``x`` (software pre-nodes)."""
+        return self.graphs.run_with(x, lambda _mid: None)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Whole model (software pre/post nodes included) on PyTorch-convention inputs."""

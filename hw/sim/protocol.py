@@ -56,6 +56,12 @@ class Design:
     #: a C++ test bench of its own instead of the AXI-stream harness (a board top's UART bench,
     #: hw/board/sim.py); it is part of the compiled model's cache key
     harness: str = ""
+    #: debugging: bytes per word of each tapped stream (the top then has outputs
+    #: ``fb_tap_fire`` (bit k: stream k handshakes) and ``fb_tap_data`` (stream k's data at
+    #: byte offset sum(taps[:k]), each padded to a multiple of 4 bytes)); empty: no taps
+    taps: tuple[int, ...] = ()
+    #: debugging: the model can write an FST waveform (``StreamJob.trace_file``)
+    trace: bool = False
 
     def stage_data(self, workdir: Path) -> Path:
         """Copy every memory file the design reads into ``workdir`` (fresh copies each time, so
@@ -93,6 +99,10 @@ class StreamJob:
     out_stall: int = 0  # percent of cycles the output withholds ready
     seed: int = 1
     max_idle: int = 200_000  # cycles without an output word before the run is a timeout
+    in_frame_interval: int = 0  # >0: frame f's first input word no earlier than cycle f * this
+    tap_dir: Path | None = None  # a design with taps: record every tapped handshake there
+    trace_file: Path | None = None  # a design with trace: write an FST waveform here
+    trace_window: tuple[int, int] = (0, -1)  # cycles [first, last] the waveform covers
 
 
 @dataclass
@@ -105,6 +115,9 @@ class StreamResult:
     last_out: np.ndarray  # cycle of each frame's last output handshake
     seconds: float
     fifo_max: np.ndarray | None = None  # per monitored FIFO: maximum occupancy of the run
+    cpu_seconds: float | None = None  # the simulation's CPU time, where the back end knows it
+    #: per tapped stream: (words (M, bytes) uint8, cycle of each handshake (M,) int64)
+    taps: list[tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @runtime_checkable

