@@ -407,7 +407,7 @@ def _graph_top(designs: list[NodeDesign], depths: list[int], fifo_style: str = F
         )
         body.append(
             f"  fifo #(.DEPTH({depth}), .DATA_WIDTH({w}), "
-            f'.RAM_STYLE("{fifo_ram_style(depth, fifo_style)}")) q{n}(.clk(ap_clk), .rst(!ap_rst_n), "
+            f'.RAM_STYLE("{fifo_ram_style(depth, fifo_style)}")) q{n}(.clk(ap_clk), .rst(!ap_rst_n), '
             f".idat({a}_tdata), .ivld({a}_tvalid), .irdy({a}_tready), .odat({f}_tdata), "
             f".ovld({f}_tvalid), .ordy({f}_tready), .count({f}_count), .maxcount({f}_max));\n"
         )

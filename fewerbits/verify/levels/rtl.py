@@ -25,7 +25,6 @@ from fewerbits.hw.rtlsim.locate import MAX_FRAMES, locate_mismatch, locate_node
 from fewerbits.hw.rtlsim.sim import (
     BuildGraphs,
     Stitched,
-    python_exec,
     python_exec_ports,
     simulate_node,
 )
@@ -102,9 +101,9 @@ class RtlNodesLevel(RtlLevel):
                 outs = python_exec_ports(model, node, ins)
             elif r.status == "fail":
                 detail = r.reason
-                if self.waveform:  # the same frames, stalls and seed on the node's debug model
+                if self.waveform and len(ins) == 1:  # same frames, stalls, seed: debug model
                     out = self.build.rtlsim.absolute() / "mismatch" / node.name
-                    m = locate_node(g.dataflow, node, cur, out, True, self.stall, self.seed + k + 1)
+                    m = locate_node(model, node, arg, out, True, self.stall, self.seed + k + 1)
                     detail = m.line() if m.layer else detail
                 raise RtlSimError(f"node {node.name} ({node.op_type}): {detail}")
             else:
