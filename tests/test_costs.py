@@ -29,7 +29,9 @@ def test_shipped_calibration_is_dated_versioned_and_reproduces_its_points():
         for p in pts:
             pred = m.predict(p["features"])
             for r, err in m.max_rel_error.items():
-                assert abs(pred[r] - p["synth"][r]) <= err * max(p["synth"][r], 1.0) + 1e-6, (
+                # the table rounds errors to 0.1 % and coefficients to 1e-6
+                tol = (err + 1e-3) * max(p["synth"][r], 1.0) + 1e-3
+                assert abs(pred[r] - p["synth"][r]) <= tol, (
                     op,
                     r,
                 )
