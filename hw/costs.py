@@ -40,8 +40,8 @@ CALIBRATION_FILE = Path(__file__).with_name("data") / "cost_calibration_xc7.json
 BUDGET_RESOURCES = ("luts", "brams", "dsps")
 #: weight memories at most this deep are taken to be distributed RAM (xc7 RAM64M), deeper
 #: ones block RAM as FINN estimates them: a heuristic of what Yosys' memory mapping chose in
-#: the calibration (depth 72: LUTRAM, depth 576: BRAM); the fit absorbs the rest
-LUTRAM_DEPTH = 128
+#: the calibration (depth 72 and 144: LUTRAM, depth 576: BRAM); the fit absorbs the rest
+LUTRAM_DEPTH = 256
 #: FINN estimator attributes that are features
 _FINN = {"finn_lut": "LUT", "finn_bram": "BRAM_18K", "finn_dsp": "DSP"}
 

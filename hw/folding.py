@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fewerbits.compat.finn import mvau_rtl
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
 
@@ -118,6 +119,8 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
                 continue
             if op == "MVAU_rtl" and inst.get_nodeattr("pumpedCompute") and simd == 1:
                 continue
+            if not mvau_rtl.simd_allowed(op, mw, simd) and len(_divisors(mw)) > 1:
+                continue  # FINN's MVAU_rtl output queue overflows (compat/finn/mvau_rtl.py)
             for pe in _divisors(mh):
                 if (
                     op == "MVAU_hls"
@@ -371,6 +374,11 @@ def illegal_folding(model) -> list[str]:
         if not cur:
             continue
         opts = _node_options(model, node)
+        if node.op_type == "MVAU_rtl" and "SIMD" in cur:
+            why = mvau_rtl.problem(node.op_type, int(inst.get_nodeattr("MW")), cur["SIMD"])
+            if why:
+                bad.append(f"{node.name}: {why}")
+                continue
         if opts:
             keys = set(opts[0])
             fold = {a: v for a, v in cur.items() if a in keys}

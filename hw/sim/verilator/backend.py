@@ -196,7 +196,12 @@ class VerilatorBackend:
             proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True)
             secs = time.time() - t0
             if proc.returncode != 0:
-                err = proc.stderr.strip().splitlines() or ["no message"]
+                # Verilator's $error/$stop (e.g. a FINN assertion) goes to stdout
+                err = (
+                    proc.stderr.strip().splitlines()
+                    or [ln for ln in proc.stdout.splitlines() if "%Error" in ln][:1]
+                    or ["no message"]
+                )
                 counts = [ln for ln in err if ln.startswith("fifo_count")]
                 raise SimulationFailed(
                     f"simulation of {name} failed (exit {proc.returncode}): {err[-1][:300]}",
