@@ -27,10 +27,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import nnls
 
 from fewerbits.core import versions
 from fewerbits.core.cache import cache_dir
 from fewerbits.core.errors import FewerbitsError
+
+from .rtlsim import design
+from .synth import SynthJob, get_synth_backend
 
 COST_MODELS = ("finn", "synth")
 #: the default: FINN's estimates calibrated by Yosys (a budget of what synthesis maps)
@@ -140,8 +144,6 @@ FEATURE_SETS: dict[str, dict[str, list[str]]] = {
 def fit_op(op_type: str, points: list[dict]) -> OpModel:
     """Non-negative least squares of each resource on its features over measured points
     (``{"features": {...}, "synth": {"luts", "brams", "dsps"}}``)."""
-    from scipy.optimize import nnls
-
     terms, err = {}, {}
     for r, names in FEATURE_SETS[op_type].items():
         if not names:
@@ -313,9 +315,6 @@ def measure(model, node, fpgapart: str, clk_ns: float = 10.0, family: str = "xc7
     """Synthesize one node (FINN's code generation + Yosys) -> ``{"luts", "brams", "dsps",
     "ff", "seconds", "cached"}``; cached under ``<cache>/synth-costs/<config hash>.json``."""
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
-
-    from .rtlsim import design
-    from .synth import SynthJob, get_synth_backend
 
     key = config_hash(model, node, family)
     cached = cache_dir("synth-costs") / f"{key}.json"
