@@ -356,6 +356,23 @@ def check_folding_file(model, path: Path) -> dict:
     return cfg
 
 
+def avoid_mvau_rtl_overflow(model) -> list[str]:
+    """Lower SIMD of every ``MVAU_rtl`` FINN's SetFolding left at ``SIMD == MW`` to the largest
+    smaller divisor (compat/finn/mvau_rtl.py); the names changed."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    changed = []
+    for node in model.graph.node:
+        if node.op_type != "MVAU_rtl":
+            continue
+        inst = getCustomOp(node)
+        mw, simd = int(inst.get_nodeattr("MW")), int(inst.get_nodeattr("SIMD"))
+        if not mvau_rtl.simd_allowed(node.op_type, mw, simd):
+            inst.set_nodeattr("SIMD", max(d for d in _divisors(mw) if d < mw))
+            changed.append(node.name)
+    return changed
+
+
 def illegal_folding(model) -> list[str]:
     """Every hardware node whose PE/SIMD (as FINN's SetFolding or a user left them) is not a
     legal folding -- "NODE: PE=8 does not divide 28" -- to refuse before anything is published.

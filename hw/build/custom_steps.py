@@ -21,7 +21,14 @@ import numpy as np
 from fewerbits.compat.finn import thresholds as finn_thresholds
 from fewerbits.compat.finn.build import is_hw_node
 
-from ..folding import Budget, check_folding_file, fit_folding, illegal_folding, write_fit
+from ..folding import (
+    Budget,
+    avoid_mvau_rtl_overflow,
+    check_folding_file,
+    fit_folding,
+    illegal_folding,
+    write_fit,
+)
 from ..vivado import write_ipgen_script
 from .steps import (
     CHECK_HW,
@@ -183,6 +190,9 @@ def step_fewerbits_folding(model: ModelWrapper, cfg, ctx: BuildContext) -> Model
     (FINN does not), so an illegal folding stops the build before anything is published."""
     b = ctx.build
     if b.folding is None and b.fit is None:  # FINN's SetFolding chose (--target-fps)
+        lowered = avoid_mvau_rtl_overflow(model)
+        if lowered:
+            ctx.info["simd_lowered"] = lowered  # compat/finn/mvau_rtl.py
         bad = illegal_folding(model)
         if bad:
             raise BuildError(

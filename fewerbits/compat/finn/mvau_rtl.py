@@ -7,8 +7,9 @@ is stalled). Seen on the first conv layer of CNV (MW = 9 or 27) in a stitched ac
 where a full FIFO stalls the layer.
 
 Workaround: ``--fit`` never chooses ``SIMD == MW`` for an ``MVAU_rtl`` (:func:`simd_allowed`);
-FINN's own SetFolding (``--target-fps``) can, and the build's folding check then refuses it
-in one line (:func:`problem`) instead of producing an accelerator that stops in simulation.
+when FINN's own SetFolding (``--target-fps``) chose it, the build lowers SIMD to the largest
+smaller divisor of MW (hw/folding.avoid_mvau_rtl_overflow, listed as ``simd_lowered``); a
+``--folding`` file with it is refused in one line (:func:`problem`).
 """
 
 from __future__ import annotations
