@@ -23,8 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fewerbits.compat.finn import mvau_rtl
 from fewerbits.core.errors import FewerbitsError
 from fewerbits.core.files import write_json
+
+from .costs import DEFAULT_COST_MODEL, CostModel
+from .rtl_lib import FOLDING_AS
 
 #: resources in the order of the cost vectors
 RESOURCES = ("luts", "brams", "dsps", "urams")
@@ -80,6 +84,9 @@ class FitResult:
     budget: dict[str, float]
     frontier: list[dict]
     bottleneck: str
+    #: which cost model the budget used (hw/costs.py): name, per op type calibrated or FINN's,
+    #: and the calibration's date and tool versions
+    cost_model: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,12 +96,9 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, int(n) + 1) if n % d == 0]
 
 
-def _estimate(inst, fpgapart: str) -> tuple[int, np.ndarray]:
-    r = inst.node_res_estimation(fpgapart)
-    return int(inst.get_exp_cycles()), np.array(
-        [r.get("LUT", 0), r.get("BRAM_18K", 0) / 2, r.get("DSP", 0), r.get("URAM", 0)],
-        dtype=float,
-    )
+def _estimate(inst, fpgapart: str, cost: CostModel | None = None) -> tuple[int, np.ndarray]:
+    """Cycles (FINN's ``get_exp_cycles``) and LUT, BRAM36, DSP, URAM by the cost model."""
+    return int(inst.get_exp_cycles()), (cost or CostModel("finn")).estimate(inst, fpgapart)
 
 
 #: ops folded by PE over channels, together with their depthwise window generator (FINN's and
@@ -108,6 +112,8 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
     from qonnx.custom_op.registry import getCustomOp
 
     op = node.op_type
+    if op in FOLDING_AS and not op.startswith("MVAU"):
+        op = FOLDING_AS[op]  # this project's RTL layers fold as the FINN op they implement
     inst = getCustomOp(node)
     if op.startswith("MVAU"):  # MVAU_hls, MVAU_rtl, MVAUBinary_rtl (hw/rtl_lib)
         mw, mh = inst.get_nodeattr("MW"), inst.get_nodeattr("MH")
@@ -118,6 +124,8 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
                 continue
             if op == "MVAU_rtl" and inst.get_nodeattr("pumpedCompute") and simd == 1:
                 continue
+            if not mvau_rtl.simd_allowed(op, mw, simd) and len(_divisors(mw)) > 1:
+                continue  # FINN's MVAU_rtl output queue overflows (compat/finn/mvau_rtl.py)
             for pe in _divisors(mh):
                 if (
                     op == "MVAU_hls"
@@ -148,10 +156,11 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
     return None
 
 
-def make_knobs(model, fpgapart: str) -> tuple[list[Knob], dict[str, tuple[int, np.ndarray]]]:
-    """Knobs with the FINN estimate of every option, and the fixed (unfoldable) nodes' estimates.
-
-    Works on a copy: the model's own attributes are not changed."""
+def make_knobs(
+    model, fpgapart: str, cost: CostModel | None = None
+) -> tuple[list[Knob], dict[str, tuple[int, np.ndarray]]]:
+    """Knobs with the estimate (by ``cost``, default FINN's) of every option, and the fixed
+    (unfoldable) nodes' estimates. Works on a copy: the model's own attributes are not changed."""
     from finn.util.fpgadataflow import is_hls_node, is_rtl_node
     from qonnx.custom_op.registry import getCustomOp
 
@@ -166,7 +175,7 @@ def make_knobs(model, fpgapart: str) -> tuple[list[Knob], dict[str, tuple[int, n
             continue
         names = [node.name]
         configs = [{node.name: o} for o in opts]
-        if node.op_type in DEPTHWISE_OPS:
+        if node.op_type in DEPTHWISE_OPS or FOLDING_AS.get(node.op_type) in DEPTHWISE_OPS:
             swg = model.find_producer(node.input[0])
             if swg is not None and swg.op_type.startswith("ConvolutionInputGenerator"):
                 if getCustomOp(swg).get_nodeattr("depthwise"):
@@ -183,7 +192,7 @@ def make_knobs(model, fpgapart: str) -> tuple[list[Knob], dict[str, tuple[int, n
                 inst = getCustomOp(by_name[name])
                 for a, v in attrs.items():
                     inst.set_nodeattr(a, int(v))
-                c, r = _estimate(inst, fpgapart)
+                c, r = _estimate(inst, fpgapart, cost)
                 c_max, r_sum = max(c_max, c), r_sum + r
             cyc.append(c_max)
             res.append(r_sum)
@@ -191,7 +200,7 @@ def make_knobs(model, fpgapart: str) -> tuple[list[Knob], dict[str, tuple[int, n
     in_knobs = {n for k in knobs for n in k.nodes}
     for node in hw_nodes:
         if node.name not in in_knobs:
-            fixed[node.name] = _estimate(getCustomOp(node), fpgapart)
+            fixed[node.name] = _estimate(getCustomOp(node), fpgapart, cost)
     return knobs, fixed
 
 
@@ -254,9 +263,13 @@ def search(
     return best, frontier
 
 
-def fit_folding(model, fpgapart: str, budget: Budget, clk_ns: float) -> FitResult:
-    """The folding with the highest estimated FPS whose LUT/BRAM/DSP/URAM estimates fit ``budget``."""
-    knobs, fixed = make_knobs(model, fpgapart)
+def fit_folding(
+    model, fpgapart: str, budget: Budget, clk_ns: float, cost_model: str = DEFAULT_COST_MODEL
+) -> FitResult:
+    """The folding with the highest estimated FPS whose LUT/BRAM/DSP/URAM estimates (by
+    ``cost_model``: ``synth``, FINN's calibrated by Yosys, or ``finn``) fit ``budget``."""
+    cost = CostModel(cost_model)
+    knobs, fixed = make_knobs(model, fpgapart, cost)
     choice, frontier = search(knobs, fixed, budget, clk_ns)
     if choice is None:
         least = min(frontier, key=lambda p: max(p[r] / max(c, 1e-9) for r, c in _caps(budget)))
@@ -264,8 +277,9 @@ def fit_folding(model, fpgapart: str, budget: Budget, clk_ns: float) -> FitResul
             f"{r} {least[r]:,.4g} > {c:,.4g}" for r, c in _caps(budget) if least[r] > c + 1e-9
         )
         raise FoldingError(
-            f"--fit {budget.fraction:g}: no folding fits the budget even fully folded ({need}); "
-            "raise --fit, choose a larger --board/--part, or use a smaller model"
+            f"--fit {budget.fraction:g}: no folding fits the budget even fully folded ({need}, "
+            f"cost model {cost.name}); raise --fit, choose a larger --board/--part, or use a "
+            "smaller model"
         )
     folding: dict[str, dict[str, int]] = {}
     for k, i in zip(knobs, choice, strict=True):
@@ -293,6 +307,7 @@ def fit_folding(model, fpgapart: str, budget: Budget, clk_ns: float) -> FitResul
         },
         frontier=frontier,
         bottleneck=max(per, key=per.get),
+        cost_model=cost.describe(),
     )
 
 
@@ -346,14 +361,77 @@ def check_folding_file(model, path: Path) -> dict:
     return cfg
 
 
+def avoid_mvau_rtl_overflow(model) -> list[str]:
+    """Lower SIMD of every ``MVAU_rtl`` FINN's SetFolding left at ``SIMD == MW`` to the largest
+    smaller divisor (compat/finn/mvau_rtl.py); the names changed."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    changed = []
+    for node in model.graph.node:
+        if node.op_type != "MVAU_rtl":
+            continue
+        inst = getCustomOp(node)
+        mw, simd = int(inst.get_nodeattr("MW")), int(inst.get_nodeattr("SIMD"))
+        if not mvau_rtl.simd_allowed(node.op_type, mw, simd):
+            inst.set_nodeattr("SIMD", max(d for d in _divisors(mw) if d < mw))
+            changed.append(node.name)
+    return changed
+
+
+def illegal_folding(model) -> list[str]:
+    """Every hardware node whose PE/SIMD (as FINN's SetFolding or a user left them) is not a
+    legal folding -- "NODE: PE=8 does not divide 28" -- to refuse before anything is published.
+    Nodes --fit knows are checked against their legal options, any other node with PE/SIMD
+    against its input's channel count."""
+    from finn.util.fpgadataflow import is_hls_node, is_rtl_node
+    from qonnx.custom_op.registry import getCustomOp
+
+    bad = []
+    for node in model.graph.node:
+        if not (is_hls_node(node) or is_rtl_node(node)):
+            continue
+        inst = getCustomOp(node)
+        attrs = inst.get_nodeattr_types()
+        cur = {a: int(inst.get_nodeattr(a)) for a in ("PE", "SIMD") if a in attrs}
+        if not cur:
+            continue
+        opts = _node_options(model, node)
+        if node.op_type == "MVAU_rtl" and "SIMD" in cur:
+            why = mvau_rtl.problem(node.op_type, int(inst.get_nodeattr("MW")), cur["SIMD"])
+            if why:
+                bad.append(f"{node.name}: {why}")
+                continue
+        if opts:
+            keys = set(opts[0])
+            fold = {a: v for a, v in cur.items() if a in keys}
+            if fold and fold not in [{a: o[a] for a in fold} for o in opts]:
+                bad.append(
+                    f"{node.name}: {fold} is not a legal folding (PE must divide the "
+                    "output channels/MH, SIMD the input channels/MW)"
+                )
+            continue
+        if opts is None and node.op_type.startswith("ConvolutionInputGenerator"):
+            ch = int(inst.get_nodeattr("IFMChannels"))
+        else:
+            shape = model.get_tensor_shape(node.input[0]) or [1]
+            ch = int(shape[-1])
+        for a, v in cur.items():
+            if v < 1 or ch % v:
+                bad.append(f"{node.name}: {a}={v} does not divide {ch}")
+    return bad
+
+
 def _foldable_names(model) -> list[str]:
     return [n.name for n in model.graph.node if _node_options(model, n) is not None]
 
 
-def plot_frontier(frontier: list[dict], budget: dict, out_png: Path) -> Path | None:
-    """FPS vs resource use (fraction of the part) of every explored target; chosen point marked.
-    The y-axis ends just above the whole part (or twice the budget), so the budget region stays
-    readable; a point beyond it is drawn on the top edge as a triangle."""
+def plot_frontier(
+    frontier: list[dict], budget: dict, out_png: Path, cost_label: str = "finn"
+) -> Path | None:
+    """FPS vs resource use (fraction of the part, under the ``cost_label`` cost model) of every
+    explored target; chosen point marked. The y-axis ends just above the whole part (or twice
+    the budget), so the budget region stays readable; a point beyond it is drawn on the top
+    edge as a triangle."""
     if not frontier:
         return None
     import matplotlib
@@ -385,7 +463,7 @@ def plot_frontier(frontier: list[dict], budget: dict, out_png: Path) -> Path | N
     ax.set_xscale("log")
     ax.set_xlabel("estimated FPS")
     ax.set_ylabel("fraction of the part (▲: beyond the axis)")
-    ax.set_title("Explored folding frontier (FINN estimates)")
+    ax.set_title(f"Explored folding frontier ({cost_label} cost model)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -399,18 +477,25 @@ def write_fit(out_dir: Path, res: FitResult) -> None:
     out_dir = Path(out_dir)
     write_json(out_dir / "folding.json", folding_config(res.folding))
     write_json(out_dir / "folding_frontier.json", res.to_dict())
-    plot_frontier(res.frontier, res.budget, out_dir / "plots" / "folding_frontier.png")
+    plot_frontier(
+        res.frontier,
+        res.budget,
+        out_dir / "plots" / "folding_frontier.png",
+        res.cost_model.get("name", "finn"),
+    )
 
 
-def model_estimates(model, fpgapart: str, clk_ns: float) -> dict:
-    """Total FINN estimates of a folded model: fps, cycles, luts, brams (BRAM36), dsps, urams."""
+def model_estimates(model, fpgapart: str, clk_ns: float, cost_model: str = "finn") -> dict:
+    """Total estimates (FINN's, or by ``cost_model``) of a folded model: fps, cycles, luts,
+    brams (BRAM36), dsps, urams."""
     from finn.util.fpgadataflow import is_hls_node, is_rtl_node
     from qonnx.custom_op.registry import getCustomOp
 
+    cost = CostModel(cost_model)
     cyc, tot = 1, np.zeros(4)
     for n in model.graph.node:
         if is_hls_node(n) or is_rtl_node(n):
-            c, r = _estimate(getCustomOp(n), fpgapart)
+            c, r = _estimate(getCustomOp(n), fpgapart, cost)
             cyc, tot = max(cyc, c), tot + r
     return {
         "fps": 1e9 / (clk_ns * cyc),
@@ -419,9 +504,12 @@ def model_estimates(model, fpgapart: str, clk_ns: float) -> dict:
     }
 
 
-def finn_target_fps_search(model, fpgapart: str, budget: Budget, clk_ns: float) -> dict:
+def finn_target_fps_search(
+    model, fpgapart: str, budget: Budget, clk_ns: float, cost_model: str = "finn"
+) -> dict:
     """FINN's own ``SetFolding`` (what ``target_fps`` runs) at log-spaced FPS targets; the
-    fastest result that fits ``budget`` (the baseline for benchmarks/folding.py)."""
+    fastest result whose estimates (by ``cost_model``) fit ``budget`` (the baseline for
+    benchmarks/folding.py)."""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from finn.util.logging import log
 
@@ -433,7 +521,7 @@ def finn_target_fps_search(model, fpgapart: str, budget: Budget, clk_ns: float) 
         for fps in np.geomspace(100, 1e8, 49):
             cycles = int(max(1, round(1e9 / (clk_ns * fps))))
             m = copy.deepcopy(model).transform(SetFolding(cycles, two_pass_relaxation=True))
-            est = model_estimates(m, fpgapart, clk_ns)
+            est = model_estimates(m, fpgapart, clk_ns, cost_model)
             fits = all(est[r] <= c + 1e-9 for r, c in zip(RESOURCES, cap, strict=True))
             if fits and (best is None or est["fps"] > best["fps"]):
                 best = {**est, "target_fps": float(fps)}

@@ -82,7 +82,9 @@ def test_cli_refuses_unknown_simulator_in_one_line(cmd, tmp_path):
     assert r.returncode == 2 and len(lines) == 1, r.stderr  # a bad option value
     assert "'icarus'" in lines[0] and "verilator" in lines[0]
     helped = fewerbits(cmd, "--help")
-    assert "--simulator {verilator" in helped.stdout and "{pynq,python,rtlsim,serial}" in helped.stdout
+    assert (
+        "--simulator {verilator" in helped.stdout and "{pynq,python,rtlsim,serial}" in helped.stdout
+    )
 
 
 def test_base_op_type():

