@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fewerbits.compat.finn import thresholds as finn_thresholds
-from fewerbits.compat.finn.build import is_hw_node, split_full_simd_mvau_rtl
+from fewerbits.compat.finn.build import is_hw_node
 
 from ..folding import (
     Budget,
@@ -35,7 +35,6 @@ from .steps import (
     DROP_IDENTITY_THRESHOLDS,
     FOLDING,
     HOST_RESHAPES,
-    MVAU_RTL_QUEUE,
     VIVADO_SCRIPTS,
     BuildError,
     Step,
@@ -217,17 +216,6 @@ def step_fewerbits_folding(model: ModelWrapper, cfg, ctx: BuildContext) -> Model
         )
         write_fit(ctx.out_dir, res)
         ctx.info["fit"] = {k: v for k, v in res.to_dict().items() if k != "frontier"}
-    return model
-
-
-@register_step(MVAU_RTL_QUEUE, uses_context=True)
-def step_fewerbits_mvau_rtl_queue(model: ModelWrapper, cfg, ctx: BuildContext) -> ModelWrapper:
-    """No MVAU_rtl with SIMD == MW (its output queue overflows under back-pressure:
-    :func:`fewerbits.compat.finn.build.split_full_simd_mvau_rtl`); the nodes changed are
-    recorded in the build info."""
-    model, changed = split_full_simd_mvau_rtl(model)
-    if changed:
-        ctx.info["mvau_rtl_simd_split"] = changed
     return model
 
 

@@ -58,7 +58,6 @@ SPECIALIZE_LAYERS = "step_specialize_layers"
 TARGET_FPS_PARALLELIZATION = "step_target_fps_parallelization"
 FOLDING = "step_fewerbits_folding"
 APPLY_FOLDING_CONFIG = "step_apply_folding_config"
-MVAU_RTL_QUEUE = "step_fewerbits_mvau_rtl_queue"  # hw/build/custom_steps.py
 MINIMIZE_BIT_WIDTH = "step_minimize_bit_width"
 GENERATE_ESTIMATE_REPORTS = "step_generate_estimate_reports"
 HW_CODEGEN = "step_hw_codegen"
@@ -102,7 +101,6 @@ SOFTWARE_STEPS = [
     TARGET_FPS_PARALLELIZATION,
     FOLDING,
     APPLY_FOLDING_CONFIG,
-    MVAU_RTL_QUEUE,
     MINIMIZE_BIT_WIDTH,
     GENERATE_ESTIMATE_REPORTS,
     HW_CODEGEN,

@@ -19,13 +19,6 @@
   op_type ...". Fix: run the step with such nodes presented under the FINN op type whose
   folding rules they share (``MVAU_rtl``), then restore their op type. Test:
   tests/test_compat_finn_build.py.
-* :func:`split_full_simd_mvau_rtl` -- finn-rtllib's ``mvu_vvu_axi.sv`` (``MVAU_rtl``) sizes its
-  output queue by the core's pipeline depth; with ``SIMD == MW`` (one output per input word)
-  and back-pressure on the output it overflows: Verilator stops at "mvu_vvu_axi.sv:376:
-  Assertion failed ... Overflowing output queue" (outputs would be lost in hardware). FINN's
-  SetFolding picks SIMD == MW for small MW (e.g. a pointwise conv after a depthwise one).
-  Fix: such layers get the largest SIMD < MW dividing MW (at least two words per output,
-  which the queue absorbs). Test: tests/test_compat_mvau_queue.py.
 
 FINN/onnx imports are inside the functions: they take seconds and need
 :func:`fewerbits.compat.finn.env.prepare_finn` to have run first.
@@ -140,21 +133,3 @@ def partition_parent(
     partition.save(str(child))
     getCustomOp(sdp[0]).set_nodeattr("model", str(child))
     return parent
-
-
-def split_full_simd_mvau_rtl(model: ModelWrapper) -> tuple[ModelWrapper, list[str]]:
-    """``MVAU_rtl`` nodes with ``SIMD == MW > 1`` get SIMD = MW / (its smallest prime factor);
-    returns the model and the names of the nodes changed."""
-    from qonnx.custom_op.registry import getCustomOp  # lazy: qonnx import
-
-    changed = []
-    for node in model.graph.node:
-        if node.op_type != "MVAU_rtl":
-            continue
-        inst = getCustomOp(node)
-        mw = int(inst.get_nodeattr("MW"))
-        if mw > 1 and inst.get_nodeattr("SIMD") == mw:
-            p = next(d for d in range(2, mw + 1) if mw % d == 0)
-            inst.set_nodeattr("SIMD", mw // p)
-            changed.append(node.name)
-    return model, changed
