@@ -219,7 +219,8 @@ class VerilatorBackend:
             secs, cpu = time.time() - t0, _children_cpu() - cpu0
             if proc.returncode != 0:
                 # Verilator prints $error/$stop/assertion messages on stdout
-                said = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("%")]
+                # (a $error line may start with the simulation time: "[1234] %Error: ...")
+                said = [ln.strip() for ln in proc.stdout.splitlines() if "%" in ln[:24]]
                 err = proc.stderr.strip().splitlines() or ["; ".join(said[:2]) or "no message"]
                 counts = [ln for ln in err if ln.startswith("fifo_count")]
                 raise SimulationFailed(
