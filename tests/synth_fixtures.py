@@ -17,18 +17,32 @@ MAKERS = {
     "thresholding": lambda rng: graphs.thresholding(rng, False),
     "dwc": graphs.dwc,
     "fifo": graphs.fifo,
+    # this project's RTL layer library (hw/rtl_lib): one small node of each
+    "mvau_binary": lambda rng: graphs.mvau_binary(rng, True),
+    "maxpool": graphs.maxpool,
+    "label_select": graphs.label_select,
+    "duplicate_streams": graphs.duplicate_streams,
+    "add_streams": graphs.add_streams,
+    "vvau": graphs.vvau,
+    "global_acc_pool": lambda rng: graphs.global_acc_pool(rng, signed=True),
+    "avgpool_trunc": graphs.avgpool_trunc,
 }
 
 
 @pytest.fixture(scope="session")
 def node_designs(tmp_path_factory) -> dict:
     """op -> NodeDesign of FINN's code generation of one small node (seeded)."""
+    from fewerbits.hw.build import impl_style
     from fewerbits.hw.rtlsim import design
 
+    from fewerbits.compat.finn.env import prepare_finn
+
     work = tmp_path_factory.mktemp("synth_codegen")
+    prepare_finn(work)
     out = {}
     for op, make in MAKERS.items():
         model, part, _ = make(np.random.default_rng(1))
+        model = impl_style.route_to_rtl_lib(model, part)  # the build's rule: library ops first
         model = graphs.codegen(model, part, work)
         out[op] = design.node_design(model, model.graph.node[0])
     return out
