@@ -291,20 +291,25 @@ def maxpool(rng):
     c = int(rng.choice([1, 2, 3, 4, 8]))
     odims = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
     dt = str(rng.choice(["BIPOLAR", "UINT2", "UINT4", "INT3", "INT8"]))
+    m = _pool_model("MaxPool", k, c, odims, dt, dt)
+    return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}"
+
+
+def _pool_model(function: str, k: list[int], c: int, odims: list[int], dt: str, odt: str):
+    """A one-node model of FINN's Pool (``function``) with PE = Channels, fed window by window."""
     node = _node(
         "Pool",
         ["inp"],
         Channels=c,
         PE=c,
         KernelSize=k,
-        Function="MaxPool",
+        Function=function,
         OutImgDims=odims,
         InputDataType=dt,
-        OutputDataType=dt,
+        OutputDataType=odt,
         BatchSize=1,
     )
-    m = _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=dt)
-    return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}"
+    return _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=odt)
 
 
 def label_select(rng):
@@ -498,17 +503,5 @@ def avgpool_trunc(rng):
     odims = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
     dt = str(rng.choice(["UINT2", "UINT4", "INT3", "INT8", "UINT8"]))
     odt = dt if rng.integers(0, 2) else dt[:-1] + str(max(2, int(dt[-1]) - 1))
-    node = _node(
-        "Pool",
-        ["inp"],
-        Channels=c,
-        PE=c,
-        KernelSize=k,
-        Function="QuantAvgPool",
-        OutImgDims=odims,
-        InputDataType=dt,
-        OutputDataType=odt,
-        BatchSize=1,
-    )
-    m = _model(node, (1, *odims, k[0] * k[1] * c), (1, *odims, c), dt, odt=odt)
+    m = _pool_model("QuantAvgPool", k, c, odims, dt, odt)
     return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}->{odt}"
