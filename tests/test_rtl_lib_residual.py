@@ -191,6 +191,28 @@ def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     p = _cli("fifo", "b", "-q", cwd=tmp_path)
     assert p.returncode == 1 and "forks and joins" in p.stderr, p.stderr
     assert not (tmp_path / "b" / "fifo.json").exists()
+    # a wrong weight inside the residual branch: the debug model (every output port of every
+    # layer tapped) names that layer, the fork before it and the stem found correct
+    from fewerbits.hw.rtlsim.locate import locate_mismatch
+    from fewerbits.hw.rtlsim.sim import Stitched
+    from qonnx.custom_op.registry import getCustomOp
+    from test_rtlsim_debug import _flip_weights
+
+    st = Stitched(tmp_path / "b")
+    fork = ops.index("DuplicateStreams_rtl")
+    node = next(n for n in st.graphs.nodes[fork:] if n.op_type == "MVAU_rtl")
+    gen = Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen"))
+    dat = sorted(gen.glob("*memblock*.dat")) or sorted(gen.glob("*.dat"))
+    mid = st.partition_inputs(x[:4])
+    original = _flip_weights(dat[0])
+    try:
+        found = locate_mismatch(tmp_path / "b", mid, tmp_path / "locate", stitched=st)
+    finally:
+        dat[0].write_text(original)
+    assert found.layer == node.name and found.op_type == "MVAU_rtl", found.line()
+    assert "output stream differs" in found.line()
+    ok = locate_mismatch(tmp_path / "b", mid, tmp_path / "locate_ok", stitched=st)
+    assert ok.layer is None, ok.line()
 
 
 def test_residual_add_without_shared_quantizer_is_refused_in_one_line(tmp_path):
