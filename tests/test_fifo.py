@@ -80,6 +80,8 @@ def test_stitched_uses_sized_depths(sized_build: Path):
     depths = [f["depth"] for f in read_json(sized_build / "fifo.json")["fifos"]]
     st = Stitched(sized_build)
     assert st.fifo_depths == depths
+    st = Stitched(sized_build, quick=True)  # the sizing's proof model, from the cache
+    assert st.fifo_depths == depths and st.compile().cache_hit
     assert all(f".DEPTH({d})" in st.sources["fb_top.sv"] for d in depths)
     x = np.zeros((4, *st.geo.in_normal[1:]), dtype=np.float32)
     st.run_dataflow(x)

@@ -206,11 +206,12 @@ def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     mid = st.partition_inputs(x[:4])
     original = _flip_weights(dat[0])
     try:
-        found = locate_mismatch(tmp_path / "b", mid, tmp_path / "locate", stitched=st)
+        found = locate_mismatch(tmp_path / "b", mid, tmp_path / "locate", True, stitched=st)
     finally:
         dat[0].write_text(original)
     assert found.layer == node.name and found.op_type == "MVAU_rtl", found.line()
     assert "output stream differs" in found.line()
+    assert found.waveform.is_file() and found.waveform.read_bytes()[0] == 0  # an FST file
     ok = locate_mismatch(tmp_path / "b", mid, tmp_path / "locate_ok", stitched=st)
     assert ok.layer is None, ok.line()
 
