@@ -147,10 +147,13 @@ def test_limits_emulate_smaller_fifos(sized_build: Path):
     """A FIFO limited at run time to 2 words holds at most 2; the outputs stay bit-exact and
     the accelerator is no faster; the limits back at the full depth: the deep run again."""
     from fewerbits.hw.rtlsim.fifo import FRAMES, _steady_cycles
+    from fewerbits.hw.sim.verilator import cache_root
 
     st, words, r = _limit_model(sized_build)
     deep = st.run_words(words, FRAMES)
     assert st.binary.cache_hit  # the measuring model of the sizing, not a new compile
+    # the sizing's second compile reused Verilator's runtime objects kept by the first
+    assert list(cache_root().glob("runtime-*/verilated_threads.o"))
     st.set_limits([2] * len(st.fifo_depths))
     small = st.run_words(words, FRAMES)
     assert np.array_equal(small.out, deep.out)
@@ -201,3 +204,19 @@ def test_search_shrinks_a_conservative_fifo(sized_build: Path):
     st.set_limits([ln.depth for ln in links])
     res = _runs(st, words, FRAMES, 1, interval)
     assert [_steady_cycles(x) for x in res] == [_steady_cycles(x) for x in ref]
+
+
+def test_quick_models_compile_for_build_time():
+    """A quick model (FIFO sizing's) is one -Og translation unit, cached apart from the
+    default model of the same sources; a debug model stays at -O0."""
+    from fewerbits.hw.sim import Design
+    from fewerbits.hw.sim.verilator.backend import OPT, QUICK_OPT, VerilatorBackend
+
+    be = VerilatorBackend()
+    src = {"fb_top.sv": "module fb_top(input ap_clk); endmodule\n"}
+    quick = be.design_flags(Design("q", src, quick=True))
+    assert f"OPT_FAST={QUICK_OPT}" in quick and f"OPT_GLOBAL={QUICK_OPT}" in quick
+    assert "VM_PARALLEL_BUILDS=0" in quick and f"OPT_FAST={OPT}" not in quick
+    assert "VM_PARALLEL_BUILDS=0" not in be.design_flags(Design("d", src))
+    assert "OPT_FAST=-O0" in be.design_flags(Design("t", src, trace=True, quick=True))
+    assert be.cache_key(Design("q", src, quick=True)) != be.cache_key(Design("d", src))
