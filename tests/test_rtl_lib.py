@@ -195,3 +195,42 @@ def test_vvau_mutated_weight_is_caught(tmp_path):
     _flip_hex_bit(Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen")) / "memblock.dat", 0, 0)
     bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
     assert bad.cache_hit and bad.status == "fail", f"weight change not caught ({desc})"
+
+
+def _mutate_param(wrapper: Path, name: str, change) -> tuple[int, int]:
+    """Replace the integer parameter ``name`` of the generated wrapper by ``change(value)``."""
+    import re
+
+    text = wrapper.read_text()
+    m = re.search(rf"\.{name}\((\d+)\)", text)
+    assert m, f"{name} not in {wrapper.name}"
+    old = int(m.group(1))
+    wrapper.write_text(text[: m.start(1)] + str(change(old)) + text[m.end(1) :])
+    return old, change(old)
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+@pytest.mark.parametrize(
+    "case,param,change",
+    [("maxpool-a", "SIGNED", lambda v: 1 - v), ("avgpool-trunc", "SHIFT", lambda v: v + 1)],
+)
+def test_pool_wrong_config_is_caught(case, param, change, tmp_path):
+    """The pools have no weights to mutate: the parameter the core's reduction depends on is
+    changed in the generated wrapper (max-pool compared with the other signedness, the
+    truncating average shifted one bit more); the recompiled node must disagree with Python
+    (its node-test configuration: the unmutated model is a cache hit)."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+    from qonnx.custom_op.registry import getCustomOp
+
+    rng = np.random.default_rng([SEED, list(CASES).index(case)])
+    model, part, desc = CASES[case](rng)
+    model = codegen(model, part, tmp_path / "finn")
+    node = model.graph.node[0]
+    ok = simulate_node(model, node, tmp_path / "ok", frames=4, seed=SEED)
+    assert ok.status == "pass", ok.reason
+    inst = getCustomOp(node)
+    wrapper = Path(inst.get_nodeattr("code_gen_dir_ipgen"), inst.get_nodeattr("gen_top_module"))
+    old, new = _mutate_param(wrapper.with_name(wrapper.name + "_wrapper.v"), param, change)
+    bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
+    print(f"{case} {param} {old}->{new}: {bad.outputs - bad.exact}/{bad.outputs} wrong")
+    assert not bad.cache_hit and bad.status == "fail", f"{param} {old}->{new} not caught ({desc})"
