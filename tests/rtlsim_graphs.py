@@ -423,9 +423,11 @@ def add_streams(rng, signed: bool | None = None):
     return m, PART_7, f"{shape} PE{pe} {a}+{b}->{odt}"
 
 
-def vvau(rng, fixed: dict | None = None):
+def vvau(rng, fixed: dict | None = None, thresholds: bool = False):
     """FINN's VVAU (depthwise conv) as InferVectorVectorActivation makes it with standalone
-    thresholds (noActivation=1): integer inputs and weights (signed or unsigned, 2..8 bits),
+    thresholds (noActivation=1) or, ``thresholds``, a MultiThreshold absorbed (noActivation=0:
+    per-channel or shared thresholds over the accumulator range, BIPOLAR or 2..3-bit output,
+    FINN's ActVal rule: negative for signed outputs): integer inputs and weights (signed or unsigned, 2..8 bits),
     kernels FINN emits (square, 1-D, 1x1), PE | channels and SIMD | kernel elements. A single
     node reads its input in FINN's depthwise stream order (C/PE, K, K, PE) (no window
     generator in front), which the Python reference then uses too. ``fixed`` pins any of
@@ -452,9 +454,28 @@ def vvau(rng, fixed: dict | None = None):
         if unsigned_out
         else (f"INT{int(np.ceil(np.log2(bound + 1))) + 1}")
     )
+    acc_dt, inits, inputs, actval, kind = odt, {"w": (w, wdt)}, ["inp", "w"], 0, ""
+    if thresholds:
+        odt = str(rng.choice(["BIPOLAR", "UINT2", "INT2", "UINT3"]))
+        steps = 1 if odt == "BIPOLAR" else 2 ** int(odt[-1]) - 1
+        rows = c if rng.integers(0, 4) else 1
+        # thresholds where random sums fall (mean +- 2 std of uniform products), a few beyond
+        # any sum, some fractional (FINN compares the integer sum with them as floats)
+        wmax = max(abs(wlo), abs(whi))
+        mean = k2 * (amax / 2) * (whi / 2) if unsigned_out else 0.0
+        std = max(1.0, np.sqrt(k2) * amax * wmax / 3)
+        thr = np.round(rng.uniform(mean - 2 * std, mean + 2 * std, size=(rows, steps)))
+        thr[rng.random(thr.shape) < 0.1] = bound + 1
+        thr[rng.random(thr.shape) < 0.1] = -bound - 1
+        thr[rng.random(thr.shape) < 0.2] += 0.5
+        thr = np.sort(thr, axis=1)
+        inits["thr"] = (thr, "FLOAT32")
+        inputs.append("thr")
+        actval = 0 if odt == "BIPOLAR" else int(_dt(odt).min())
+        kind = f" {steps} thr ({rows} rows) ->"
     node = _node(
         "VVAU",
-        ["inp", "w"],
+        inputs,
         PE=pe,
         SIMD=simd,
         Dim=dim,
@@ -463,13 +484,14 @@ def vvau(rng, fixed: dict | None = None):
         inputDataType=idt,
         weightDataType=wdt,
         outputDataType=odt,
-        accDataType=odt,
-        noActivation=1,
+        accDataType=acc_dt,
+        noActivation=0 if thresholds else 1,
+        ActVal=actval,
         mem_mode="internal_decoupled",
         resType=str(rng.choice(["lut", "dsp", "auto"])),
     )
-    m = _model(node, (1, *dim, k2 * c), (1, *dim, c), idt, {"w": (w, wdt)}, odt)
-    return m, PART_7, f"C{c} k{k} PE{pe} SIMD{simd} {dim} {idt} x {wdt} -> {odt}"
+    m = _model(node, (1, *dim, k2 * c), (1, *dim, c), idt, inits, odt)
+    return m, PART_7, f"C{c} k{k} PE{pe} SIMD{simd} {dim} {idt} x {wdt} ->{kind} {odt}"
 
 
 def global_acc_pool(rng, signed: bool):

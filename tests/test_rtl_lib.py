@@ -34,6 +34,7 @@ CASES = {
     "label-select": rg.label_select,
     "vvau": rg.vvau,  # more configurations: FEWERBITS_RTLSIM_SEED=1,2,...
     "vvau-simd-pe": lambda r: rg.vvau(r, fixed={"c": 4, "k": [3, 3], "pe": 2, "simd": 3}),
+    "vvau-thresholds": lambda r: rg.vvau(r, fixed={"c": 6, "pe": 3}, thresholds=True),
     "global-acc-pool-signed": lambda r: rg.global_acc_pool(r, signed=True),
     "avgpool-trunc": rg.avgpool_trunc,
 }
@@ -234,3 +235,87 @@ def test_pool_wrong_config_is_caught(case, param, change, tmp_path):
     bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
     print(f"{case} {param} {old}->{new}: {bad.outputs - bad.exact}/{bad.outputs} wrong")
     assert not bad.cache_hit and bad.status == "fail", f"{param} {old}->{new} not caught ({desc})"
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_vvau_mutated_threshold_is_caught(tmp_path):
+    """VVAUFabric_rtl with embedded thresholds: channel 0's first threshold in thresholds.dat
+    moved beyond every sum (above them if some channel-0 output passed it, else below): the
+    same compiled model (cache hit) must then disagree with Python on channel 0."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+    from qonnx.custom_op.registry import getCustomOp
+
+    case = "vvau-thresholds"
+    rng = np.random.default_rng([SEED, list(CASES).index(case)])
+    model, part, desc = CASES[case](rng)
+    model = codegen(model, part, tmp_path / "finn")
+    node = model.graph.node[0]
+    ok = simulate_node(model, node, tmp_path / "ok", frames=4, seed=SEED)
+    assert ok.status == "pass", ok.reason
+    inst = getCustomOp(node)
+    odt = inst.get_output_datatype()
+    floor = -1 if odt.name == "BIPOLAR" else inst.get_nodeattr("ActVal")  # no threshold passed
+    passed = bool((ok.outputs_array[..., 0] > floor).any())
+    tw = inst.threshold_width()
+    tfile = Path(inst.get_nodeattr("code_gen_dir_ipgen")) / "thresholds.dat"
+    lines = tfile.read_text().split()
+    extreme = 2 ** (tw - 2) if passed else -(2 ** (tw - 2))  # +-2**(A-1): never / always
+    lines[0] = f"{extreme & ((1 << tw) - 1):0{len(lines[0])}x}"
+    tfile.write_text("\n".join(lines) + "\n")
+    bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
+    print(f"{case}: {desc}: {bad.outputs - bad.exact}/{bad.outputs} wrong")
+    assert bad.cache_hit and bad.status == "fail", f"threshold change not caught ({desc})"
+
+
+def test_absorbed_vvau_thresholds_route_to_library(tmp_path):
+    """FINN's InferVectorVectorActivation absorbs the MultiThreshold after a depthwise MatMul
+    into the VVAU (noActivation=0) -- what FINN's step_convert_to_hw does when
+    standalone_thresholds is off; the build's rule routes that VVAU to VVAUFabric_rtl, on
+    7-series and on Versal alike (FINN's VVAU_rtl implements no thresholds)."""
+    prepare_finn(tmp_path)
+    from finn.transformation.fpgadataflow.convert_to_hw.vector_vector_activation import (
+        InferVectorVectorActivation,
+    )
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    c, k = 4, (3, 3)
+    rng = np.random.default_rng(0)
+    w = np.zeros((k[0] * k[1] * c, c), dtype=np.float32)  # the lowered depthwise weights
+    for ch in range(c):
+        w[ch::c, ch] = rng.integers(-4, 4, size=k[0] * k[1])
+    thr = np.sort(rng.integers(-20, 20, size=(c, 3)), axis=1).astype(np.float32)
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["inp", "w"], ["acc"]),
+            helper.make_node(
+                "MultiThreshold",
+                ["acc", "thr"],
+                ["outp"],
+                domain="qonnx.custom_op.general",
+                out_dtype="UINT2",
+                data_layout="NHWC",
+            ),
+        ],
+        "dw",
+        [vi("inp", TensorProto.FLOAT, [1, 2, 2, k[0] * k[1] * c])],
+        [vi("outp", TensorProto.FLOAT, [1, 2, 2, c])],
+        value_info=[vi("acc", TensorProto.FLOAT, [1, 2, 2, c])],
+    )
+    model = ModelWrapper(qonnx_make_model(g))
+    model.set_initializer("w", w)
+    model.set_initializer("thr", thr)
+    model.set_tensor_datatype("inp", DataType["UINT4"])
+    model.set_tensor_datatype("w", DataType["INT3"])
+    model.set_tensor_datatype("outp", DataType["UINT2"])
+    model.set_tensor_sparsity("w", {"dw": {"kernel_shape": list(k)}})
+    model = model.transform(InferVectorVectorActivation())
+    (node,) = model.graph.node
+    assert node.op_type == "VVAU" and len(node.input) == 3
+    for part in (rg.PART_7, "xcve2802-vsvh1760-2MP-e-S"):
+        assert rtl_lib.rtl_lib_op(node, part) == "VVAUFabric_rtl", part
+    routed = impl_style.route_to_rtl_lib(model, rg.PART_7)
+    assert routed.graph.node[0].op_type == "VVAUFabric_rtl"

@@ -25,7 +25,9 @@ class AvgPoolTruncRTL(PoolWindowRTL):
     def check_supported(self) -> None:
         super().check_supported()
         if not supports(self.get_input_datatype()):
-            raise finn_error(f"{self.onnx_node.name}: {OP_TYPE} needs an integer input (not BIPOLAR)")
+            raise finn_error(
+                f"{self.onnx_node.name}: {OP_TYPE} needs an integer input (not BIPOLAR)"
+            )
 
     def shift(self) -> int:
         """The right shift of FINN's QuantAvgPool (finn-plus 1.6.1 ``Pool.execute_node``): the
