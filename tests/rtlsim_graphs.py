@@ -527,3 +527,47 @@ def avgpool_trunc(rng):
     odt = dt if rng.integers(0, 2) else dt[:-1] + str(max(2, int(dt[-1]) - 1))
     m = _pool_model("QuantAvgPool", k, c, odims, dt, odt)
     return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}->{odt}"
+
+
+def maxpool_converted(rng, fixed: dict | None = None):
+    """A MaxPool (qonnx MaxPoolNHWC, as FINN's streamlining leaves it) through FINN's own
+    conversion: InferPool (Im2Col + Pool) and InferConvInpGen (a depthwise
+    ConvolutionInputGenerator), then folded: the window generator's SIMD and the pool's PE a
+    divisor of the channels (FINN's folding keeps them equal). Kernel == stride (the case
+    upstream FINN's InferStreamingMaxPool took) or kernel > stride, 2-D or 1-D (H = 1, kernel
+    (1, k)). ``fixed`` pins any of c, pe, k, s, one_d, dt. Returns the two-node model; the
+    pool is the last node."""
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    f = fixed or {}
+    c = int(f.get("c", rng.choice([2, 4, 6, 8])))
+    pe = int(f.get("pe", rng.choice([d for d in range(1, c) if c % d == 0])))
+    k = int(f.get("k", rng.choice([2, 3])))
+    s = int(f.get("s", k if rng.integers(0, 2) else rng.integers(1, k)))
+    one_d = bool(f.get("one_d", rng.integers(0, 2)))
+    dt = str(f.get("dt", rng.choice(["BIPOLAR", "UINT3", "INT4", "INT8"])))
+    kh, sh = (1, 1) if one_d else (k, s)
+    odim = [1 if one_d else int(rng.integers(1, 4)), int(rng.integers(1, 5))]
+    idim = [(odim[0] - 1) * sh + kh, (odim[1] - 1) * s + k]
+    node = helper.make_node(
+        "MaxPoolNHWC",
+        ["inp"],
+        ["outp"],
+        domain="qonnx.custom_op.general",
+        kernel_shape=[kh, k],
+        strides=[sh, s],
+        pads=[0, 0, 0, 0],
+    )
+    m = _model(node, (1, *idim, c), (1, *odim, c), dt, odt=dt)
+    m = m.transform(InferPool()).transform(InferConvInpGen())
+    ops = [n.op_type for n in m.graph.node]
+    assert ops == ["ConvolutionInputGenerator", "Pool"], ops
+    swg, pool = (getCustomOp(n) for n in m.graph.node)
+    swg.set_nodeattr("SIMD", pe)
+    swg.set_nodeattr("preferred_impl_style", "rtl")
+    pool.set_nodeattr("PE", pe)
+    desc = f"{'1-D' if one_d else '2-D'} in{idim} k{[kh, k]} s{[sh, s]} C{c} PE{pe} {dt}"
+    return m, PART_7, desc

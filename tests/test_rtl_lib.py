@@ -319,3 +319,29 @@ def test_absorbed_vvau_thresholds_route_to_library(tmp_path):
         assert rtl_lib.rtl_lib_op(node, part) == "VVAUFabric_rtl", part
     routed = impl_style.route_to_rtl_lib(model, rg.PART_7)
     assert routed.graph.node[0].op_type == "VVAUFabric_rtl"
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+@pytest.mark.parametrize(
+    "fixed",
+    [{"one_d": False, "k": 2, "s": 2}, {"one_d": True, "k": 3, "s": 3}],
+    ids=["2d-k2s2", "1d-k3s3"],
+)
+def test_maxpool_after_finn_conversion(fixed, tmp_path):
+    """finn-plus 1.6.1 has no StreamingMaxPool: FINN's InferPool turns a MaxPool with kernel ==
+    stride (what upstream FINN's InferStreamingMaxPool took, 2-D and 1-D) into a depthwise
+    window generator + Pool, which the build's rule makes MaxPool_rtl; the pool node, folded
+    at PE < channels (FINN's depthwise window order on its input), equals FINN's Python."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+
+    rng = np.random.default_rng([SEED, 7, int(fixed["one_d"])])
+    prepare_finn(tmp_path / "finn")
+    model, part, desc = rg.maxpool_converted(rng, fixed)
+    model = codegen(model, part, tmp_path / "finn")
+    swg, pool = model.graph.node
+    assert (swg.op_type, pool.op_type) == ("ConvolutionInputGenerator_rtl", "MaxPool_rtl"), desc
+    stall = (int(rng.integers(0, 60)), int(rng.integers(0, 60)))
+    res = simulate_node(model, pool, tmp_path / "sim", frames=4, stall=stall, seed=SEED)
+    print(f"{desc}, stalls {stall}: {res.exact}/{res.outputs} exact")
+    assert res.status == "pass", f"{desc}: {res.reason}"
+    assert res.outputs > 0 and res.exact == res.outputs
