@@ -427,20 +427,22 @@ def vvau(rng, fixed: dict | None = None, thresholds: bool = False):
     """FINN's VVAU (depthwise conv) as InferVectorVectorActivation makes it with standalone
     thresholds (noActivation=1) or, ``thresholds``, a MultiThreshold absorbed (noActivation=0:
     per-channel or shared thresholds over the accumulator range, BIPOLAR or 2..3-bit output,
-    FINN's ActVal rule: negative for signed outputs): integer inputs and weights (signed or unsigned, 2..8 bits),
-    kernels FINN emits (square, 1-D, 1x1), PE | channels and SIMD | kernel elements. A single
-    node reads its input in FINN's depthwise stream order (C/PE, K, K, PE) (no window
-    generator in front), which the Python reference then uses too. ``fixed`` pins any of
-    c, k, pe, simd."""
+    FINN's ActVal rule: negative for signed outputs): integer inputs and weights (signed or
+    unsigned, 2..8 bits), kernels FINN emits (square, 1-D, 1x1), PE | channels and SIMD | kernel
+    elements. A single node reads its input in FINN's depthwise stream order (C/PE, K, K, PE)
+    (no window generator in front), which the Python reference then uses too. ``fixed`` pins
+    any of c, k, pe, simd, dim, ib, wb, isigned, wsigned, odt (with thresholds), res_type
+    (the draws stay the same)."""
     f = fixed or {}
     c = int(f.get("c", rng.choice([2, 3, 4, 6, 8])))
     k = list(f.get("k", [[3, 3], [2, 2], [5, 5], [3, 1], [1, 1]][int(rng.integers(0, 5))]))
     k2 = k[0] * k[1]
     pe = int(f.get("pe", rng.choice([d for d in range(1, c + 1) if c % d == 0])))
     simd = int(f.get("simd", rng.choice([d for d in range(1, k2 + 1) if k2 % d == 0])))
-    dim = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
-    ib, wb = int(rng.integers(2, 9)), int(rng.integers(2, 9))
-    isigned, wsigned = bool(rng.integers(0, 2)), bool(rng.integers(0, 4))  # mostly signed W
+    dim = list(f.get("dim", [int(rng.integers(1, 4)), int(rng.integers(1, 4))]))
+    ib, wb = int(f.get("ib", rng.integers(2, 9))), int(f.get("wb", rng.integers(2, 9)))
+    isigned = bool(f.get("isigned", rng.integers(0, 2)))
+    wsigned = bool(f.get("wsigned", rng.integers(0, 4)))  # mostly signed W
     idt = f"INT{ib}" if isigned else f"UINT{ib}"
     wdt = f"INT{wb}" if wsigned else f"UINT{wb}"
     wlo, whi = (-(2 ** (wb - 1)), 2 ** (wb - 1) - 1) if wsigned else (0, 2**wb - 1)
@@ -456,7 +458,7 @@ def vvau(rng, fixed: dict | None = None, thresholds: bool = False):
     )
     acc_dt, inits, inputs, actval, kind = odt, {"w": (w, wdt)}, ["inp", "w"], 0, ""
     if thresholds:
-        odt = str(rng.choice(["BIPOLAR", "UINT2", "INT2", "UINT3"]))
+        odt = str(f.get("odt", rng.choice(["BIPOLAR", "UINT2", "INT2", "UINT3"])))
         steps = 1 if odt == "BIPOLAR" else 2 ** int(odt[-1]) - 1
         rows = c if rng.integers(0, 4) else 1
         # thresholds where random sums fall (mean +- 2 std of uniform products), a few beyond
@@ -488,7 +490,7 @@ def vvau(rng, fixed: dict | None = None, thresholds: bool = False):
         noActivation=0 if thresholds else 1,
         ActVal=actval,
         mem_mode="internal_decoupled",
-        resType=str(rng.choice(["lut", "dsp", "auto"])),
+        resType=str(f.get("res_type", rng.choice(["lut", "dsp", "auto"]))),
     )
     m = _model(node, (1, *dim, k2 * c), (1, *dim, c), idt, inits, odt)
     return m, PART_7, f"C{c} k{k} PE{pe} SIMD{simd} {dim} {idt} x {wdt} ->{kind} {odt}"

@@ -34,9 +34,9 @@ CASES = {
     "label-select": rg.label_select,
     "vvau": rg.vvau,  # more configurations: FEWERBITS_RTLSIM_SEED=1,2,...
     "vvau-simd-pe": lambda r: rg.vvau(r, fixed={"c": 4, "k": [3, 3], "pe": 2, "simd": 3}),
-    "vvau-thresholds": lambda r: rg.vvau(r, fixed={"c": 6, "pe": 3}, thresholds=True),
     "global-acc-pool-signed": lambda r: rg.global_acc_pool(r, signed=True),
     "avgpool-trunc": rg.avgpool_trunc,
+    "vvau-thresholds": lambda r: rg.vvau(r, fixed={"c": 6, "pe": 3}, thresholds=True),
 }
 
 
@@ -179,21 +179,29 @@ def test_every_library_op_has_a_base_op_and_folding_rule():
         assert base_op_type(op.OP_TYPE, rtl_lib.RTL_DOMAIN)[0] == rtl_lib.BASE_OP_TYPES[op.OP_TYPE]
 
 
-@pytest.mark.usefixtures("rtlsim_cache")
-def test_vvau_mutated_weight_is_caught(tmp_path):
-    """VVAUFabric_rtl: one weight changed in memblock.dat must disagree with Python (the
-    configuration of the "vvau-simd-pe" case: the same compiled model)."""
+def _passing_case(case: str, tmp_path: Path):
+    """The configuration of node-test ``case`` code-generated and simulated (must pass; a
+    cache hit when the node test ran): ``(model, node, FINN op instance, description)``."""
     from fewerbits.hw.rtlsim.sim import simulate_node
     from qonnx.custom_op.registry import getCustomOp
 
-    case = "vvau-simd-pe"
     rng = np.random.default_rng([SEED, list(CASES).index(case)])
     model, part, desc = CASES[case](rng)
     model = codegen(model, part, tmp_path / "finn")
     node = model.graph.node[0]
     ok = simulate_node(model, node, tmp_path / "ok", frames=4, seed=SEED)
     assert ok.status == "pass", ok.reason
-    _flip_hex_bit(Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen")) / "memblock.dat", 0, 0)
+    return model, node, getCustomOp(node), desc, ok
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_vvau_mutated_weight_is_caught(tmp_path):
+    """VVAUFabric_rtl: one weight changed in memblock.dat must disagree with Python (the
+    configuration of the "vvau-simd-pe" case: the same compiled model)."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+
+    model, node, inst, desc, _ = _passing_case("vvau-simd-pe", tmp_path)
+    _flip_hex_bit(Path(inst.get_nodeattr("code_gen_dir_ipgen")) / "memblock.dat", 0, 0)
     bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
     assert bad.cache_hit and bad.status == "fail", f"weight change not caught ({desc})"
 
@@ -221,15 +229,8 @@ def test_pool_wrong_config_is_caught(case, param, change, tmp_path):
     truncating average shifted one bit more); the recompiled node must disagree with Python
     (its node-test configuration: the unmutated model is a cache hit)."""
     from fewerbits.hw.rtlsim.sim import simulate_node
-    from qonnx.custom_op.registry import getCustomOp
 
-    rng = np.random.default_rng([SEED, list(CASES).index(case)])
-    model, part, desc = CASES[case](rng)
-    model = codegen(model, part, tmp_path / "finn")
-    node = model.graph.node[0]
-    ok = simulate_node(model, node, tmp_path / "ok", frames=4, seed=SEED)
-    assert ok.status == "pass", ok.reason
-    inst = getCustomOp(node)
+    model, node, inst, desc, _ = _passing_case(case, tmp_path)
     wrapper = Path(inst.get_nodeattr("code_gen_dir_ipgen"), inst.get_nodeattr("gen_top_module"))
     old, new = _mutate_param(wrapper.with_name(wrapper.name + "_wrapper.v"), param, change)
     bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
@@ -243,16 +244,9 @@ def test_vvau_mutated_threshold_is_caught(tmp_path):
     moved beyond every sum (above them if some channel-0 output passed it, else below): the
     same compiled model (cache hit) must then disagree with Python on channel 0."""
     from fewerbits.hw.rtlsim.sim import simulate_node
-    from qonnx.custom_op.registry import getCustomOp
 
     case = "vvau-thresholds"
-    rng = np.random.default_rng([SEED, list(CASES).index(case)])
-    model, part, desc = CASES[case](rng)
-    model = codegen(model, part, tmp_path / "finn")
-    node = model.graph.node[0]
-    ok = simulate_node(model, node, tmp_path / "ok", frames=4, seed=SEED)
-    assert ok.status == "pass", ok.reason
-    inst = getCustomOp(node)
+    model, node, inst, desc, ok = _passing_case(case, tmp_path)
     odt = inst.get_output_datatype()
     floor = -1 if odt.name == "BIPOLAR" else inst.get_nodeattr("ActVal")  # no threshold passed
     passed = bool((ok.outputs_array[..., 0] > floor).any())

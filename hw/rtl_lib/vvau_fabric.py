@@ -42,7 +42,7 @@ class VVAUFabricRTL(RtlLibOp):
     """The implementation of ``VVAUFabric_rtl`` (see :func:`op_class`)."""
 
     core = "vvu_fabric"
-    core_files = ("vvu_fabric.sv",)
+    core_files = ("vvu_fabric.sv", "thresholds_count.sv")
     finn_files = ("memstream/hdl/memstream.sv",)
 
     @staticmethod

@@ -8,10 +8,10 @@
 // The input is FINN's depthwise window stream (C/PE, K2, PE); lane (s, p) of a word is
 // element s*PE + p. Weights stream from FINN's memstream, word nf*SF + sf, lane (p, s) at
 // bits (p*SIMD + s)*W_WIDTH. After the last window fold the PE sums leave as one word
-// (OUT_WIDTH bits each, two's complement). Thresholds (signed, THRESHOLD_WIDTH bits) are a
-// ROM read from THRESHOLD_FILE, entry (nf*PE + p)*N_THRESHOLDS + t for channel nf*PE + p
-// (FINN's threshold memory: PE-interleaved channels, TMEM = NF rows). Multipliers are fabric logic; USE_DSP lets
-// synthesis map them to DSP48 slices ("yes") or keep them in LUTs ("no").
+// (OUT_WIDTH bits each, two's complement). Thresholds (signed, THRESHOLD_WIDTH bits): the ROM
+// of thresholds_count.sv, entry (nf*PE + p)*N_THRESHOLDS + t for channel nf*PE + p (FINN's
+// threshold memory: PE-interleaved channels, TMEM = NF rows). Multipliers are fabric logic;
+// USE_DSP lets synthesis map them to DSP48 slices ("yes") or keep them in LUTs ("no").
 module vvu_fabric #(
 	int unsigned  PE,
 	int unsigned  SIMD,
@@ -135,17 +135,17 @@ module vvu_fabric #(
 	// The output element of each PE: the sum, or its threshold count.
 	logic [OUT_WIDTH-1:0]  act[PE];
 	if(N_THRESHOLDS > 0) begin : genThresholds
-		logic signed [THRESHOLD_WIDTH-1:0]  Thr[NF*PE*N_THRESHOLDS];
-		initial $readmemh(THRESHOLD_FILE, Thr);
+		uwire [PE*ACC_WIDTH-1:0]  sums;
+		uwire [PE*OUT_WIDTH-1:0]  counts;
 		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
-			always_comb begin
-				automatic int  cnt = ACT_VAL;
-				for(int unsigned  t = 0; t < N_THRESHOLDS; t++) begin
-					if(sum[pe] >= Thr[(Nf1*PE + pe)*N_THRESHOLDS + t])  cnt++;
-				end
-				act[pe] = OUT_WIDTH'(cnt);
-			end
+			assign	sums[pe*ACC_WIDTH +: ACC_WIDTH] = sum[pe];
+			assign	act[pe] = counts[pe*OUT_WIDTH +: OUT_WIDTH];
 		end : genPE
+		thresholds_count #(
+			.PE(PE), .NF(NF), .N_THRESHOLDS(N_THRESHOLDS), .ACC_WIDTH(ACC_WIDTH),
+			.THRESHOLD_WIDTH(THRESHOLD_WIDTH), .OUT_WIDTH(OUT_WIDTH), .ACT_VAL(ACT_VAL),
+			.SIGNED(1), .THRESHOLD_FILE(THRESHOLD_FILE)
+		) thresholds (.nf(Nf1), .acc(sums), .act(counts));
 	end : genThresholds
 	else begin : genAcc
 		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
