@@ -148,8 +148,10 @@ class VVAUFabricRTL(RtlLibOp):
         """A structural model, not calibrated by synthesis: per PE x SIMD lane an A x W-bit
         LUT multiplier (about A*W LUTs, none with DSPs) and one adder of the accumulator
         width; the weight memory in LUTRAM when FINN's BRAM model puts it there; with
-        embedded thresholds per PE and step a comparator (T/2 LUTs, T threshold bits) and a
-        NF-deep T-bit ROM (T LUTs per 64 entries)."""
+        embedded thresholds per PE and step a comparator (T/2 + 1 LUTs, T threshold bits;
+        6-9 LUTs each measured by benchmarks/vvau_layer.py --thresholds at NF <= 2, where
+        Yosys folds the constant ROM into it) plus, beyond 8 channel folds, a NF-deep T-bit
+        ROM (T LUTs per 64 entries; not measured)."""
         pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
         a, w = self.get_input_datatype(0).bitwidth(), self.get_input_datatype(1).bitwidth()
         lanes = pe * simd
@@ -159,7 +161,8 @@ class VVAUFabricRTL(RtlLibOp):
         if self.bram_estimation(fpgapart) == 0:
             wmem = math.ceil(lanes * w / 2) * math.ceil(self.calc_wmem() / 64)
         tw, nf = self.threshold_width(), self.get_nodeattr("Channels") // pe
-        thr = pe * self.n_thresholds() * (math.ceil(tw / 2) + tw * math.ceil(nf / 64))
+        rom = tw * math.ceil(nf / 64) if nf > 8 else 0
+        thr = pe * self.n_thresholds() * (math.ceil(tw / 2) + 1 + rom)
         return int(mult + adders + wmem + thr + 16)
 
     def dsp_estimation(self, fpgapart=None) -> int:
