@@ -316,16 +316,14 @@ def test_absorbed_vvau_thresholds_route_to_library(tmp_path):
 
 
 @pytest.mark.usefixtures("rtlsim_cache")
-@pytest.mark.parametrize(
-    "fixed",
-    [{"one_d": False, "k": 2, "s": 2}, {"one_d": True, "k": 3, "s": 3}],
-    ids=["2d-k2s2", "1d-k3s3"],
-)
+@pytest.mark.parametrize("fixed", [{"one_d": True, "k": 3, "s": 3}], ids=["1d-k3s3"])
 def test_maxpool_after_finn_conversion(fixed, tmp_path):
     """finn-plus 1.6.1 has no StreamingMaxPool: FINN's InferPool turns a MaxPool with kernel ==
     stride (what upstream FINN's InferStreamingMaxPool took, 2-D and 1-D) into a depthwise
     window generator + Pool, which the build's rule makes MaxPool_rtl; the pool node, folded
-    at PE < channels (FINN's depthwise window order on its input), equals FINN's Python."""
+    at PE < channels (FINN's depthwise window order on its input), equals FINN's Python.
+    The 1-D case here (2-D k2s2: ``{"one_d": False, "k": 2, "s": 2}``, checked by hand, and
+    in the CNV net test above)."""
     from fewerbits.hw.rtlsim.sim import simulate_node
 
     rng = np.random.default_rng([SEED, 7, int(fixed["one_d"])])
