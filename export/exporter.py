@@ -23,7 +23,14 @@ from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import sha256_file, sha256_json, write_atomic, write_json
 from fewerbits.core.float_tail import tail_bound
 
-from .trace import LAYER_NAMES_KEY, layer_names, record_act_calls, resolve_reference, tag_act_calls
+from .trace import (
+    LAYER_NAMES_KEY,
+    layer_names,
+    name_act_calls,
+    record_act_calls,
+    resolve_reference,
+    tag_act_calls,
+)
 
 MODEL_ONNX = ExportDir.MODEL
 EXPORT_JSON = ExportDir.INFO
@@ -107,6 +114,7 @@ def export_qonnx(
         wrapper = cleanup_model(raw_model)
     record_act_calls(wrapper, tagged)
     record_layer_names(wrapper, scopes)
+    name_act_calls(wrapper, model, input_shape)
     return finish_qonnx(wrapper, out_file, input_dtype)
 
 

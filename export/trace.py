@@ -124,6 +124,53 @@ def pytorch_with_activations(
     return np.concatenate(outs), [acts[i] for i in keep]
 
 
+def act_call_modules(model, input_shape: tuple[int, ...]) -> list[str]:
+    """The module path of every enabled activation quantizer call of one forward pass, in call
+    order; a shared quantizer's later calls say which call they are (``relu.act_quant, call
+    2``). Named by PyTorch's own module tree, not by TorchScript scopes (which name a shared
+    module by the block it is called from)."""
+    import torch
+    from brevitas.proxy.runtime_quant import ActQuantProxyFromInjector
+
+    names = {m: n for n, m in model.named_modules()}
+    calls: list[str] = []
+    seen: dict[str, int] = {}
+
+    def hook(mod, _inp, _out) -> None:
+        if mod.is_quant_enabled:
+            name = names[mod]
+            seen[name] = seen.get(name, 0) + 1
+            calls.append(name if seen[name] == 1 else f"{name}, call {seen[name]}")
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, ActQuantProxyFromInjector)
+    ]
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def name_act_calls(wrapper, model, input_shape: tuple[int, ...]) -> None:
+    """Name the activation quantizers in the model's layer names by PyTorch's module tree
+    (:func:`act_call_modules`, matched by call order: :data:`ACT_CALLS_KEY`)."""
+    nodes = act_calls(wrapper)
+    if not nodes:
+        return
+    modules = act_call_modules(model, input_shape)
+    if len(modules) != len(nodes):
+        return
+    layers = layer_names(wrapper)
+    layers.update(zip(nodes, modules, strict=True))
+    wrapper.set_metadata_prop(LAYER_NAMES_KEY, json.dumps(layers))
+
+
 @dataclass
 class PinResult:
     """The outcome of :func:`pinned_check` for one sample."""
