@@ -89,7 +89,13 @@ def run_model(
         row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))
         x = np.random.default_rng(0).integers(0, 256, (samples, *shape)).astype(np.float32)
         np.save(out / name / "x.npy", x)
-        ver = verify_directory(build_dir.path, out / name / "x.npy", progress=False, skip=skip)
+        ver = verify_directory(
+            build_dir.path,
+            out / name / "x.npy",
+            progress=False,
+            skip=skip,
+            export_dir=export_dir.path,
+        )
         row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
         row["verify_summary"] = ver["summary"]
     except Exception as e:  # noqa: BLE001 - a failing model is a row, not the end

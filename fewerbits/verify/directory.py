@@ -13,7 +13,7 @@ from fewerbits.core.artifacts import VERIFY_JSON, BuildDir, ExportDir, RunDir
 from fewerbits.core.compare import DEFAULT_ULP_BOUND, LevelResult, bit_identical
 from fewerbits.core.errors import UsageError
 from fewerbits.core.files import write_json
-from fewerbits.core.float_tail import LazyTailBound, tail_bound
+from fewerbits.core.float_tail import LazyTailBound
 from fewerbits.export.exporter import source_model
 from fewerbits.export.trace import act_calls, resolve_reference
 from fewerbits.train.datasets import load_dataset
@@ -37,7 +37,15 @@ def pytorch_reference(
         )
 
 
-def resolved_reference(model, export: ExportDir, x: np.ndarray, ref: np.ndarray, note: dict):
+def resolved_reference(
+    model,
+    export: ExportDir,
+    x: np.ndarray,
+    ref: np.ndarray,
+    note: dict,
+    qonnx: Level,
+    bound: LazyTailBound,
+) -> np.ndarray:
     """PyTorch's outputs, with the samples where its float32 rounding at a tie differs from the
     graph's replaced by the graph's own output once :func:`resolve_reference` has shown them
     exact with PyTorch's integers pinned (recorded in ``note``; export/trace.py)."""
@@ -46,10 +54,10 @@ def resolved_reference(model, export: ExportDir, x: np.ndarray, ref: np.ndarray,
     w = ModelWrapper(str(export.model))
     if not act_calls(w):
         return ref  # exported before call order was recorded: no identity, no resolution
-    out = QonnxLevel(export).run(x)
+    out = qonnx.run(x)
     if bit_identical(ref, out):
         return ref
-    res = resolve_reference(model, w, x, ref, out, tail_bound(w, x, ref), batch=PYTORCH_BATCH)
+    res = resolve_reference(model, w, x, ref, out, bound(), batch=PYTORCH_BATCH)
     if res.note():
         note["resolution"] = res.note()
     note["resolved_samples"] = res.resolved
@@ -214,9 +222,12 @@ def verify_directory(
         reference = {"name": "pytorch"}
         model = source_model(info["source"])
         ref = pytorch_reference(model, x)
-        ref = resolved_reference(model, export, x, ref, reference)
+        qonnx = next((lv for lv in levels if isinstance(lv, QonnxLevel)), QonnxLevel(export))
+        bound = LazyTailBound(export.model, x, ref)
+        ref = resolved_reference(model, export, x, ref, reference, qonnx, bound)
     reference["seconds"] = round(time.time() - t0, 3)
-    bound = LazyTailBound(export.model, x, ref)
+    if reference.get("resolved_samples") or "qonnx" in info["source"]:
+        bound = LazyTailBound(export.model, x, ref)  # |reference| enters the bound
     trace_ref = next(
         (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace),
         QonnxLevel(export) if "qonnx" in info["source"] else None,
