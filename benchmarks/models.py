@@ -37,26 +37,64 @@ from fewerbits.verify import verify_directory  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def run_model(name: str, out: Path, fit: float, samples: int) -> dict:
-    """One row: each stage's outcome (errors are recorded, the benchmark goes on)."""
+def _reused_build(build_dir: BuildDir):
+    """A finished build in ``build_dir`` read back as build()'s result (``--reuse``)."""
+    from types import SimpleNamespace
+
+    from fewerbits.hw.build.report import implementations, read_estimates
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fewerbits.compat.finn.env import prepare_finn
+
+    prepare_finn(build_dir.path / "finn")
+    last = build_dir.intermediate / "step_hw_codegen.onnx"
+    info = {"implementations": implementations(ModelWrapper(str(last)))}
+    return SimpleNamespace(estimates=read_estimates(build_dir), info=info)
+
+
+def run_model(
+    name: str,
+    out: Path,
+    fit: float,
+    samples: int,
+    reuse: bool = False,
+    skip: tuple[str, ...] = ("rtl_nodes",),
+) -> dict:
+    """One row: each stage's outcome (errors are recorded, the benchmark goes on). ``reuse``:
+    an export and a finished build already in OUT/NAME are read back, not made again (a
+    ResNet-18 build takes over half an hour on 2 loaded cores)."""
     shape, feature = MODELS[name]
     row: dict = {"model": name, "feature": feature, "export": None, "build": None}
     row["board"] = BOARDS.get(name, "Pynq-Z1")
     t0 = time.time()
     export_dir, build_dir = ExportDir(out / name / "export"), BuildDir(out / name / "build")
     try:
-        info = export({"factory": f"{HERE / 'external_models.py'}:{name}"}, export_dir.path, shape)
+        if reuse and export_dir.exists():
+            info = export_dir.read_info()
+        else:
+            info = export(
+                {"factory": f"{HERE / 'external_models.py'}:{name}"}, export_dir.path, shape
+            )
         check = info["verification"][0]
         row["export"] = f"{check['status']} ({check['bit_exact']}/{check['samples']} bit-exact)"
+        if check.get("resolved_samples"):
+            row["export"] += f", {len(check['resolved_samples'])} resolved float32 ties"
         cfg = BuildConfig(fit=fit, **({"board": BOARDS[name]} if name in BOARDS else {}))
-        res = build(export_dir.model, build_dir.path, cfg, progress=False)
+        if reuse and build_dir.exists():
+            res = _reused_build(build_dir)
+        else:
+            res = build(export_dir.model, build_dir.path, cfg, progress=False)
         est = res.estimates
         row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps")}
         row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))
         x = np.random.default_rng(0).integers(0, 256, (samples, *shape)).astype(np.float32)
         np.save(out / name / "x.npy", x)
         ver = verify_directory(
-            build_dir.path, out / name / "x.npy", progress=False, skip=("rtl_nodes",)
+            build_dir.path,
+            out / name / "x.npy",
+            progress=False,
+            skip=skip,
+            export_dir=export_dir.path,
         )
         row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
         row["verify_summary"] = ver["summary"]
@@ -88,7 +126,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"# External models ({meta['date']}, {meta['machine']})",
         "",
         f"`benchmarks/models.py --fit {meta['fit']} --samples {meta['samples']}`; "
-        "random weights; verification on random UINT8 inputs; rtl_nodes left out.",
+        f"random weights; verification on random UINT8 inputs; {meta.get('skip', 'rtl_nodes')} "
+        "left out.",
         "",
         "| model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds |",
         "|---|---|---|---|---|---:|",
@@ -106,6 +145,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--out", default="runs/bench_models")
     ap.add_argument("--results", default=str(HERE / "results"))
+    ap.add_argument("--reuse", action="store_true", help="read back exports/builds in --out")
+    ap.add_argument("--skip", default="rtl_nodes", help="verification levels left out")
     a = ap.parse_args()
     names = a.only.split(",") if a.only else list(MODELS)
     unknown = [n for n in names if n not in MODELS]
@@ -115,13 +156,14 @@ def main() -> None:
     rows = []
     for name in names:
         print(f"[models] {name} ...", flush=True)
-        rows.append(run_model(name, out, a.fit, a.samples))
+        rows.append(run_model(name, out, a.fit, a.samples, a.reuse, tuple(a.skip.split(","))))
         print("  " + " | ".join(_cell(rows[-1])), flush=True)
     meta = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
         "fit": a.fit,
         "samples": a.samples,
+        "skip": a.skip,
     }
     res = Path(a.results)
     res.mkdir(parents=True, exist_ok=True)
