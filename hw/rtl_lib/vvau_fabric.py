@@ -7,7 +7,7 @@ This op covers integer inputs and weights (signed or unsigned, any width), any k
 channels and SIMD window elements per word as FINN folds its VVAU, and no embedded activation
 (``noActivation=1``: the build's rtl style keeps thresholds standalone). FINN's base ``VVAU``
 gives the attributes, shapes, folding and the Python execution; the core is
-``hdl/vvu_fabric.sv``, its weights stream from FINN's ``memstream``.
+``hdl/vvu_fabric.sv``, its weights stream from ``hdl/weight_stream.sv`` (a ROM).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import RtlLibOp, finn_class, finn_error
+from .common import WeightStreamOp, finn_class, finn_error
 
 OP_TYPE = "VVAUFabric_rtl"
 WEIGHT_FILE = "memblock.dat"
@@ -33,12 +33,11 @@ def routes_here(inst, fpgapart: str | None) -> bool:
     return not (fpgapart and is_versal(fpgapart)) and VVAUFabricRTL.implements(inst)
 
 
-class VVAUFabricRTL(RtlLibOp):
+class VVAUFabricRTL(WeightStreamOp):
     """The implementation of ``VVAUFabric_rtl`` (see :func:`op_class`)."""
 
     core = "vvu_fabric"
-    core_files = ("vvu_fabric.sv",)
-    finn_files = ("memstream/hdl/memstream.sv",)
+    core_files = ("vvu_fabric.sv", "weight_stream.sv")
 
     @staticmethod
     def implements(inst) -> bool:
@@ -104,7 +103,7 @@ class VVAUFabricRTL(RtlLibOp):
             "W_SIGNED": int(wdt.signed()),
             "ACC_WIDTH": self.acc_width(),
             "OUT_WIDTH": self.get_output_datatype().bitwidth(),
-            "RAM_STYLE": self.get_nodeattr("ram_style"),
+            "RAM_STYLE": self.weight_memory_style(),
             "USE_DSP": USE_DSP[self.get_nodeattr("resType")],
         }
 
