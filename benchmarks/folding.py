@@ -14,6 +14,11 @@ hw/costs.py), in one run: FPS, resources by the budget's cost model (and FINN's)
 and for a missed target the layer that binds (the bottleneck) and the resource at the budget.
 
     .venv/bin/python benchmarks/folding.py [--fit 0.7] [--out runs/bench_folding] [--only rtl]
+        [--check-synth N]   # Yosys on the N largest calibrated layers of each all-RTL folding
+
+``--check-synth`` tests the cost model where the fit used it: each of those layers, at the
+folding the fit chose, synthesized by Yosys like a calibration point (hw/costs.measure,
+cached), beside the calibrated estimate the budget counted.
 """
 
 from __future__ import annotations
@@ -86,10 +91,41 @@ def rtl_rows(a, board, out: Path) -> list[dict]:
                 "layers": ops,
                 "seconds": round(time.time() - t0, 1),
             }
+            if variant == "rtl" and a.check_synth:
+                row[variant]["synth_check"] = synth_check(final, board.part, a.check_synth)
         row["ratio"] = row["rtl"]["fps"] / row["hls"]["fps"]
         row["met"] = row["rtl"]["fps"] >= target
         rows.append(row)
     return rows
+
+
+def synth_check(model, part: str, n: int) -> list[dict]:
+    """The ``n`` layers with the largest calibrated LUT estimate, synthesized at their folding."""
+    from fewerbits.hw import costs
+    from qonnx.custom_op.registry import getCustomOp
+
+    cm = costs.CostModel("synth")
+    est = []
+    for node in model.graph.node:
+        if node.op_type in cm.table.ops:
+            est.append((cm.estimate(getCustomOp(node), part), node))
+    out = []
+    for e, node in sorted(est, key=lambda t: -t[0][0])[:n]:
+        one = costs.single_node_model(model, node)
+        got = costs.measure(one, one.graph.node[0], part)
+        inst = getCustomOp(node)
+        fold = {k: inst.get_nodeattr(k) for k in ("PE", "SIMD") if k in inst.get_nodeattr_types()}
+        out.append(
+            {
+                "node": node.name,
+                "folding": fold,
+                "estimate": {"luts": round(float(e[0])), "brams": round(float(e[1]), 1)},
+                "synth": {k: got[k] for k in ("luts", "brams", "ff")},
+                "yosys_seconds": got["seconds"],
+            }
+        )
+        print(f"  synth check {node.name} {fold}: {out[-1]}", flush=True)
+    return out
 
 
 def rtl_table(rows: list[dict]) -> str:
@@ -115,6 +151,20 @@ def rtl_table(rows: list[dict]) -> str:
             f"| {r['model']} | {r['target_fps']:,} | {r['rtl']['fps']:,.0f} | {r['ratio']:.2f}x "
             f"| {'yes' if r['met'] else 'NO'} |"
         )
+    checks = [(r["model"], c) for r in rows for c in r["rtl"].get("synth_check", [])]
+    if checks:
+        lines += [
+            "",
+            "| model | layer (all-RTL folding) | calibrated LUT / BRAM36 | Yosys LUT / BRAM36 | Yosys / calibrated LUT |",
+            "|---|---|---|---|---|",
+        ]
+        for m, c in checks:
+            fold = " ".join(f"{k}{v}" for k, v in c["folding"].items())
+            e, y = c["estimate"], c["synth"]
+            lines.append(
+                f"| {m} | {c['node']} {fold} | {e['luts']:,} / {e['brams']:g} "
+                f"| {y['luts']:,} / {y['brams']:g} | {y['luts'] / max(e['luts'], 1):.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -126,6 +176,12 @@ def main() -> None:
     ap.add_argument("--cost-model", default="synth", help="the all-RTL builds' cost model")
     ap.add_argument("--only", choices=["zoo", "rtl"], default=None)
     ap.add_argument("--json", default=None, help="write the RTL rows as JSON here")
+    ap.add_argument(
+        "--check-synth",
+        type=int,
+        default=0,
+        help="synthesize the N largest calibrated layers of each all-RTL folding",
+    )
     a = ap.parse_args()
     out = Path(a.out)
     board = get_board(a.board)

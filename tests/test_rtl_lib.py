@@ -29,11 +29,20 @@ CASES = {
     "mvau-binary-popcount": lambda r: rg.mvau_binary(r, thresholds=False),
     "mvau-binary-thresholds-a": lambda r: rg.mvau_binary(r, thresholds=True),
     "mvau-binary-thresholds-b": lambda r: rg.mvau_binary(r, thresholds=True),
+    # 48 lanes per PE: three 18-lane blocks of the compressor tree, weights in LUTs (depth 4)
+    "mvau-binary-wide": lambda r: rg.mvau_binary(
+        r, thresholds=True, fixed={"mw": 96, "mh": 4, "simd": 48, "pe": 2}
+    ),
+    # 128 weight words: block RAM (weight_stream.sv's registered read)
+    "mvau-binary-bram": lambda r: rg.mvau_binary(
+        r, thresholds=True, fixed={"mw": 64, "mh": 4, "simd": 2, "pe": 1}
+    ),
     "maxpool-a": rg.maxpool,
     "maxpool-b": rg.maxpool,
     "label-select": rg.label_select,
     "vvau": rg.vvau,  # more configurations: FEWERBITS_RTLSIM_SEED=1,2,...
     "vvau-simd-pe": lambda r: rg.vvau(r, fixed={"c": 4, "k": [3, 3], "pe": 2, "simd": 3}),
+    "vvau-bram": lambda r: rg.vvau(r, fixed={"c": 8, "k": [3, 3], "pe": 1, "simd": 1}),  # 72 words
     "global-acc-pool-signed": lambda r: rg.global_acc_pool(r, signed=True),
     "avgpool-trunc": rg.avgpool_trunc,
     "vvau-thresholds": lambda r: rg.vvau(r, fixed={"c": 6, "pe": 3}, thresholds=True),
@@ -64,6 +73,10 @@ def test_rtl_lib_node_matches_python(case, tmp_path):
     model = codegen(model, part, tmp_path / "finn")
     node = model.graph.node[0]
     assert node.op_type in rtl_lib.BASE_OP_TYPES, f"{case}: {node.op_type} for {desc}"
+    if case.endswith("-bram"):
+        from qonnx.custom_op.registry import getCustomOp
+
+        assert getCustomOp(node).weight_memory_style() == "block", case
     stall = (int(rng.integers(0, 60)), int(rng.integers(0, 60)))
     res = simulate_node(model, node, tmp_path / "sim", frames=4, stall=stall, seed=SEED)
     print(f"{case}: {desc}, stalls {stall}: {res.exact}/{res.outputs} exact")

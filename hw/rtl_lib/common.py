@@ -43,6 +43,23 @@ def write_hex(path: str, values, width: int) -> None:
     Path(path).write_text("".join(f"{int(v) & mask:0{digits}x}\n" for v in values))
 
 
+#: with ``ram_style=auto``, weight memories at least this deep (words) go to block RAM, shallower
+#: ones to LUTs (a ROM synthesis merges into the XNOR/multiplier logic; block RAM would use a
+#: tiny part of each 512-word BRAM); see docs/rtl-layers.md for the syntheses behind it
+BLOCK_RAM_MIN_DEPTH = 64
+
+
+def weight_ram_style(ram_style: str, depth: int) -> str:
+    """``RAM_STYLE`` of ``hdl/weight_stream.sv`` for FINN's ``ram_style`` attribute and a
+    weight memory of ``depth`` words: ``block`` (registered read, block RAM) or the style of
+    a combinational read (``distributed``: LUTRAM, ``logic``: LUT ROM)."""
+    if ram_style in ("block", "ultra"):
+        return "block"
+    if ram_style == "distributed":
+        return "distributed"
+    return "block" if depth >= BLOCK_RAM_MIN_DEPTH else "logic"
+
+
 def finn_class(op_type: str, impl: type, base: type) -> type:
     """``op_type`` as a FINN hardware op: ``impl`` + FINN's ``base`` op + ``RTLBackend``."""
     from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend  # lazy: FINN import
@@ -224,3 +241,18 @@ endmodule
 
     def dsp_estimation(self, fpgapart=None) -> int:
         return 0
+
+
+class WeightStreamOp(RtlLibOp):
+    """An op whose core streams its weights from ``hdl/weight_stream.sv`` (``calc_wmem()``
+    words): where they live, and FINN's BRAM model only when that is block RAM."""
+
+    def weight_memory_style(self) -> str:
+        """``block`` (BRAM) or ``logic`` / ``distributed`` (LUTs), see :func:`weight_ram_style`."""
+        return weight_ram_style(self.get_nodeattr("ram_style"), int(self.calc_wmem()))
+
+    def bram_estimation(self, fpgapart=None) -> int:
+        """FINN's model of the base op (BRAM18) when the weights are in block RAM, else 0."""
+        if self.weight_memory_style() != "block":
+            return 0
+        return int(self.finn_base().bram_estimation(self, fpgapart))

@@ -2,7 +2,7 @@
 
 FINN's base ``MVAU`` gives the attributes, shapes, folding, the weight file (``memblock.dat``,
 FINN's own layout) and the Python execution; the core is ``hdl/mvu_binary.sv``, its weights
-stream from FINN's ``memstream``; embedded thresholds (``noActivation=0``) sit in a ROM read
+stream from ``hdl/weight_stream.sv`` (a ROM); embedded thresholds (``noActivation=0``) sit in a ROM read
 from ``thresholds.dat``. FINN has no RTL for this mode (``_mvu_rtl_possible`` refuses
 ``binaryXnorMode``); :mod:`fewerbits.hw.build.impl_style` routes binary MVAUs here.
 """
@@ -14,19 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import RtlLibOp, finn_class, finn_error
+from .common import WeightStreamOp, finn_class, finn_error
 
 OP_TYPE = "MVAUBinary_rtl"
 THRESHOLD_FILE = "thresholds.dat"
 WEIGHT_FILE = "memblock.dat"
 
 
-class MVAUBinaryRTL(RtlLibOp):
+class MVAUBinaryRTL(WeightStreamOp):
     """The implementation of ``MVAUBinary_rtl`` (see :func:`op_class`)."""
 
     core = "mvu_binary"
-    core_files = ("mvu_binary.sv",)
-    finn_files = ("memstream/hdl/memstream.sv",)
+    core_files = ("mvu_binary.sv", "weight_stream.sv")
 
     def check_supported(self) -> None:
         name = self.onnx_node.name
@@ -37,7 +36,7 @@ class MVAUBinaryRTL(RtlLibOp):
                 raise finn_error(f"{name}: {OP_TYPE} needs 1-bit inputs and weights")
         if self.get_nodeattr("mem_mode") != "internal_decoupled":
             raise finn_error(
-                f"{name}: {OP_TYPE} streams weights from its own memstream; "
+                f"{name}: {OP_TYPE} streams weights from its own ROM; "
                 f"mem_mode {self.get_nodeattr('mem_mode')!r} is not supported"
             )
         if self.get_nodeattr("TH") != 1 or self.get_nodeattr("runtime_writeable_weights"):
@@ -91,19 +90,26 @@ class MVAUBinaryRTL(RtlLibOp):
             "THRESHOLD_WIDTH": self.threshold_width(),
             "OUT_WIDTH": odt.bitwidth(),
             "ACT_VAL": 0 if odt.name == "BIPOLAR" else int(self.get_nodeattr("ActVal")),
-            "RAM_STYLE": self.get_nodeattr("ram_style"),
+            "RAM_STYLE": self.weight_memory_style(),
         }
 
     def lut_estimation(self, fpgapart=None) -> int:
-        """A structural model, not calibrated by synthesis: per PE x SIMD lane one LUT for
-        XNOR + popcount tree; per PE an accumulator and one comparator (acc/2 LUTs) per
-        threshold; the input replay buffer as LUTRAM (64 bits per LUT)."""
+        """A structural model of hdl/mvu_binary.sv (``--cost-model synth`` calibrates by
+        Yosys instead): per PE x SIMD lane 4/3 LUT (the XNORs in full adders of three lanes,
+        6:3 counters, an adder tree); per PE the accumulator and, with several thresholds, a
+        comparator (acc/2 LUTs) per threshold (one threshold: the accumulator's sign); the
+        input replay buffer as LUTRAM (64 bits per LUT); weights in LUTs (not block RAM):
+        about (depth - 8)/16 LUT per lane (Yosys merges a shallow ROM into the XNOR level)."""
         pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
         sf, nf = self.get_nodeattr("MW") // simd, self.get_nodeattr("MH") // pe
         acc = self.accu_width()
-        per_pe = acc + self.n_thresholds() * math.ceil(acc / 2)
+        steps = self.n_thresholds()
+        per_pe = acc + 1 + (steps * math.ceil(acc / 2) if steps > 1 else 0)
         replay = simd * math.ceil(sf / 64) if nf > 1 else 0
-        return int(pe * simd + pe * per_pe + replay)
+        rom = 0
+        if self.weight_memory_style() != "block":
+            rom = pe * simd * max(0, self.calc_wmem() - 8) / 16
+        return int(math.ceil(4 * pe * simd / 3) + pe * per_pe + replay + rom)
 
 
 def op_class() -> type:

@@ -9,7 +9,7 @@ thresholds (``noActivation=0``: FINN's InferVectorVectorActivation absorbs a fol
 MultiThreshold when ``standalone_thresholds`` is off -- the ``auto`` style, or the rtl style's
 fallback for an ``out_scale != 1`` elsewhere in the net; FINN's own ``VVAU_rtl`` refuses that on
 every part). FINN's base ``VVAU`` gives the attributes, shapes, folding and the Python execution;
-the core is ``hdl/vvu_fabric.sv``, its weights stream from FINN's ``memstream``, its thresholds
+the core is ``hdl/vvu_fabric.sv``, its weights stream from ``hdl/weight_stream.sv`` (a ROM), its thresholds
 sit in a ROM read from ``thresholds.dat``.
 """
 
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .common import RtlLibOp, finn_class, finn_error, threshold_steps, write_hex
+from .common import WeightStreamOp, finn_class, finn_error, threshold_steps, write_hex
 
 OP_TYPE = "VVAUFabric_rtl"
 WEIGHT_FILE = "memblock.dat"
@@ -38,12 +38,11 @@ def routes_here(inst, fpgapart: str | None) -> bool:
     return not versal_rtl and VVAUFabricRTL.implements(inst)
 
 
-class VVAUFabricRTL(RtlLibOp):
+class VVAUFabricRTL(WeightStreamOp):
     """The implementation of ``VVAUFabric_rtl`` (see :func:`op_class`)."""
 
     core = "vvu_fabric"
-    core_files = ("vvu_fabric.sv", "thresholds_count.sv")
-    finn_files = ("memstream/hdl/memstream.sv",)
+    core_files = ("vvu_fabric.sv", "thresholds_count.sv", "weight_stream.sv")
 
     @staticmethod
     def implements(inst) -> bool:
@@ -131,7 +130,7 @@ class VVAUFabricRTL(RtlLibOp):
             "W_SIGNED": int(wdt.signed()),
             "ACC_WIDTH": self.acc_width(),
             "OUT_WIDTH": odt.bitwidth(),
-            "RAM_STYLE": self.get_nodeattr("ram_style"),
+            "RAM_STYLE": self.weight_memory_style(),
             "USE_DSP": USE_DSP[self.get_nodeattr("resType")],
             "N_THRESHOLDS": getattr(self, "_steps", self.n_thresholds()),
             "THRESHOLD_WIDTH": self.threshold_width(),

@@ -6,7 +6,7 @@
 // (noActivation=0), ACT_VAL + #{ t : acc >= T[c][t] } (FINN's MultiThreshold with out_scale 1). Folding as FINN's VVAU: PE channels and SIMD window elements
 // per input word; NF = CHANNELS/PE channel folds, SF = K2/SIMD window folds, one word per cycle.
 // The input is FINN's depthwise window stream (C/PE, K2, PE); lane (s, p) of a word is
-// element s*PE + p. Weights stream from FINN's memstream, word nf*SF + sf, lane (p, s) at
+// element s*PE + p. Weights stream from a ROM (weight_stream.sv), word nf*SF + sf, lane (p, s) at
 // bits (p*SIMD + s)*W_WIDTH. After the last window fold the PE sums leave as one word
 // (OUT_WIDTH bits each, two's complement). Thresholds (signed, THRESHOLD_WIDTH bits): the ROM
 // of thresholds_count.sv, entry (nf*PE + p)*N_THRESHOLDS + t for channel nf*PE + p (FINN's
@@ -55,18 +55,12 @@ module vvu_fabric #(
 		if(ACC_WIDTH < OUT_WIDTH)  $error("ACC_WIDTH=%0d < OUT_WIDTH=%0d", ACC_WIDTH, OUT_WIDTH);
 	end
 
-	// Weight stream (FINN's memstream, no runtime configuration).
+	// Weight stream (weight_stream.sv: a ROM in FINN's memblock.dat order).
 	uwire  w_vld;
 	uwire  w_rdy;
 	uwire [WWIDTH-1:0]  w_dat;
-	memstream #(.SETS(1), .DEPTH(NF*SF), .WIDTH(WWIDTH), .INIT_FILE(WEIGHT_FILE),
-		.RAM_STYLE(RAM_STYLE)) weights (
-		.clk, .rst,
-		.config_ce(1'b0), .config_we(1'b0), .config_address('0), .config_d0('0),
-		.config_rack(), .config_q0(),
-		.sidx('0), .svld(1'b0), .srdy(),
-		.ordy(w_rdy), .ovld(w_vld), .odat(w_dat)
-	);
+	weight_stream #(.DEPTH(NF*SF), .WIDTH(WWIDTH), .INIT_FILE(WEIGHT_FILE), .RAM_STYLE(RAM_STYLE))
+	weights (.clk, .rst, .ordy(w_rdy), .ovld(w_vld), .odat(w_dat));
 
 	// Stage 0: take one activation word together with its weight word.
 	logic  OVld = 0;
