@@ -184,8 +184,8 @@ def test_auto_style_build_lists_hls_layers_as_skipped(demo_run: Path, tmp_path):
 
 def test_idle_limit_follows_the_latency_estimate(stitched, demo_data, demo_run: Path):
     """A stitched run waits for an output word IDLE_LATENCIES x FINN's latency estimate, not a
-    fixed count: Brevitas CNV-w2a2 (886 FPS on Pynq-Z1) gives its first word after 353,089
-    cycles, and the fixed 200,000 of before called that a deadlock. Scaled down to the demo:
+    fixed count: Brevitas CNV-w2a2 (886 FPS on Pynq-Z1) has its first frame out after 353,090
+    cycles, and the fixed 200,000 of before called it a deadlock. Scaled down to the demo:
     with the floor below its first output's latency a fixed limit times out, the derived one
     streams the same frames bit-exact."""
     from fewerbits.hw.rtlsim.sim import IDLE_LATENCIES, Stitched

@@ -483,7 +483,7 @@ def idle_limit(latency: int, stall=(0, 0), floor: int = MIN_IDLE) -> int:
     """Cycles a stitched run waits for an output word before it counts as deadlocked:
     :data:`IDLE_LATENCIES` x the latency estimate (slowed by the stall percentages), at least
     ``floor``. A deep, folded accelerator's first output can come long after a fixed limit:
-    Brevitas CNV-w2a2 on Pynq-Z1 (886 FPS) gives its first word after 353,089 cycles."""
+    Brevitas CNV-w2a2 on Pynq-Z1 (886 FPS) has its first frame out after 353,090 cycles."""
     slow = (1 - stall[0] / 100) * (1 - stall[1] / 100)
     return max(int(floor), int(IDLE_LATENCIES * latency / max(slow, 0.01)))
 
