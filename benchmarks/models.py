@@ -3,11 +3,13 @@
 For every factory of benchmarks/external_models.py: `fewerbits export` (check inputs: random
 UINT8 pixels), `fewerbits build --fit FRACTION` (Pynq-Z1, until codegen) and `fewerbits verify`
 on N random UINT8 inputs (rtl_nodes left out: minutes per model). Prints one table row per
-model and writes RESULTS/models.json and RESULTS/models.md:
+model and writes RESULTS/NAME.json and RESULTS/NAME.md (NAME: --name, default models):
 
-    model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds
+    model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels
+          | rtl_stitched cycles/frame / FINN est. | date | seconds
 
     .venv/bin/python benchmarks/models.py [--only tfc_1w1a,default_mlp] [--samples 20]
+        [--name models-rtl --merge]   # re-run some rows of an existing table
 """
 
 from __future__ import annotations
@@ -59,12 +61,15 @@ def run_model(
     samples: int,
     reuse: bool = False,
     skip: tuple[str, ...] = ("rtl_nodes",),
+    cost_model: str = "synth",
 ) -> dict:
     """One row: each stage's outcome (errors are recorded, the benchmark goes on). ``reuse``:
     an export and a finished build already in OUT/NAME are read back, not made again (a
     ResNet-18 build takes over half an hour on 2 loaded cores)."""
     shape, feature = MODELS[name]
     row: dict = {"model": name, "feature": feature, "export": None, "build": None}
+    row["date"] = datetime.date.today().isoformat()
+    row["cost_model"] = cost_model
     row["board"] = BOARDS.get(name, "Pynq-Z1")
     t0 = time.time()
     export_dir, build_dir = ExportDir(out / name / "export"), BuildDir(out / name / "build")
@@ -79,7 +84,8 @@ def run_model(
         row["export"] = f"{check['status']} ({check['bit_exact']}/{check['samples']} bit-exact)"
         if check.get("resolved_samples"):
             row["export"] += f", {len(check['resolved_samples'])} resolved float32 ties"
-        cfg = BuildConfig(fit=fit, **({"board": BOARDS[name]} if name in BOARDS else {}))
+        board = {"board": BOARDS[name]} if name in BOARDS else {}
+        cfg = BuildConfig(fit=fit, cost_model=cost_model, **board)
         if reuse and build_dir.exists():
             res = _reused_build(build_dir)
         else:
@@ -98,6 +104,10 @@ def run_model(
         )
         row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
         row["verify_summary"] = ver["summary"]
+        st = (ver.get("rtl") or {}).get("rtl_stitched") or {}
+        if st.get("cycles_per_frame"):
+            keys = ("frames", "bit_exact", "cycles_per_frame", "estimate_cycles_per_frame")
+            row["rtl_stitched"] = {k: st.get(k) for k in (*keys, "estimate_ratio")}
     except Exception as e:  # noqa: BLE001 - a failing model is a row, not the end
         row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
         row["traceback"] = traceback.format_exc(limit=4)
@@ -121,6 +131,17 @@ def _cell(row: dict) -> tuple[str, str, str]:
     return row.get("export") or "–", build_cell, ver if levels or "error" in row else "–"
 
 
+def _cycles(row: dict) -> str:
+    """rtl_stitched cycles/frame, FINN's estimate and their ratio (or –)."""
+    st = row.get("rtl_stitched")
+    if not st:
+        return "–"
+    est = st.get("estimate_cycles_per_frame")
+    if not est:
+        return f"{st['cycles_per_frame']:,.0f}"
+    return f"{st['cycles_per_frame']:,.0f} / {est:,.0f} ({st['estimate_ratio']:.2f}x)"
+
+
 def markdown(rows: list[dict], meta: dict) -> str:
     lines = [
         f"# External models ({meta['date']}, {meta['machine']})",
@@ -129,12 +150,16 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"random weights; verification on random UINT8 inputs; {meta.get('skip', 'rtl_nodes')} "
         "left out.",
         "",
-        "| model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds |",
-        "|---|---|---|---|---|---:|",
+        "| model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels "
+        "| rtl_stitched cycles/frame / FINN est. | date, --fit cost model | seconds |",
+        "|---|---|---|---|---|---|---|---:|",
     ]
     for r in rows:
         exp, b, ver = _cell(r)
-        lines.append(f"| {r['model']} | {r['feature']} | {exp} | {b} | {ver} | {r['seconds']} |")
+        lines.append(
+            f"| {r['model']} | {r['feature']} | {exp} | {b} | {ver} | {_cycles(r)} "
+            f"| {r.get('date', meta['date'])}, {r.get('cost_model', 'synth')} | {r['seconds']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -142,11 +167,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=None, help="comma-separated factory names")
     ap.add_argument("--fit", type=float, default=0.7)
+    ap.add_argument("--cost-model", default="synth", choices=("synth", "finn"))
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--out", default="runs/bench_models")
     ap.add_argument("--results", default=str(HERE / "results"))
     ap.add_argument("--reuse", action="store_true", help="read back exports/builds in --out")
     ap.add_argument("--skip", default="rtl_nodes", help="verification levels left out")
+    ap.add_argument("--name", default="models", help="result files NAME.json / NAME.md")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of NAME.json for models not run now (each row has its date)",
+    )
     a = ap.parse_args()
     names = a.only.split(",") if a.only else list(MODELS)
     unknown = [n for n in names if n not in MODELS]
@@ -156,7 +188,8 @@ def main() -> None:
     rows = []
     for name in names:
         print(f"[models] {name} ...", flush=True)
-        rows.append(run_model(name, out, a.fit, a.samples, a.reuse, tuple(a.skip.split(","))))
+        skip = tuple(a.skip.split(","))
+        rows.append(run_model(name, out, a.fit, a.samples, a.reuse, skip, a.cost_model))
         print("  " + " | ".join(_cell(rows[-1])), flush=True)
     meta = {
         "date": datetime.date.today().isoformat(),
@@ -167,8 +200,14 @@ def main() -> None:
     }
     res = Path(a.results)
     res.mkdir(parents=True, exist_ok=True)
-    (res / "models.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-    (res / "models.md").write_text(markdown(rows, meta))
+    old = res / f"{a.name}.json"
+    if a.merge and old.is_file():
+        new, before = {r["model"]: r for r in rows}, json.loads(old.read_text())
+        for r in before["rows"]:
+            r.setdefault("date", before["meta"]["date"])
+        rows = [new.pop(r["model"], r) for r in before["rows"]] + list(new.values())
+    (res / f"{a.name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    (res / f"{a.name}.md").write_text(markdown(rows, meta))
     print(markdown(rows, meta))
 
 

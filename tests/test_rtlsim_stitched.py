@@ -180,3 +180,32 @@ def test_auto_style_build_lists_hls_layers_as_skipped(demo_run: Path, tmp_path):
     assert (
         nodes_reason is not None and "no RTL layer" in nodes_reason and "Vitis HLS" in nodes_reason
     )
+
+
+def test_idle_limit_follows_the_latency_estimate(stitched, demo_data, demo_run: Path):
+    """A stitched run waits for an output word IDLE_LATENCIES x FINN's latency estimate, not a
+    fixed count: Brevitas CNV-w2a2 (886 FPS on Pynq-Z1) has its first frame out after 353,090
+    cycles, and the fixed 200,000 of before called it a deadlock. Scaled down to the demo:
+    with the floor below its first output's latency a fixed limit times out, the derived one
+    streams the same frames bit-exact."""
+    from fewerbits.hw.rtlsim.sim import IDLE_LATENCIES, Stitched
+    from fewerbits.hw.sim import SimulationFailed
+
+    x, _ = demo_data
+    st = stitched
+    mid = st.partition_inputs(x[:3])
+    words = st.geo.pack_in(mid)
+    ref = st.run_words(words, 3)
+    first_word = int(ref.last_out[0] - st.geo.out_words + 1)  # no earlier than this cycle
+    floor = 8
+    assert first_word > floor
+    fixed = st.geo.words_job(words, 3, st.workdir)
+    fixed.max_idle = floor
+    with pytest.raises(SimulationFailed, match="timeout: no output"):
+        st.backend.run(st.compile(), fixed)
+    low = Stitched(demo_run / "build", min_idle=floor)
+    assert low.latency_estimate > first_word  # FINN's estimate bounds the real latency
+    job = low.job(words, 3, low.workdir)
+    assert job.max_idle == IDLE_LATENCIES * low.latency_estimate
+    got = low.run_words(words, 3)
+    assert np.array_equal(got.out, ref.out) and low.binary.cache_hit

@@ -128,7 +128,7 @@ def locate_mismatch(
     backend = get_backend("verilator")  # taps and waveforms are the RTL model's
     binary = backend.compile(dbg)
     out_dir = Path(out_dir).absolute()
-    job = st.geo.words_job(st.geo.pack_in(x), n, out_dir / "work")
+    job = st.job(st.geo.pack_in(x), n, out_dir / "work")
     job.tap_dir = out_dir / "taps"
     res = backend.run(binary, job)
     tap = {kp: i for i, kp in enumerate(design.tap_streams(st.designs))}

