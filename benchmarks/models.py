@@ -2,7 +2,7 @@
 
 For every factory of benchmarks/external_models.py: `fewerbits export` (check inputs: random
 UINT8 pixels), `fewerbits build --fit FRACTION` (Pynq-Z1, until codegen) and `fewerbits verify`
-on N random UINT8 inputs (rtl_nodes left out: minutes per model). Prints one table row per
+on N random UINT8 inputs (rtl_nodes left out: minutes per model; ``--skip`` to choose). Prints one table row per
 model and writes RESULTS/models.json and RESULTS/models.md:
 
     model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds
@@ -37,7 +37,9 @@ from fewerbits.verify import verify_directory  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def run_model(name: str, out: Path, fit: float, samples: int) -> dict:
+def run_model(
+    name: str, out: Path, fit: float, samples: int, skip: tuple[str, ...] = ("rtl_nodes",)
+) -> dict:
     """One row: each stage's outcome (errors are recorded, the benchmark goes on)."""
     shape, feature = MODELS[name]
     row: dict = {"model": name, "feature": feature, "export": None, "build": None}
@@ -51,14 +53,13 @@ def run_model(name: str, out: Path, fit: float, samples: int) -> dict:
         cfg = BuildConfig(fit=fit, **({"board": BOARDS[name]} if name in BOARDS else {}))
         res = build(export_dir.model, build_dir.path, cfg, progress=False)
         est = res.estimates
-        row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps")}
+        row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps", "urams")}
         row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))
         x = np.random.default_rng(0).integers(0, 256, (samples, *shape)).astype(np.float32)
         np.save(out / name / "x.npy", x)
-        ver = verify_directory(
-            build_dir.path, out / name / "x.npy", progress=False, skip=("rtl_nodes",)
-        )
+        ver = verify_directory(build_dir.path, out / name / "x.npy", progress=False, skip=skip)
         row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
+        row["verify_reasons"] = {lv["name"]: lv.get("reason") for lv in ver["levels"]}
         row["verify_summary"] = ver["summary"]
     except Exception as e:  # noqa: BLE001 - a failing model is a row, not the end
         row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
@@ -71,6 +72,7 @@ def _cell(row: dict) -> tuple[str, str, str]:
     b = row.get("build")
     build_cell = (
         f"{b['fps']:,.0f} FPS / {b['luts']:,.0f} LUT / {b['brams']:g} BRAM / {b['dsps']:g} DSP"
+        + (f" / {b['urams']:g} URAM" if b.get("urams") else "")
         if b
         else "–"
     )
@@ -88,9 +90,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"# External models ({meta['date']}, {meta['machine']})",
         "",
         f"`benchmarks/models.py --fit {meta['fit']} --samples {meta['samples']}`; "
-        "random weights; verification on random UINT8 inputs; rtl_nodes left out.",
+        f"random weights; verification on random UINT8 inputs; {meta.get('skip', 'rtl_nodes')} "
+        "left out.",
         "",
-        "| model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds |",
+        "| model | feature | export | build (FPS/LUT/BRAM/DSP[/URAM]) | verify levels | seconds |",
         "|---|---|---|---|---|---:|",
     ]
     for r in rows:
@@ -106,6 +109,10 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--out", default="runs/bench_models")
     ap.add_argument("--results", default=str(HERE / "results"))
+    ap.add_argument("--name", default="models", help="results file stem (RESULTS/NAME.json/.md)")
+    ap.add_argument(
+        "--skip", default="rtl_nodes", help="comma-separated verification levels to leave out"
+    )
     a = ap.parse_args()
     names = a.only.split(",") if a.only else list(MODELS)
     unknown = [n for n in names if n not in MODELS]
@@ -115,18 +122,19 @@ def main() -> None:
     rows = []
     for name in names:
         print(f"[models] {name} ...", flush=True)
-        rows.append(run_model(name, out, a.fit, a.samples))
+        rows.append(run_model(name, out, a.fit, a.samples, tuple(a.skip.split(","))))
         print("  " + " | ".join(_cell(rows[-1])), flush=True)
     meta = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
         "fit": a.fit,
         "samples": a.samples,
+        "skip": a.skip,
     }
     res = Path(a.results)
     res.mkdir(parents=True, exist_ok=True)
-    (res / "models.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-    (res / "models.md").write_text(markdown(rows, meta))
+    (res / f"{a.name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    (res / f"{a.name}.md").write_text(markdown(rows, meta))
     print(markdown(rows, meta))
 
 
