@@ -6,8 +6,9 @@ without looking at the device. :func:`fit_folding` instead asks FINN's own per-n
 ``uram_estimation`` through ``node_res_estimation``) for every legal folding of every layer, and
 then sweeps the cycles-per-frame target ``T``: for each ``T`` every layer takes its cheapest
 folding that meets ``T`` (cost = resource use weighted by how scarce each resource is; the
-weights of violated resources are raised a few times, Lagrangian style). The smallest ``T`` whose
-total fits the budget wins; every ``T`` tried is a point of the explored frontier.
+weights of violated resources are raised a few times, Lagrangian style; a choice still over
+budget is then repaired one layer at a time). The smallest ``T`` whose total fits the budget
+wins; every ``T`` tried is a point of the explored frontier.
 
 Legal foldings follow FINN: PE divides MH / channels, SIMD divides MW / input channels,
 ``SIMD >= MW/1024`` for HLS MVAUs, the HLS weight stream at most ``MAX_ALLOWED_AP_INT_W`` bits,
@@ -247,6 +248,41 @@ def _choose(knobs: list[Knob], t: int, w: np.ndarray) -> list[int] | None:
     return choice
 
 
+def _repair(
+    knobs: list[Knob], choice: list[int], t: int, base: np.ndarray, cap: np.ndarray
+) -> list[int] | None:
+    """Greedy repair of an over-budget choice at cycle target ``t``: repeatedly switch the one
+    knob whose move (to any option meeting ``t``) removes the most excess (relative to the
+    budget) per unit of resources it adds, until the total fits; None if no move helps.
+
+    The reweighting alone flips every layer of one shape at the same price ratio (MobileNet's
+    five identical 512x512 pointwise convs go BRAM -> URAM -> BRAM together); moving them one
+    at a time finds the mixes in between."""
+    scale = np.where(cap > 0, cap, 1.0)
+    choice = list(choice)
+    tot = base + sum((k.res[i] for k, i in zip(knobs, choice, strict=True)), np.zeros(4))
+    for _ in range(4 * len(knobs) + 1):
+        excess = np.maximum(tot - cap, 0.0) / scale
+        if not (excess > 1e-12).any():
+            return choice
+        best = None  # (score, knob index, option)
+        for ki, k in enumerate(knobs):
+            ok = np.flatnonzero(k.cycles <= t)
+            delta = k.res[ok] - k.res[choice[ki]]
+            gain = excess.sum() - (np.maximum(tot + delta - cap, 0.0) / scale).sum(axis=1)
+            added = (np.maximum(delta, 0.0) / scale).sum(axis=1) + 1e-9
+            score = np.where(gain > 1e-12, gain / added, -1.0)
+            j = int(np.argmax(score))
+            if score[j] > 0 and (best is None or score[j] > best[0]):
+                best = (score[j], ki, int(ok[j]))
+        if best is None:
+            return None
+        _, ki, j = best
+        tot = tot + knobs[ki].res[j] - knobs[ki].res[choice[ki]]
+        choice[ki] = j
+    return None
+
+
 def search(
     knobs: list[Knob],
     fixed: dict[str, tuple[int, np.ndarray]],
@@ -277,6 +313,16 @@ def search(
             if not over.any():
                 break
             w = w * np.where(over, 4.0, 1.0)
+        if point is not None and not point[3]:
+            fixed_up = _repair(knobs, point[0], t, fixed_res, cap)
+            if fixed_up is not None:
+                tot = fixed_res + sum(
+                    (k.res[i] for k, i in zip(knobs, fixed_up, strict=True)), np.zeros(4)
+                )
+                cyc = max(
+                    [fixed_cyc] + [int(k.cycles[i]) for k, i in zip(knobs, fixed_up, strict=True)]
+                )
+                point = (fixed_up, tot, cyc, True)
         if point is None:
             continue
         choice, tot, cyc, ok = point

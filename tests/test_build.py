@@ -499,3 +499,16 @@ def test_an_illegal_folding_finn_chose_is_refused_before_publishing(tfc_build):
         BuildError, match=f"FINN's SetFolding chose an illegal folding .*{mvau.name}"
     ):
         step_fewerbits_folding(model, None, ctx)
+
+
+def test_fit_search_mixes_identical_layers_between_bram_and_uram():
+    """Two identical layers, each fitting in BRAM or in URAM but not both in one: the
+    reweighting flips them together (BRAM 20 > 10, then URAM 20 > 10); the repair moves one."""
+    import numpy as np
+    from fewerbits.hw.folding import Budget, Knob, search
+
+    res = np.array([[0.0, 10.0, 0.0, 0.0], [0.0, 0.0, 0.0, 10.0]])  # weights in BRAM | URAM
+    knobs = [Knob(f"MVAU_{i}", [f"MVAU_{i}"], [{}, {}], np.array([100, 100]), res) for i in (0, 1)]
+    choice, frontier = search(knobs, {}, Budget(luts=1, brams=10, dsps=1, urams=10), 10.0)
+    assert choice is not None and sorted(choice) == [0, 1]
+    assert frontier[-1]["feasible"] and frontier[-1]["brams"] == frontier[-1]["urams"] == 10
