@@ -287,6 +287,20 @@ def test_fit_puts_weights_in_uram_when_block_ram_runs_out(tfc_build):
     # with BRAM to spare, URAM is a resource like any other: the fit needs none of it here
     roomy = fit_folding(model, part, Budget(200_000, 312, 1_000, 96), 10.0, cost_model="finn")
     assert roomy.fps >= res.fps
+    # FINN gives URAM weights no init file on UltraScale+ (the driver writes them); the
+    # Verilator design preloads the same memblock.dat instead
+    from fewerbits.hw.rtlsim import design
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+
+    folded = folded.transform(PrepareIP(part, 10.0))
+    node = next(n for n in folded.graph.node if n.op_type == "MVAU_rtl")
+    gen = Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen"))
+    raw = next(gen.glob("*_memstream_wrapper.v")).read_text()
+    assert 'INIT_FILE = ""' in raw  # FINN's, for URAM
+    d = design.node_design(folded, node)
+    src = next(t for k, t in d.sources.items() if k.endswith("_memstream_wrapper.v"))
+    init = f"{node.name}__memblock.dat"
+    assert f'INIT_FILE = "./{init}"' in src and init in d.data_files
 
 
 def test_fit_build_report_within_budget(tfc_build):
