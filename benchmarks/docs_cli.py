@@ -78,9 +78,20 @@ def render(parser: argparse.ArgumentParser) -> str:
             if isinstance(action, argparse._HelpAction):
                 continue
             lines.append(
-                f"| {_argument(action)} | {_cell(_default(action))} | {_cell(action.help or '')} |"
+                f"| {_argument(action)} | {_cell(_default(action))} | {_cell(_help(action))} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _help(action: argparse.Action) -> str:
+    """The help text as `--help` prints it (argparse's %(default)s etc. expanded)."""
+    text = action.help or ""
+    if "%" not in text:
+        return text
+    fields = {k: v for k, v in vars(action).items() if v is not argparse.SUPPRESS}
+    if isinstance(fields.get("choices"), (list, tuple, dict)):
+        fields["choices"] = ", ".join(map(str, fields["choices"]))
+    return text % fields
 
 
 def generate() -> str:

@@ -16,6 +16,7 @@ import brevitas.nn as qnn
 import torch
 import torch.nn as nn
 from brevitas_examples.bnn_pynq.models import model_with_cfg
+from fewerbits.train.resnet import TinyResNet
 
 
 class Scale(nn.Module):
@@ -162,45 +163,10 @@ def resnet18_4w4a() -> nn.Module:
     return bnn_pynq("RESNET18_4W4A")
 
 
-class _ResBlock(nn.Module):
-    """A basic block as Brevitas' bnn_pynq ResNet writes it: the quantizer that made the block's
-    input also quantizes the residual branch (default quantizers, float scales)."""
-
-    def __init__(self, ch: int, shared: nn.Module):
-        super().__init__()
-        self.conv1 = qnn.QuantConv2d(ch, ch, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(ch)
-        self.relu1 = qnn.QuantReLU(return_quant_tensor=True)
-        self.conv2 = qnn.QuantConv2d(ch, ch, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(ch)
-        self.relu2 = shared
-        self.relu_out = qnn.QuantReLU(return_quant_tensor=True)
-
-    def forward(self, x):
-        y = self.relu1(self.bn1(self.conv1(x)))
-        return self.relu_out(self.relu2(self.bn2(self.conv2(y))) + x)
-
-
-class _ResNetTiny(nn.Module):
-    def __init__(self, ch: int = 8):
-        super().__init__()
-        self.inp = qnn.QuantIdentity(return_quant_tensor=True)
-        self.stem = qnn.QuantConv2d(1, ch, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(ch)
-        self.relu = qnn.QuantReLU(return_quant_tensor=True)
-        self.block = _ResBlock(ch, self.relu)
-        self.pool = nn.MaxPool2d(2)
-        self.fc = qnn.QuantLinear(ch * 8 * 8, 10, bias=True)
-
-    def forward(self, x):
-        x = self.block(self.relu(self.bn(self.stem(self.inp(x / 255.0)))))
-        return self.fc(torch.flatten(self.pool(x), 1))
-
-
 def default_resblock() -> nn.Module:
     """One ResNet basic block with Brevitas' default quantizers on 16x16 inputs."""
     torch.manual_seed(0)
-    return _calibrated(_randomize_bn(_ResNetTiny()), (1, 16, 16))
+    return _calibrated(_randomize_bn(TinyResNet()), (1, 16, 16))
 
 
 def mobilenet_v1_w4a4(size: int = 64) -> nn.Module:
@@ -243,4 +209,8 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     "trunc_avgpool_round": ((1, 12, 12), "default quantizers, TruncAvgPool2d(2) ROUND (refused)"),
 }
 #: factory name -> board, where it is not the benchmark's default (Pynq-Z1)
-BOARDS: dict[str, str] = {"mobilenet_v1_w4a4": "ZCU104"}
+BOARDS: dict[str, str] = {
+    "mobilenet_v1_w4a4": "ZCU104",
+    # 1,214 BRAM36 fully folded: more than a Pynq-Z1 (140) or a ZCU104 (312 + 96 URAM)
+    "resnet18_4w4a": "U250",
+}

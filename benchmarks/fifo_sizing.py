@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import docs_numbers
 import nets
 import simulation
 from fewerbits.hw.build import build
@@ -36,7 +37,22 @@ from fewerbits.core.config import BuildConfig
 
 
 def demo_build(out: Path) -> Path:
-    return simulation.make_run(out / "tfc", simulation.NETS["tfc-w2a2 (demo)"]) / "build"
+    """The demo as `make demo` builds it (the Makefile's DEMO_ARGS: --fit), trained briefly."""
+    from fewerbits.core.config import RunConfig, TrainConfig
+    from fewerbits.pipeline import run
+
+    args = docs_numbers.demo_args()
+    fit = float(args[args.index("--fit") + 1]) if "--fit" in args else None
+    d = out / f"tfc-fit{fit}"
+    if not (d / "build" / "intermediate_models" / "step_hw_codegen.onnx").is_file():
+        cfg = RunConfig(
+            train=TrainConfig(**simulation.NETS["tfc-w2a2 (demo)"]),
+            build=BuildConfig(fit=fit),
+            verify_samples=100,
+            verify_skip=["rtl_nodes", "rtl_stitched"],
+        )
+        run(cfg, d, progress=False)
+    return d / "build"
 
 
 def cnv_build(out: Path) -> Path:
@@ -76,6 +92,22 @@ def sizing_row(name: str, b: Path, work: Path, frames: int) -> dict:
         "layers": len(cold["fifos"]) + 1,
         "fifos": len(cold["fifos"]),
         "depths": [f["depth"] for f in cold["fifos"]],
+        "depths_measured": [f["depth_measured"] for f in cold["fifos"]],
+        "fifo_table": [
+            {
+                "fifo": f"{f['producer']} -> {f['consumer']}",
+                "width": f["width"],
+                "depth_measured": f["depth_measured"],
+                "depth": f["depth"],
+                "luts": (f["cost_before"]["luts"], f["cost"]["luts"]),
+                "ffs": (f["cost_before"]["ffs"], f["cost"]["ffs"]),
+                "brams": (f["cost_before"]["brams"], f["cost"]["brams"]),
+            }
+            for f in cold["fifos"]
+        ],
+        "search_trials": len(cold["search_trials"]),
+        "phases_cold": cold["phases_seconds"],
+        "phases_warm": warm["phases_seconds"],
         "max_occupancy": [
             max(f["max_occupancy"], f["max_occupancy_backpressure"]) for f in cold["fifos"]
         ],
@@ -122,7 +154,11 @@ def main() -> int:
     # the conv net runs ~50,000 cycles a frame: 16 frames reach its steady state
     frames = {"tfc-w2a2 (demo)": 64, "cnv-w2a2 /8 (conv)": 16}
     rows = [sizing_row(n, b, out / "work" / n.split()[0], frames[n]) for n, b in builds.items()]
-    print(f"fewerbits fifo, {time.strftime('%Y-%m-%d')}, FINN estimate (LUT, BRAM36) + storage FF")
+    load = "-".join(f"{v:.0f}" for v in os.getloadavg())
+    print(
+        f"fewerbits fifo, {time.strftime('%Y-%m-%d %H:%M')}, load (1/5/15 min) {load}; "
+        "FINN estimate (LUT, BRAM36) + storage FF"
+    )
     print(
         "| network | frames | FIFOs | depths after (all 32 before) | cycles/frame deep / sized "
         "| LUT before / after | FF before / after | BRAM36 before / after | cold / warm s |"
@@ -135,6 +171,35 @@ def main() -> int:
             f"| {b['luts']:,.0f} / {f['luts']:,.0f} | {b['ffs']:,} / {f['ffs']:,} "
             f"| {b['brams']:g} / {f['brams']:g} | {r['cold_s']} / {r['warm_s']} |"
         )
+    print("Where the cold time goes (wall s; the compiles also in CPU s)")
+    print(
+        "| network | read | compile deep (CPU) | runs deep | Python check | search (trials) "
+        "| compile sized (CPU) | runs sized | total |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        p = r["phases_cold"]
+        print(
+            f"| {r['network']} | {p['read']} | {p['compile_deep']} ({p['compile_deep_cpu']}) "
+            f"| {p['runs_deep']} | {p['python_check']} | {p.get('search', 0)} ({r['search_trials']}) "
+            f"| {p['compile_sized']} ({p['compile_sized_cpu']}) | {p['runs_sized']} | {r['cold_s']} |"
+        )
+    for r in rows:
+        if r["depths_measured"] == r["depths"]:
+            continue
+        print(f"{r['network']}: FIFOs the search made smaller than the measurement")
+        print(
+            "| FIFO | bits | depth measured -> searched | LUT 32 / after | FF 32 / after "
+            "| BRAM36 32 / after |"
+        )
+        print("|---|---:|---|---|---|---|")
+        for f in r["fifo_table"]:
+            if f["depth_measured"] != f["depth"]:
+                print(
+                    f"| {f['fifo']} | {f['width']} | {f['depth_measured']} -> {f['depth']} "
+                    f"| {f['luts'][0]:g} / {f['luts'][1]:g} | {f['ffs'][0]:,} / {f['ffs'][1]:,} "
+                    f"| {f['brams'][0]:g} / {f['brams'][1]:g} |"
+                )
     synth = []
     if not a.no_synth and get_synth_backend().available() is None:
         demo = builds["tfc-w2a2 (demo)"]

@@ -2,7 +2,7 @@
 
 For every factory of benchmarks/external_models.py: `fewerbits export` (check inputs: random
 UINT8 pixels), `fewerbits build --fit FRACTION` (Pynq-Z1, until codegen) and `fewerbits verify`
-on N random UINT8 inputs (rtl_nodes left out: minutes per model; ``--skip`` to choose). Prints one table row per
+on N random UINT8 inputs (rtl_nodes left out: minutes per model). Prints one table row per
 model and writes RESULTS/models.json and RESULTS/models.md:
 
     model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels | seconds
@@ -37,27 +37,65 @@ from fewerbits.verify import verify_directory  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
+def _reused_build(build_dir: BuildDir):
+    """A finished build in ``build_dir`` read back as build()'s result (``--reuse``)."""
+    from types import SimpleNamespace
+
+    from fewerbits.hw.build.report import implementations, read_estimates
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fewerbits.compat.finn.env import prepare_finn
+
+    prepare_finn(build_dir.path / "finn")
+    last = build_dir.intermediate / "step_hw_codegen.onnx"
+    info = {"implementations": implementations(ModelWrapper(str(last)))}
+    return SimpleNamespace(estimates=read_estimates(build_dir), info=info)
+
+
 def run_model(
-    name: str, out: Path, fit: float, samples: int, skip: tuple[str, ...] = ("rtl_nodes",)
+    name: str,
+    out: Path,
+    fit: float,
+    samples: int,
+    reuse: bool = False,
+    skip: tuple[str, ...] = ("rtl_nodes",),
 ) -> dict:
-    """One row: each stage's outcome (errors are recorded, the benchmark goes on)."""
+    """One row: each stage's outcome (errors are recorded, the benchmark goes on). ``reuse``:
+    an export and a finished build already in OUT/NAME are read back, not made again (a
+    ResNet-18 build takes over half an hour on 2 loaded cores)."""
     shape, feature = MODELS[name]
     row: dict = {"model": name, "feature": feature, "export": None, "build": None}
     row["board"] = BOARDS.get(name, "Pynq-Z1")
     t0 = time.time()
     export_dir, build_dir = ExportDir(out / name / "export"), BuildDir(out / name / "build")
     try:
-        info = export({"factory": f"{HERE / 'external_models.py'}:{name}"}, export_dir.path, shape)
+        if reuse and export_dir.exists():
+            info = export_dir.read_info()
+        else:
+            info = export(
+                {"factory": f"{HERE / 'external_models.py'}:{name}"}, export_dir.path, shape
+            )
         check = info["verification"][0]
         row["export"] = f"{check['status']} ({check['bit_exact']}/{check['samples']} bit-exact)"
+        if check.get("resolved_samples"):
+            row["export"] += f", {len(check['resolved_samples'])} resolved float32 ties"
         cfg = BuildConfig(fit=fit, **({"board": BOARDS[name]} if name in BOARDS else {}))
-        res = build(export_dir.model, build_dir.path, cfg, progress=False)
+        if reuse and build_dir.exists():
+            res = _reused_build(build_dir)
+        else:
+            res = build(export_dir.model, build_dir.path, cfg, progress=False)
         est = res.estimates
         row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps", "urams")}
         row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))
         x = np.random.default_rng(0).integers(0, 256, (samples, *shape)).astype(np.float32)
         np.save(out / name / "x.npy", x)
-        ver = verify_directory(build_dir.path, out / name / "x.npy", progress=False, skip=skip)
+        ver = verify_directory(
+            build_dir.path,
+            out / name / "x.npy",
+            progress=False,
+            skip=skip,
+            export_dir=export_dir.path,
+        )
         row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
         row["verify_reasons"] = {lv["name"]: lv.get("reason") for lv in ver["levels"]}
         row["verify_summary"] = ver["summary"]
@@ -109,10 +147,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--out", default="runs/bench_models")
     ap.add_argument("--results", default=str(HERE / "results"))
+    ap.add_argument("--reuse", action="store_true", help="read back exports/builds in --out")
+    ap.add_argument("--skip", default="rtl_nodes", help="verification levels left out")
     ap.add_argument("--name", default="models", help="results file stem (RESULTS/NAME.json/.md)")
-    ap.add_argument(
-        "--skip", default="rtl_nodes", help="comma-separated verification levels to leave out"
-    )
     a = ap.parse_args()
     names = a.only.split(",") if a.only else list(MODELS)
     unknown = [n for n in names if n not in MODELS]
@@ -122,7 +159,7 @@ def main() -> None:
     rows = []
     for name in names:
         print(f"[models] {name} ...", flush=True)
-        rows.append(run_model(name, out, a.fit, a.samples, tuple(a.skip.split(","))))
+        rows.append(run_model(name, out, a.fit, a.samples, a.reuse, tuple(a.skip.split(","))))
         print("  " + " | ".join(_cell(rows[-1])), flush=True)
     meta = {
         "date": datetime.date.today().isoformat(),

@@ -2,7 +2,7 @@
 wall and per CPU second, and bit-exactness against the default back end (same inputs, stalls).
 
     .venv/bin/python benchmarks/sim_flags.py BUILD [--frames 2000] [--out runs/bench-sim-flags]
-                                             [--threads]
+                                             [--threads] [--simulator verilator]
 
 Variants: the default (C++ -O1, --x-assign 0, 1 thread, assertions on), C++ -O2, -O3, -O3 with
 --x-assign fast, -O3 without FINN's immediate assertions (--no-assert), -O3 with
@@ -22,53 +22,38 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fewerbits.hw.sim import get_backend
 from fewerbits.hw.sim.verilator.backend import VerilatorBackend
 
 
-class O2(VerilatorBackend):
-    name = "verilator-O2"
-    opt = "-O2"
+def variants(base: type[VerilatorBackend], threads: bool = False) -> list[type]:
+    """``base`` (a Verilator back end class) and its flag variants."""
 
+    def opt(level: str) -> type:
+        return type(
+            f"{base.__name__}{level}", (base,), {"name": f"{base.name}{level}", "opt": level}
+        )
 
-class O3(VerilatorBackend):
-    name = "verilator-O3"
-    opt = "-O3"
+    o3 = opt("-O3")
 
+    def o3_with(suffix: str, setting=None, extra=()) -> type:
+        def flags(self, top: str = "fb_top") -> list[str]:
+            f = o3.flags(self, top)
+            if setting:
+                f[f.index(setting[0]) + 1] = setting[1]
+            return [*f, *extra]
 
-class _O3With(O3):
-    """-O3 with one flag's value replaced (``setting`` = (flag, value)) or flags added."""
+        return type(f"{o3.__name__}{suffix}", (o3,), {"name": f"{o3.name}{suffix}", "flags": flags})
 
-    setting: tuple[str, str] | None = None
-    extra: tuple[str, ...] = ()
-
-    def flags(self, top: str = "fb_top") -> list[str]:
-        f = super().flags(top)
-        if self.setting:
-            f[f.index(self.setting[0]) + 1] = self.setting[1]
-        return [*f, *self.extra]
-
-
-class O3XFast(_O3With):
-    name = "verilator-O3-xfast"
-    setting = ("--x-assign", "fast")
-
-
-class O3NoAssert(_O3With):
-    name = "verilator-O3-no-assert"
-    extra = ("--no-assert",)
-
-
-class O3Native(_O3With):
-    name = "verilator-O3-march-native"
-    extra = ("-CFLAGS", "-march=native")
-
-
-class O3Threads2(_O3With):
-    name = "verilator-O3-threads2"
-    setting = ("--threads", "2")
-
-
-VARIANTS = [VerilatorBackend, O2, O3, O3XFast, O3NoAssert, O3Native]
+    out = [
+        base,
+        opt("-O2"),
+        o3,
+        o3_with("-xfast", ("--x-assign", "fast")),
+        o3_with("-no-assert", extra=("--no-assert",)),
+        o3_with("-march-native", extra=("-CFLAGS", "-march=native")),
+    ]
+    return out + ([o3_with("-threads2", ("--threads", "2"))] if threads else [])
 
 
 def main() -> int:
@@ -77,6 +62,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=2000)
     p.add_argument("--out", default="runs/bench-sim-flags")
     p.add_argument("--threads", action="store_true", help="also the --threads 2 variant")
+    p.add_argument("--simulator", default="verilator", help="the Verilator back end to vary")
     a = p.parse_args()
     from fewerbits.hw.rtlsim.sim import Stitched, random_input
 
@@ -86,7 +72,7 @@ def main() -> int:
         st = Stitched(Path(a.build))
         x = random_input(st.geo.idt, (a.frames, *st.geo.in_normal[1:]), np.random.default_rng(0))
         words = st.geo.pack_in(x)
-        for cls in VARIANTS + ([O3Threads2] if a.threads else []):
+        for cls in variants(type(get_backend(a.simulator)), a.threads):
             print(f"[sim_flags] {cls.name}", file=sys.stderr, flush=True)
             st.backend, st.binary = cls(), None
             t0 = time.time()
@@ -110,7 +96,7 @@ def main() -> int:
                 }
             )
     base = rows[0]["cycles_per_cpu_s"]
-    print(f"{a.frames} frames, {rows[0]['cycles']:,} cycles, build {a.build}")
+    print(f"{a.simulator}: {a.frames} frames, {rows[0]['cycles']:,} cycles, build {a.build}")
     print(
         "| variant | build s | sim wall s | sim CPU s | frames/s (per CPU s) "
         "| simulated cycles / wall s (per CPU s) | CPU speed vs default | bit-exact |"
@@ -126,7 +112,7 @@ def main() -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sim_flags.json").write_text(
-        json.dumps({"frames": a.frames, "rows": rows}, indent=2) + "\n"
+        json.dumps({"simulator": a.simulator, "frames": a.frames, "rows": rows}, indent=2) + "\n"
     )
     return 0
 

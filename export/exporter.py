@@ -23,6 +23,15 @@ from fewerbits.core.errors import FewerbitsError, UsageError
 from fewerbits.core.files import sha256_file, sha256_json, write_atomic, write_json
 from fewerbits.core.float_tail import tail_bound
 
+from .trace import (
+    LAYER_NAMES_KEY,
+    layer_names,
+    name_act_calls,
+    record_act_calls,
+    resolve_reference,
+    tag_act_calls,
+)
+
 MODEL_ONNX = ExportDir.MODEL
 EXPORT_JSON = ExportDir.INFO
 
@@ -96,19 +105,27 @@ def export_qonnx(
         except TypeError:  # a torch without the TorchScript exporter
             brevitas_export_qonnx(model, dummy, export_path=str(raw))
         raw_model = ModelWrapper(str(raw))
+        tagged = tag_act_calls(raw_model)  # PyTorch's call order, for export/trace.py
         scopes = [
             (_quant_key(raw_model, n), n.name)
             for n in raw_model.graph.node
             if n.op_type in QUANT_OPS
         ]
         wrapper = cleanup_model(raw_model)
-    layers = _match_scopes(wrapper, scopes)
-    names = [n.name for n in wrapper.graph.node if n.op_type in QUANT_OPS]
-    if layers is None and len(names) == len(scopes):  # unmatched: cleanup keeps the order
-        layers = {n: layer_of_scope(sc) for n, (_, sc) in zip(names, scopes, strict=True)}
-    if layers is not None:
-        wrapper.set_metadata_prop(LAYER_NAMES_KEY, json.dumps(layers))
+    record_act_calls(wrapper, tagged)
+    record_layer_names(wrapper, scopes)
+    name_act_calls(wrapper, model, input_shape)
     return finish_qonnx(wrapper, out_file, input_dtype)
+
+
+def record_layer_names(wrapper, scopes: list[tuple[bytes, str]]) -> None:
+    """Store {cleaned quantizer name: user's module} in the model, from the quantizers'
+    names before qonnx's cleanup renamed them (``scopes``: (:func:`_quant_key`, name)): the
+    TorchScript scopes Brevitas' exporter gives every node, by fewerbits or by the user
+    (``brevitas.export.export_qonnx``); a name that is no scope is kept as it is."""
+    layers = _match_scopes(wrapper, scopes)  # never by position: cleanup reorders nodes
+    if layers:
+        wrapper.set_metadata_prop(LAYER_NAMES_KEY, json.dumps(layers))
 
 
 def _quant_key(model, node) -> bytes:
@@ -118,7 +135,10 @@ def _quant_key(model, node) -> bytes:
     parts = [node.op_type.encode(), b"".join(a.SerializeToString() for a in node.attribute)]
     for t in node.input:
         init = model.get_initializer(t)
-        parts.append(b"-" if init is None else np.asarray(init, dtype=np.float32).tobytes())
+        # sorted: cleanup folds a Transpose behind a weight quantizer into its weights
+        # (qonnx FoldTransposeIntoQuantInit), which reorders them but keeps their values
+        flat = None if init is None else np.sort(np.asarray(init, dtype=np.float32), axis=None)
+        parts.append(b"-" if flat is None else flat.tobytes())
     return b"|".join(parts)
 
 
@@ -140,27 +160,24 @@ def _match_scopes(wrapper, scopes: list[tuple[bytes, str]]) -> dict[str, str] | 
 
 #: QONNX quantizer node types whose names are mapped back to the user's PyTorch modules
 QUANT_OPS = ("Quant", "BipolarQuant", "Trunc")
-#: model metadata key: {QONNX quantizer node name: the user's PyTorch module path}
-LAYER_NAMES_KEY = "fewerbits.layer_names"
 
 
 def layer_of_scope(scope: str) -> str:
     """``/features/features.3/act_quant/export_handler/Quant`` -> ``features.3.act_quant``:
-    the PyTorch module a node was exported from (TorchScript scope names)."""
-    parts = [p for p in scope.strip("/").split("/")[:-1] if p != "export_handler"]
+    the PyTorch module a node was exported from (TorchScript scope names). A scope part
+    qualified relative to an ancestor (``/1/layer1/layer1.0``: ``layer1.0`` is qualified from
+    ``1``) replaces the path from that ancestor on; ``export_handler``, ``export_handler_1``
+    (a shared quantizer's later calls) are Brevitas' export internals, not modules."""
+    parts = [p for p in scope.strip("/").split("/")[:-1] if not p.startswith("export_handler")]
     path: list[str] = []
-    for part in parts:  # scopes repeat the parent's qualified name: features/features.3
-        if path and part.startswith(".".join(path) + "."):
-            path = part.split(".")
+    for part in parts:
+        for k in range(len(path)):  # outermost ancestor first: the longest qualified match
+            if part.startswith(".".join(path[k:]) + "."):
+                path = path[:k] + part.split(".")
+                break
         else:
             path.append(part)
     return ".".join(path) or scope
-
-
-def layer_names(wrapper) -> dict[str, str]:
-    """{QONNX quantizer node name: user's module path} recorded at export ({} if unknown)."""
-    raw = wrapper.get_metadata_prop(LAYER_NAMES_KEY)
-    return json.loads(raw) if raw else {}
 
 
 def finish_qonnx(wrapper, out_file: Path, input_dtype: str):
@@ -185,17 +202,21 @@ def export_qonnx_file(
     if not path.is_file():
         raise ExportError(f"{path}: QONNX file not found")
     try:
-        wrapper = cleanup_model(ModelWrapper(str(path)))
+        raw = ModelWrapper(str(path))
+        scopes = [(_quant_key(raw, n), n.name) for n in raw.graph.node if n.op_type in QUANT_OPS]
+        wrapper = cleanup_model(raw)
     except Exception as e:  # noqa: BLE001 - onnx/qonnx raise many kinds; one line for the user
         raise ExportError(
             f"{path}: not a readable (Q)ONNX model: {type(e).__name__}: {e}"
         ) from None
+    record_layer_names(wrapper, scopes)
     key = {"source": {"qonnx": str(path), "sha256": sha256_file(path)}, "input_dtype": input_dtype}
     # owned and staged like every export (fewerbits.core.ownership)
     with ownership.owned_output(out_dir, "export", sha256_json(key), force) as stage:
         wrapper = finish_qonnx(wrapper, stage / MODEL_ONNX, input_dtype)
         check_graph(wrapper)
         info: dict = {"source": {"qonnx": str(path)}, **graph_summary(wrapper)}
+        info["layer_names"] = layer_names(wrapper)
         info["input_shape"] = list(wrapper.get_tensor_shape(wrapper.graph.input[0].name))[1:]
         info["check_inputs"] = "none: no PyTorch model to compare with"
         info["verification"] = []
@@ -268,13 +289,25 @@ def source_model(source: dict) -> nn.Module:
 
 
 def check_samples(model: nn.Module, wrapper, x: np.ndarray) -> dict:
-    """PyTorch vs QONNX on ``x``: the first rung of the verification ladder."""
+    """PyTorch vs QONNX on ``x``: the first rung of the verification ladder. Samples where
+    PyTorch's float32 rounding at a tie differs from the graph's are decided exactly by
+    pinning (export/trace.py) and then compared with the graph's own output."""
     model.eval()
+    x = x.astype(np.float32)
     with torch.no_grad():
-        ref = model(torch.from_numpy(x.astype(np.float32))).numpy()
+        ref = model(torch.from_numpy(x)).numpy()
     out = execute_qonnx(wrapper, x)
-    bound = None if bit_identical(ref, out) else tail_bound(wrapper, x.astype(np.float32), ref)
-    return compare("qonnx", ref, out, abs_bound=bound).to_dict()
+    bound = None if bit_identical(ref, out) else tail_bound(wrapper, x, ref)
+    res = resolve_reference(model, wrapper, x, ref, out, bound)
+    check = compare("qonnx", res.reference, out, abs_bound=bound)
+    check.reason = res.note()
+    check.bit_exact -= len(res.resolved)  # bit-exact to the graph's output, not PyTorch's
+    if res.failed is not None:
+        check.status, check.first_failing_sample = "fail", res.failed_sample
+        check.node = res.failed.layer or res.failed.node
+    d = check.to_dict()
+    d["resolved_samples"] = res.resolved
+    return d
 
 
 def input_datatype(name: str):

@@ -423,22 +423,26 @@ def add_streams(rng, signed: bool | None = None):
     return m, PART_7, f"{shape} PE{pe} {a}+{b}->{odt}"
 
 
-def vvau(rng, fixed: dict | None = None):
+def vvau(rng, fixed: dict | None = None, thresholds: bool = False):
     """FINN's VVAU (depthwise conv) as InferVectorVectorActivation makes it with standalone
-    thresholds (noActivation=1): integer inputs and weights (signed or unsigned, 2..8 bits),
-    kernels FINN emits (square, 1-D, 1x1), PE | channels and SIMD | kernel elements. A single
-    node reads its input in FINN's depthwise stream order (C/PE, K, K, PE) (no window
-    generator in front), which the Python reference then uses too. ``fixed`` pins any of
-    c, k, pe, simd."""
+    thresholds (noActivation=1) or, ``thresholds``, a MultiThreshold absorbed (noActivation=0:
+    per-channel or shared thresholds over the accumulator range, BIPOLAR or 2..3-bit output,
+    FINN's ActVal rule: negative for signed outputs): integer inputs and weights (signed or
+    unsigned, 2..8 bits), kernels FINN emits (square, 1-D, 1x1), PE | channels and SIMD | kernel
+    elements. A single node reads its input in FINN's depthwise stream order (C/PE, K, K, PE)
+    (no window generator in front), which the Python reference then uses too. ``fixed`` pins
+    any of c, k, pe, simd, dim, ib, wb, isigned, wsigned, odt (with thresholds), res_type
+    (the draws stay the same)."""
     f = fixed or {}
     c = int(f.get("c", rng.choice([2, 3, 4, 6, 8])))
     k = list(f.get("k", [[3, 3], [2, 2], [5, 5], [3, 1], [1, 1]][int(rng.integers(0, 5))]))
     k2 = k[0] * k[1]
     pe = int(f.get("pe", rng.choice([d for d in range(1, c + 1) if c % d == 0])))
     simd = int(f.get("simd", rng.choice([d for d in range(1, k2 + 1) if k2 % d == 0])))
-    dim = [int(rng.integers(1, 4)), int(rng.integers(1, 4))]
-    ib, wb = int(rng.integers(2, 9)), int(rng.integers(2, 9))
-    isigned, wsigned = bool(rng.integers(0, 2)), bool(rng.integers(0, 4))  # mostly signed W
+    dim = list(f.get("dim", [int(rng.integers(1, 4)), int(rng.integers(1, 4))]))
+    ib, wb = int(f.get("ib", rng.integers(2, 9))), int(f.get("wb", rng.integers(2, 9)))
+    isigned = bool(f.get("isigned", rng.integers(0, 2)))
+    wsigned = bool(f.get("wsigned", rng.integers(0, 4)))  # mostly signed W
     idt = f"INT{ib}" if isigned else f"UINT{ib}"
     wdt = f"INT{wb}" if wsigned else f"UINT{wb}"
     wlo, whi = (-(2 ** (wb - 1)), 2 ** (wb - 1) - 1) if wsigned else (0, 2**wb - 1)
@@ -452,9 +456,28 @@ def vvau(rng, fixed: dict | None = None):
         if unsigned_out
         else (f"INT{int(np.ceil(np.log2(bound + 1))) + 1}")
     )
+    acc_dt, inits, inputs, actval, kind = odt, {"w": (w, wdt)}, ["inp", "w"], 0, ""
+    if thresholds:
+        odt = str(f.get("odt", rng.choice(["BIPOLAR", "UINT2", "INT2", "UINT3"])))
+        steps = 1 if odt == "BIPOLAR" else 2 ** int(odt[-1]) - 1
+        rows = c if rng.integers(0, 4) else 1
+        # thresholds where random sums fall (mean +- 2 std of uniform products), a few beyond
+        # any sum, some fractional (FINN compares the integer sum with them as floats)
+        wmax = max(abs(wlo), abs(whi))
+        mean = k2 * (amax / 2) * (whi / 2) if unsigned_out else 0.0
+        std = max(1.0, np.sqrt(k2) * amax * wmax / 3)
+        thr = np.round(rng.uniform(mean - 2 * std, mean + 2 * std, size=(rows, steps)))
+        thr[rng.random(thr.shape) < 0.1] = bound + 1
+        thr[rng.random(thr.shape) < 0.1] = -bound - 1
+        thr[rng.random(thr.shape) < 0.2] += 0.5
+        thr = np.sort(thr, axis=1)
+        inits["thr"] = (thr, "FLOAT32")
+        inputs.append("thr")
+        actval = 0 if odt == "BIPOLAR" else int(_dt(odt).min())
+        kind = f" {steps} thr ({rows} rows) ->"
     node = _node(
         "VVAU",
-        ["inp", "w"],
+        inputs,
         PE=pe,
         SIMD=simd,
         Dim=dim,
@@ -463,13 +486,14 @@ def vvau(rng, fixed: dict | None = None):
         inputDataType=idt,
         weightDataType=wdt,
         outputDataType=odt,
-        accDataType=odt,
-        noActivation=1,
+        accDataType=acc_dt,
+        noActivation=0 if thresholds else 1,
+        ActVal=actval,
         mem_mode="internal_decoupled",
-        resType=str(rng.choice(["lut", "dsp", "auto"])),
+        resType=str(f.get("res_type", rng.choice(["lut", "dsp", "auto"]))),
     )
-    m = _model(node, (1, *dim, k2 * c), (1, *dim, c), idt, {"w": (w, wdt)}, odt)
-    return m, PART_7, f"C{c} k{k} PE{pe} SIMD{simd} {dim} {idt} x {wdt} -> {odt}"
+    m = _model(node, (1, *dim, k2 * c), (1, *dim, c), idt, inits, odt)
+    return m, PART_7, f"C{c} k{k} PE{pe} SIMD{simd} {dim} {idt} x {wdt} ->{kind} {odt}"
 
 
 def global_acc_pool(rng, signed: bool):
@@ -505,3 +529,47 @@ def avgpool_trunc(rng):
     odt = dt if rng.integers(0, 2) else dt[:-1] + str(max(2, int(dt[-1]) - 1))
     m = _pool_model("QuantAvgPool", k, c, odims, dt, odt)
     return m, PART_7, f"k{k} C{c} PE{c} out{odims} {dt}->{odt}"
+
+
+def maxpool_converted(rng, fixed: dict | None = None):
+    """A MaxPool (qonnx MaxPoolNHWC, as FINN's streamlining leaves it) through FINN's own
+    conversion: InferPool (Im2Col + Pool) and InferConvInpGen (a depthwise
+    ConvolutionInputGenerator), then folded: the window generator's SIMD and the pool's PE a
+    divisor of the channels (FINN's folding keeps them equal). Kernel == stride (the case
+    upstream FINN's InferStreamingMaxPool took) or kernel > stride, 2-D or 1-D (H = 1, kernel
+    (1, k)). ``fixed`` pins any of c, pe, k, s, one_d, dt. Returns the two-node model; the
+    pool is the last node."""
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    f = fixed or {}
+    c = int(f.get("c", rng.choice([2, 4, 6, 8])))
+    pe = int(f.get("pe", rng.choice([d for d in range(1, c) if c % d == 0])))
+    k = int(f.get("k", rng.choice([2, 3])))
+    s = int(f.get("s", k if rng.integers(0, 2) else rng.integers(1, k)))
+    one_d = bool(f.get("one_d", rng.integers(0, 2)))
+    dt = str(f.get("dt", rng.choice(["BIPOLAR", "UINT3", "INT4", "INT8"])))
+    kh, sh = (1, 1) if one_d else (k, s)
+    odim = [1 if one_d else int(rng.integers(1, 4)), int(rng.integers(1, 5))]
+    idim = [(odim[0] - 1) * sh + kh, (odim[1] - 1) * s + k]
+    node = helper.make_node(
+        "MaxPoolNHWC",
+        ["inp"],
+        ["outp"],
+        domain="qonnx.custom_op.general",
+        kernel_shape=[kh, k],
+        strides=[sh, s],
+        pads=[0, 0, 0, 0],
+    )
+    m = _model(node, (1, *idim, c), (1, *odim, c), dt, odt=dt)
+    m = m.transform(InferPool()).transform(InferConvInpGen())
+    ops = [n.op_type for n in m.graph.node]
+    assert ops == ["ConvolutionInputGenerator", "Pool"], ops
+    swg, pool = (getCustomOp(n) for n in m.graph.node)
+    swg.set_nodeattr("SIMD", pe)
+    swg.set_nodeattr("preferred_impl_style", "rtl")
+    pool.set_nodeattr("PE", pe)
+    desc = f"{'1-D' if one_d else '2-D'} in{idim} k{[kh, k]} s{[sh, s]} C{c} PE{pe} {dt}"
+    return m, PART_7, desc

@@ -24,6 +24,7 @@ MAKERS = {
     "duplicate_streams": graphs.duplicate_streams,
     "add_streams": graphs.add_streams,
     "vvau": graphs.vvau,
+    "vvau_thresholds": lambda rng: graphs.vvau(rng, fixed={"c": 6, "pe": 3}, thresholds=True),
     "global_acc_pool": lambda rng: graphs.global_acc_pool(rng, signed=True),
     "avgpool_trunc": graphs.avgpool_trunc,
 }

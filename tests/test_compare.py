@@ -42,6 +42,10 @@ def test_scope_names_become_module_paths():
     assert layer_of_scope("/layer1/layer1.0/conv1/weight_quant/export_handler/Quant") == (
         "layer1.0.conv1.weight_quant"
     )
+    # nested: layer1.0 is qualified from the model "1" (a Sequential around the user's net),
+    # and a shared quantizer's second call is export_handler_1
+    scope = "/1/layer1/layer1.0/downsample/downsample.2/act_quant/export_handler_1/Quant"
+    assert layer_of_scope(scope) == "1.layer1.0.downsample.2.act_quant"
 
 
 def test_one_level_apart_only_at_a_rounding_boundary_within_the_derived_error():

@@ -65,6 +65,9 @@ def test_cli_reference_lists_every_subcommand_and_option():
     for name in COMMANDS:
         assert f"## fewerbits {name}\n" in text
     assert "`--fit FRACTION`" in text and "`--skip [LEVEL ...]`" in text
+    # help texts as --help prints them: argparse's placeholders expanded
+    assert "%(" not in text
+    assert "simulator back end (default verilator)" in text
 
 
 def test_readme_is_short():

@@ -36,6 +36,7 @@ CASES = {
     "vvau-simd-pe": lambda r: rg.vvau(r, fixed={"c": 4, "k": [3, 3], "pe": 2, "simd": 3}),
     "global-acc-pool-signed": lambda r: rg.global_acc_pool(r, signed=True),
     "avgpool-trunc": rg.avgpool_trunc,
+    "vvau-thresholds": lambda r: rg.vvau(r, fixed={"c": 6, "pe": 3}, thresholds=True),
 }
 
 
@@ -178,20 +179,161 @@ def test_every_library_op_has_a_base_op_and_folding_rule():
         assert base_op_type(op.OP_TYPE, rtl_lib.RTL_DOMAIN)[0] == rtl_lib.BASE_OP_TYPES[op.OP_TYPE]
 
 
-@pytest.mark.usefixtures("rtlsim_cache")
-def test_vvau_mutated_weight_is_caught(tmp_path):
-    """VVAUFabric_rtl: one weight changed in memblock.dat must disagree with Python (the
-    configuration of the "vvau-simd-pe" case: the same compiled model)."""
+def _passing_case(case: str, tmp_path: Path):
+    """The configuration of node-test ``case`` code-generated and simulated (must pass; a
+    cache hit when the node test ran): ``(model, node, FINN op instance, description)``."""
     from fewerbits.hw.rtlsim.sim import simulate_node
     from qonnx.custom_op.registry import getCustomOp
 
-    case = "vvau-simd-pe"
     rng = np.random.default_rng([SEED, list(CASES).index(case)])
     model, part, desc = CASES[case](rng)
     model = codegen(model, part, tmp_path / "finn")
     node = model.graph.node[0]
     ok = simulate_node(model, node, tmp_path / "ok", frames=4, seed=SEED)
     assert ok.status == "pass", ok.reason
-    _flip_hex_bit(Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen")) / "memblock.dat", 0, 0)
+    return model, node, getCustomOp(node), desc, ok
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_vvau_mutated_weight_is_caught(tmp_path):
+    """VVAUFabric_rtl: one weight changed in memblock.dat must disagree with Python (the
+    configuration of the "vvau-simd-pe" case: the same compiled model)."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+
+    model, node, inst, desc, _ = _passing_case("vvau-simd-pe", tmp_path)
+    _flip_hex_bit(Path(inst.get_nodeattr("code_gen_dir_ipgen")) / "memblock.dat", 0, 0)
     bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
     assert bad.cache_hit and bad.status == "fail", f"weight change not caught ({desc})"
+
+
+def _mutate_param(wrapper: Path, name: str, change) -> tuple[int, int]:
+    """Replace the integer parameter ``name`` of the generated wrapper by ``change(value)``."""
+    import re
+
+    text = wrapper.read_text()
+    m = re.search(rf"\.{name}\((\d+)\)", text)
+    assert m, f"{name} not in {wrapper.name}"
+    old = int(m.group(1))
+    wrapper.write_text(text[: m.start(1)] + str(change(old)) + text[m.end(1) :])
+    return old, change(old)
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+@pytest.mark.parametrize(
+    "case,param,change",
+    [("maxpool-a", "SIGNED", lambda v: 1 - v), ("avgpool-trunc", "SHIFT", lambda v: v + 1)],
+)
+def test_pool_wrong_config_is_caught(case, param, change, tmp_path):
+    """The pools have no weights to mutate: the parameter the core's reduction depends on is
+    changed in the generated wrapper (max-pool compared with the other signedness, the
+    truncating average shifted one bit more); the recompiled node must disagree with Python
+    (its node-test configuration: the unmutated model is a cache hit)."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+
+    model, node, inst, desc, _ = _passing_case(case, tmp_path)
+    wrapper = Path(inst.get_nodeattr("code_gen_dir_ipgen"), inst.get_nodeattr("gen_top_module"))
+    old, new = _mutate_param(wrapper.with_name(wrapper.name + "_wrapper.v"), param, change)
+    bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
+    print(f"{case} {param} {old}->{new}: {bad.outputs - bad.exact}/{bad.outputs} wrong")
+    assert not bad.cache_hit and bad.status == "fail", f"{param} {old}->{new} not caught ({desc})"
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_vvau_mutated_threshold_is_caught(tmp_path):
+    """VVAUFabric_rtl with embedded thresholds: channel 0's first threshold in thresholds.dat
+    moved beyond every sum (above them if some channel-0 output passed it, else below): the
+    same compiled model (cache hit) must then disagree with Python on channel 0."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+
+    case = "vvau-thresholds"
+    model, node, inst, desc, ok = _passing_case(case, tmp_path)
+    odt = inst.get_output_datatype()
+    floor = -1 if odt.name == "BIPOLAR" else inst.get_nodeattr("ActVal")  # no threshold passed
+    passed = bool((ok.outputs_array[..., 0] > floor).any())
+    tw = inst.threshold_width()
+    tfile = Path(inst.get_nodeattr("code_gen_dir_ipgen")) / "thresholds.dat"
+    lines = tfile.read_text().split()
+    extreme = 2 ** (tw - 2) if passed else -(2 ** (tw - 2))  # +-2**(A-1): never / always
+    lines[0] = f"{extreme & ((1 << tw) - 1):0{len(lines[0])}x}"
+    tfile.write_text("\n".join(lines) + "\n")
+    bad = simulate_node(model, node, tmp_path / "bad", frames=4, seed=SEED)
+    print(f"{case}: {desc}: {bad.outputs - bad.exact}/{bad.outputs} wrong")
+    assert bad.cache_hit and bad.status == "fail", f"threshold change not caught ({desc})"
+
+
+def test_absorbed_vvau_thresholds_route_to_library(tmp_path):
+    """FINN's InferVectorVectorActivation absorbs the MultiThreshold after a depthwise MatMul
+    into the VVAU (noActivation=0) -- what FINN's step_convert_to_hw does when
+    standalone_thresholds is off; the build's rule routes that VVAU to VVAUFabric_rtl, on
+    7-series and on Versal alike (FINN's VVAU_rtl implements no thresholds)."""
+    prepare_finn(tmp_path)
+    from finn.transformation.fpgadataflow.convert_to_hw.vector_vector_activation import (
+        InferVectorVectorActivation,
+    )
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    c, k = 4, (3, 3)
+    rng = np.random.default_rng(0)
+    w = np.zeros((k[0] * k[1] * c, c), dtype=np.float32)  # the lowered depthwise weights
+    for ch in range(c):
+        w[ch::c, ch] = rng.integers(-4, 4, size=k[0] * k[1])
+    thr = np.sort(rng.integers(-20, 20, size=(c, 3)), axis=1).astype(np.float32)
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["inp", "w"], ["acc"]),
+            helper.make_node(
+                "MultiThreshold",
+                ["acc", "thr"],
+                ["outp"],
+                domain="qonnx.custom_op.general",
+                out_dtype="UINT2",
+                data_layout="NHWC",
+            ),
+        ],
+        "dw",
+        [vi("inp", TensorProto.FLOAT, [1, 2, 2, k[0] * k[1] * c])],
+        [vi("outp", TensorProto.FLOAT, [1, 2, 2, c])],
+        value_info=[vi("acc", TensorProto.FLOAT, [1, 2, 2, c])],
+    )
+    model = ModelWrapper(qonnx_make_model(g))
+    model.set_initializer("w", w)
+    model.set_initializer("thr", thr)
+    model.set_tensor_datatype("inp", DataType["UINT4"])
+    model.set_tensor_datatype("w", DataType["INT3"])
+    model.set_tensor_datatype("outp", DataType["UINT2"])
+    model.set_tensor_sparsity("w", {"dw": {"kernel_shape": list(k)}})
+    model = model.transform(InferVectorVectorActivation())
+    (node,) = model.graph.node
+    assert node.op_type == "VVAU" and len(node.input) == 3
+    for part in (rg.PART_7, "xcve2802-vsvh1760-2MP-e-S"):
+        assert rtl_lib.rtl_lib_op(node, part) == "VVAUFabric_rtl", part
+    routed = impl_style.route_to_rtl_lib(model, rg.PART_7)
+    assert routed.graph.node[0].op_type == "VVAUFabric_rtl"
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+@pytest.mark.parametrize("fixed", [{"one_d": True, "k": 3, "s": 3}], ids=["1d-k3s3"])
+def test_maxpool_after_finn_conversion(fixed, tmp_path):
+    """finn-plus 1.6.1 has no StreamingMaxPool: FINN's InferPool turns a MaxPool with kernel ==
+    stride (what upstream FINN's InferStreamingMaxPool took, 2-D and 1-D) into a depthwise
+    window generator + Pool, which the build's rule makes MaxPool_rtl; the pool node, folded
+    at PE < channels (FINN's depthwise window order on its input), equals FINN's Python.
+    The 1-D case here (2-D k2s2: ``{"one_d": False, "k": 2, "s": 2}``, checked by hand, and
+    in the CNV net test above)."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+
+    rng = np.random.default_rng([SEED, 7, int(fixed["one_d"])])
+    prepare_finn(tmp_path / "finn")
+    model, part, desc = rg.maxpool_converted(rng, fixed)
+    model = codegen(model, part, tmp_path / "finn")
+    swg, pool = model.graph.node
+    assert (swg.op_type, pool.op_type) == ("ConvolutionInputGenerator_rtl", "MaxPool_rtl"), desc
+    stall = (int(rng.integers(0, 60)), int(rng.integers(0, 60)))
+    res = simulate_node(model, pool, tmp_path / "sim", frames=4, stall=stall, seed=SEED)
+    print(f"{desc}, stalls {stall}: {res.exact}/{res.outputs} exact")
+    assert res.status == "pass", f"{desc}: {res.reason}"
+    assert res.outputs > 0 and res.exact == res.outputs

@@ -83,44 +83,9 @@ def _mutate_wrapper(model, node, old: str, new: str) -> None:
     f.write_text(text.replace(old, new))
 
 
-RESNET_PY = '''import brevitas.nn as qnn
-import torch
-import torch.nn as nn
+RESNET_PY = """import torch
 
-
-class Block(nn.Module):
-    """A basic block as Brevitas' bnn_pynq ResNet writes it (default quantizers, float scales):
-    the quantizer that made the block's input also quantizes the residual branch."""
-
-    def __init__(self, ch, shared):
-        super().__init__()
-        self.conv1 = qnn.QuantConv2d(ch, ch, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(ch)
-        self.relu1 = qnn.QuantReLU(return_quant_tensor=True)
-        self.conv2 = qnn.QuantConv2d(ch, ch, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(ch)
-        # without a shared quantizer: its own QuantReLU, a float tensor into the add
-        self.relu2 = shared if shared is not None else qnn.QuantReLU()
-        self.relu_out = qnn.QuantReLU(return_quant_tensor=True)
-
-    def forward(self, x):
-        y = self.relu1(self.bn1(self.conv1(x)))
-        return self.relu_out(self.relu2(self.bn2(self.conv2(y))) + x)
-
-
-class Net(nn.Module):
-    def __init__(self, shared=True, ch=4):
-        super().__init__()
-        self.inp = qnn.QuantIdentity(return_quant_tensor=True)
-        self.stem = qnn.QuantConv2d(1, ch, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(ch)
-        self.relu = qnn.QuantReLU(return_quant_tensor=True)
-        self.block = Block(ch, self.relu if shared else None)
-        self.fc = qnn.QuantLinear(ch * 8 * 8, 5, bias=True)
-
-    def forward(self, x):
-        x = self.block(self.relu(self.bn(self.stem(self.inp(x / 255.0)))))
-        return self.fc(torch.flatten(x, 1))
+from fewerbits.train.resnet import TinyResNet
 
 
 def _calibrated(net):
@@ -134,13 +99,13 @@ def _calibrated(net):
 
 def shared():
     torch.manual_seed(0)
-    return _calibrated(Net(shared=True))
+    return _calibrated(TinyResNet(ch=4, size=8, classes=5, pool=False, shared=True))
 
 
 def separate():
     torch.manual_seed(0)
-    return _calibrated(Net(shared=False))
-'''
+    return _calibrated(TinyResNet(ch=4, size=8, classes=5, pool=False, shared=False))
+"""
 
 
 def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
@@ -191,6 +156,29 @@ def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     p = _cli("fifo", "b", "-q", cwd=tmp_path)
     assert p.returncode == 1 and "forks and joins" in p.stderr, p.stderr
     assert not (tmp_path / "b" / "fifo.json").exists()
+    # a wrong weight inside the residual branch: the debug model (every output port of every
+    # layer tapped) names that layer, the fork before it and the stem found correct
+    from fewerbits.hw.rtlsim.locate import locate_mismatch
+    from fewerbits.hw.rtlsim.sim import Stitched
+    from qonnx.custom_op.registry import getCustomOp
+    from test_rtlsim_debug import _flip_weights
+
+    st = Stitched(tmp_path / "b")
+    fork = ops.index("DuplicateStreams_rtl")
+    node = next(n for n in st.graphs.nodes[fork:] if n.op_type == "MVAU_rtl")
+    gen = Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen"))
+    dat = sorted(gen.glob("*memblock*.dat")) or sorted(gen.glob("*.dat"))
+    mid = st.partition_inputs(x[:4])
+    original = _flip_weights(dat[0])
+    try:
+        found = locate_mismatch(tmp_path / "b", mid, tmp_path / "locate", True, stitched=st)
+    finally:
+        dat[0].write_text(original)
+    assert found.layer == node.name and found.op_type == "MVAU_rtl", found.line()
+    assert "output stream differs" in found.line()
+    assert found.waveform.is_file() and found.waveform.read_bytes()[0] == 0  # an FST file
+    ok = locate_mismatch(tmp_path / "b", mid, tmp_path / "locate_ok", stitched=st)
+    assert ok.layer is None, ok.line()
 
 
 def test_residual_add_without_shared_quantizer_is_refused_in_one_line(tmp_path):

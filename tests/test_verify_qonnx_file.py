@@ -61,6 +61,28 @@ def test_brevitas_qonnx_file_verified_against_itself(tmp_path: Path):
     for name in ("onnxruntime", "finn_onnx", "streamlined", "hw_graph", "folded_hw_graph"):
         assert levels[name]["status"] == "pass" and levels[name]["samples"] == 20, levels[name]
 
+    # the user's layer names come from the file's own node names (Brevitas' TorchScript
+    # scopes, before qonnx's cleanup renamed the nodes Quant_0, ...)
+    info = json.loads((tmp_path / "e" / "export.json").read_text())
+    assert set(info["layer_names"].values()) >= {"1.act_quant", "4.act_quant"}, info
+    # a wrong threshold in the streamlined graph is named by that layer
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fewerbits.verify.levels.finn_graphs import StreamlinedLevel
+
+    inter = tmp_path / "b" / "intermediate_models"
+    f = next(inter / f"{s}.onnx" for s in StreamlinedLevel.steps if (inter / f"{s}.onnx").is_file())
+    m = ModelWrapper(str(f))
+    node = [n for n in m.graph.node if n.op_type == "MultiThreshold"][-1]
+    t = m.get_initializer(node.input[1]).copy()
+    t[:] = t.min() - 100000  # every channel stuck at its highest level
+    m.set_initializer(node.input[1], t)
+    m.save(str(f))
+    p = _cli("verify", str(tmp_path / "b"), "--input", str(tmp_path / "x.npy"))
+    assert p.returncode == 1, p.stdout + p.stderr
+    line = next(ln for ln in p.stdout.splitlines() if ln.startswith("verify FAILED"))
+    assert "at level streamlined" in line and "layer 4.act_quant" in line, line
+
 
 def test_qonnx_file_with_factory_options_refused(tmp_path: Path):
     p = _cli("export", str(tmp_path / "m.onnx"), "--input-shape", "1,4,4", "--out", str(tmp_path))

@@ -21,6 +21,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         default=64,
         help="back-to-back frames per sizing run (default 64; at least 8)",
     )
+    p.add_argument(
+        "--no-search",
+        action="store_true",
+        help="keep the depths the occupancy measurement gives (no bisection of FIFOs deeper "
+        "than 32 at equal cycles/frame)",
+    )
     add_simulator_arg(p, "simulator back end (default %(default)s)")
     return p
 
@@ -32,12 +38,23 @@ def main(a: argparse.Namespace) -> int:
         if not a.quiet:
             print(f"[fewerbits fifo] {msg}", file=sys.stderr, flush=True)
 
-    r = size_fifos(Path(a.build_dir), frames=a.frames, simulator=simulator(a), progress=say)
+    r = size_fifos(
+        Path(a.build_dir),
+        frames=a.frames,
+        simulator=simulator(a),
+        progress=say,
+        search=not a.no_search,
+    )
     for f in r["fifos"]:
+        searched = (
+            f" (searched down from {f['depth_measured']})"
+            if f["depth_measured"] != f["depth"]
+            else ""
+        )
         print(
             f"  FIFO {f['index']}  {f['producer']} -> {f['consumer']}  {f['width']} bit: "
             f"max occupancy {f['max_occupancy']} / {f['max_occupancy_backpressure']} "
-            f"(back-pressure), depth {f['depth_before']} -> {f['depth']}"
+            f"(back-pressure), depth {f['depth_before']} -> {f['depth']}{searched}"
         )
     s, cyc = r["saved"], r["cycles_per_frame"]
     print(

@@ -126,18 +126,35 @@ def tail_bound(model, x: np.ndarray, reference: np.ndarray) -> np.ndarray | None
     tail = find_float_tail(w)
     if tail is None:
         return None
-    red = tail.reduction
     iname = w.graph.input[0].name
     bounds = []
     for i in range(len(x)):
         ctx = execute_onnx(w, {iname: x[i : i + 1].astype(np.float32)}, True)
-        err = _reduction_error(red, ctx)
-        for node, c, _first in tail.ops:
-            err = _propagate(w, node, c, ctx, err)
-        bounds.append(np.broadcast_to(err, np.asarray(ctx[w.graph.output[0].name]).shape))
+        bounds.append(_context_error(w, tail, ctx))
     err = np.concatenate(bounds).reshape(reference.shape)
-    ops = len(tail.ops) + 3 * sum(n.op_type == "BatchNormalization" for n, _, _ in tail.ops)
-    return 2 * err + (ops + 1) * U * np.abs(np.asarray(reference, np.float64))
+    return 2 * err + (_tail_ops(tail) + 1) * U * np.abs(np.asarray(reference, np.float64))
+
+
+def _context_error(w, tail: FloatTail, ctx: dict) -> np.ndarray:
+    """E (see the module docstring) of one sample, from its full execution context."""
+    err = _reduction_error(tail.reduction, ctx)
+    for node, c, _first in tail.ops:
+        err = _propagate(w, node, c, ctx, err)
+    return np.broadcast_to(err, np.asarray(ctx[w.graph.output[0].name]).shape)
+
+
+def _tail_ops(tail: FloatTail) -> int:
+    return len(tail.ops) + 3 * sum(n.op_type == "BatchNormalization" for n, _, _ in tail.ops)
+
+
+def context_tail_bound(w, ctx: dict, reference: np.ndarray) -> np.ndarray | None:
+    """:func:`tail_bound` of one sample whose execution context ``ctx`` is given (e.g. one
+    executed with some tensors pinned: export/trace.py)."""
+    tail = find_float_tail(w)
+    if tail is None:
+        return None
+    err = _context_error(w, tail, ctx).reshape(np.shape(reference))
+    return 2 * err + (_tail_ops(tail) + 1) * U * np.abs(np.asarray(reference, np.float64))
 
 
 # ---- activation quantizers: how close to a rounding boundary the reference's value may be ----

@@ -331,10 +331,12 @@ def _fifo_lines(fs: dict) -> list[str]:
     ]
     for f in fs["fifos"]:
         b, a = f["cost_before"], f["cost"]
+        measured = f.get("depth_measured", f["depth"])
+        searched = f" (search; measured {measured})" if measured != f["depth"] else ""
         lines.append(
             f"| {f['index']} | {f['producer']} -> {f['consumer']} | {f['width']} "
             f"| {max(f['max_occupancy'], f['max_occupancy_backpressure'])} "
-            f"| {f['depth_before']} -> {f['depth']} | {b['luts']:g} -> {a['luts']:g} "
+            f"| {f['depth_before']} -> {f['depth']}{searched} | {b['luts']:g} -> {a['luts']:g} "
             f"| {b['ffs']} -> {a['ffs']} | {b['brams']:g} -> {a['brams']:g} |"
         )
     lines += [

@@ -17,7 +17,7 @@
      constraints forbid RTL, and the level reports say which);
   4. layers FINN has only as HLS but fewerbits' RTL layer library (:mod:`fewerbits.hw.rtl_lib`)
      implements -- the MVAU in binary XNOR-popcount mode, max-pooling, label select, the VVAU
-     (depthwise conv) on non-Versal parts -- become that library's op
+     (depthwise conv) on non-Versal parts or with embedded thresholds -- become that library's op
      (:func:`step_specialize_layers_rtl_lib`), unless the node asks for ``"hls"``;
   5. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
 

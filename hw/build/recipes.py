@@ -159,11 +159,15 @@ def residual_scale_problem(model: ModelWrapper, add) -> str | None:
             )
         return None
     if a.item() != b.item():
+        # exact would be integer weights M_a, M_b on the branches (float32 scales are
+        # m * 2**e): not implemented, see docs/user-guide.md "Residual networks"
         return (
             f"residual add {add.name}: branches {_user_name(model, quants[0])} (scale "
-            f"{a.item():.6g}) and {_user_name(model, quants[1])} (scale {b.item():.6g}) have "
-            "different scales, so the sum is not an integer of one scale; quantize both branches "
-            "with one shared QuantIdentity/QuantReLU(return_quant_tensor=True)"
+            f"{a.item():.6g}) and {_user_name(model, quants[1])} (scale {b.item():.6g}, ratio "
+            f"{b.item() / a.item():.6g}) have different scales, so the sum is not an integer of "
+            "one scale; make both one QuantIdentity/QuantReLU(return_quant_tensor=True) object, "
+            "as Brevitas' bnn_pynq ResNet passes the quantizer that made the block's input to "
+            "the residual branch (relu2 = shared_quant_act)"
         )
     return None
 

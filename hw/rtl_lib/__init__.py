@@ -13,7 +13,8 @@ decides.
 * ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices);
 * ``DuplicateStreams_rtl`` (:mod:`.stream_dup`): ``DuplicateStreams`` (a residual fork);
 * ``AddStreams_rtl`` (:mod:`.add_streams`): ``ElementwiseAdd`` of two integer streams (the join).
-* ``VVAUFabric_rtl`` (:mod:`.vvau_fabric`): ``VVAU`` (depthwise conv) on non-Versal parts.
+* ``VVAUFabric_rtl`` (:mod:`.vvau_fabric`): ``VVAU`` (depthwise conv) on non-Versal parts,
+  and with embedded thresholds on any part;
 * ``GlobalSum_rtl`` (:mod:`.pool_acc_global`): ``GlobalAccPool`` (global sum pooling);
 * ``AvgPoolTrunc_rtl`` (:mod:`.pool_avg`): ``Pool`` with ``Function=QuantAvgPool``.
 

@@ -25,6 +25,24 @@ def signed_compare(dt) -> int:
     return int(dt.signed() and dt.name != "BIPOLAR")
 
 
+def threshold_steps(inst, model=None) -> int:
+    """Embedded threshold steps per output channel of an MVAU/VVAU-like op (0 with
+    ``noActivation=1``): the threshold initializer's columns, or without a model those the
+    output datatype implies (1 for BIPOLAR, else 2**bits - 1)."""
+    if inst.get_nodeattr("noActivation") == 1:
+        return 0
+    if model is not None:
+        return int(model.get_initializer(inst.onnx_node.input[2]).shape[-1])
+    odt = inst.get_output_datatype()
+    return 1 if odt.name == "BIPOLAR" else 2 ** odt.bitwidth() - 1
+
+
+def write_hex(path: str, values, width: int) -> None:
+    """One value per line as ``width``-bit two's complement hex ($readmemh format)."""
+    digits, mask = (width + 3) // 4, (1 << width) - 1
+    Path(path).write_text("".join(f"{int(v) & mask:0{digits}x}\n" for v in values))
+
+
 def finn_class(op_type: str, impl: type, base: type) -> type:
     """``op_type`` as a FINN hardware op: ``impl`` + FINN's ``base`` op + ``RTLBackend``."""
     from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend  # lazy: FINN import

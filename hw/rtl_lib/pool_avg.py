@@ -2,62 +2,49 @@
 ``TruncAvgPool2d`` with FLOOR: window sum, truncating right shift) as this project's RTL.
 
 FINN's base ``Pool`` gives the attributes, shapes, folding and the Python execution; the core
-is ``hdl/pool_avg.sv``. It consumes the stream of FINN's depthwise ``ConvolutionInputGenerator``
-(SIMD == PE), as FINN's ``Pool_hls`` does.
+is ``hdl/pool_window.sv`` (``FUNCTION="QuantAvgPool"``). It consumes the stream of FINN's
+depthwise ``ConvolutionInputGenerator`` (SIMD == PE), as FINN's ``Pool_hls`` does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import RtlLibOp, finn_class, finn_error
+from .common import finn_error
+from .pool_window import PoolWindowRTL, pool_class
 
 OP_TYPE = "AvgPoolTrunc_rtl"
 
 
-class AvgPoolTruncRTL(RtlLibOp):
+class AvgPoolTruncRTL(PoolWindowRTL):
     """The implementation of ``AvgPoolTrunc_rtl`` (see :func:`op_class`)."""
 
-    core = "pool_avg"
-    core_files = ("pool_avg.sv",)
+    op_type = OP_TYPE
+    function = "QuantAvgPool"
 
     def check_supported(self) -> None:
-        name = self.onnx_node.name
-        if self.get_nodeattr("Function") != "QuantAvgPool":
-            raise finn_error(f"{name}: {OP_TYPE} implements Function=QuantAvgPool only")
-        if self.get_nodeattr("Channels") % self.get_nodeattr("PE"):
-            raise finn_error(f"{name}: PE must divide Channels")
+        super().check_supported()
         if not supports(self.get_input_datatype()):
-            raise finn_error(f"{name}: {OP_TYPE} needs an integer input (not BIPOLAR)")
+            raise finn_error(
+                f"{self.onnx_node.name}: {OP_TYPE} needs an integer input (not BIPOLAR)"
+            )
 
     def shift(self) -> int:
         """The right shift of FINN's QuantAvgPool (finn-plus 1.6.1 ``Pool.execute_node``): the
         bit length of ``(2**ibits - 1) * K2`` minus the output bits, at least 0."""
-        k2 = int(np.prod(self.get_nodeattr("KernelSize")))
         ibits = self.get_input_datatype().bitwidth()
         obits = self.get_output_datatype().bitwidth()
-        return max(int((2**ibits - 1) * k2).bit_length() - obits, 0)
+        return max(int((2**ibits - 1) * self.k2()).bit_length() - obits, 0)
 
-    def core_params(self) -> dict[str, int | str]:
-        idt = self.get_input_datatype()
-        return {
-            "PE": self.get_nodeattr("PE"),
-            "WIDTH": idt.bitwidth(),
-            "OWIDTH": self.get_output_datatype().bitwidth(),
-            "K2": int(np.prod(self.get_nodeattr("KernelSize"))),
-            "SHIFT": self.shift(),
-            "SIGNED": int(idt.signed()),
-        }
+    def reduction_params(self) -> dict[str, int]:
+        return {"SHIFT": self.shift(), "SIGNED": int(self.get_input_datatype().signed())}
 
     def lut_estimation(self, fpgapart=None) -> int:
         """A structural model, not calibrated by synthesis: per channel lane one accumulator
         adder and register (1 LUT per bit)."""
-        k_bits = max(1, int(np.ceil(np.log2(int(np.prod(self.get_nodeattr("KernelSize")))))))
+        k_bits = max(1, int(np.ceil(np.log2(self.k2()))))
         bits = self.get_nodeattr("PE") * (self.get_input_datatype().bitwidth() + k_bits + 1)
         return int(bits) + 4
-
-    def bram_estimation(self, fpgapart=None) -> int:
-        return 0
 
 
 def supports(idt) -> bool:
@@ -67,6 +54,4 @@ def supports(idt) -> bool:
 
 def op_class() -> type:
     """``AvgPoolTrunc_rtl`` as a FINN hardware op (a subclass of ``Pool`` and ``RTLBackend``)."""
-    from finn.custom_op.fpgadataflow.pool import Pool  # lazy: FINN import
-
-    return finn_class(OP_TYPE, AvgPoolTruncRTL, Pool)
+    return pool_class(OP_TYPE, AvgPoolTruncRTL)

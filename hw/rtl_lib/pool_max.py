@@ -1,40 +1,30 @@
 """``MaxPool_rtl``: FINN's ``Pool`` with ``Function=MaxPool`` as this project's RTL.
 
 FINN's base ``Pool`` gives the attributes, shapes, folding (PE channels per word) and the
-Python execution; the core is ``hdl/pool_max.sv``. It consumes the stream of FINN's depthwise
-``ConvolutionInputGenerator`` (SIMD == PE), as FINN's ``Pool_hls`` does.
+Python execution; the core is ``hdl/pool_window.sv`` (``FUNCTION="MaxPool"``). It consumes the
+stream of FINN's depthwise ``ConvolutionInputGenerator`` (SIMD == PE), as FINN's ``Pool_hls``
+does. finn-plus 1.6.1 has no ``StreamingMaxPool`` op: its ``InferPool`` turns every MaxPool
+(2-D or 1-D, kernel >= stride, incl. kernel == stride) into Im2Col + this ``Pool``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import RtlLibOp, finn_class, finn_error, signed_compare
+from .common import signed_compare
+from .pool_window import PoolWindowRTL, pool_class
 
 OP_TYPE = "MaxPool_rtl"
 
 
-class MaxPoolRTL(RtlLibOp):
+class MaxPoolRTL(PoolWindowRTL):
     """The implementation of ``MaxPool_rtl`` (see :func:`op_class`)."""
 
-    core = "pool_max"
-    core_files = ("pool_max.sv",)
+    op_type = OP_TYPE
+    function = "MaxPool"
 
-    def check_supported(self) -> None:
-        name = self.onnx_node.name
-        if self.get_nodeattr("Function") != "MaxPool":
-            raise finn_error(f"{name}: {OP_TYPE} implements Function=MaxPool only")
-        if self.get_nodeattr("Channels") % self.get_nodeattr("PE"):
-            raise finn_error(f"{name}: PE must divide Channels")
-
-    def core_params(self) -> dict[str, int | str]:
-        idt = self.get_input_datatype()
-        return {
-            "PE": self.get_nodeattr("PE"),
-            "WIDTH": idt.bitwidth(),
-            "K2": int(np.prod(self.get_nodeattr("KernelSize"))),
-            "SIGNED": signed_compare(idt),
-        }
+    def reduction_params(self) -> dict[str, int]:
+        return {"SIGNED": signed_compare(self.get_input_datatype())}
 
     def lut_estimation(self, fpgapart=None) -> int:
         """A structural model, not calibrated by synthesis: per channel lane one comparator
@@ -42,12 +32,7 @@ class MaxPoolRTL(RtlLibOp):
         bits = self.get_nodeattr("PE") * self.get_input_datatype().bitwidth()
         return int(np.ceil(1.5 * bits)) + 4
 
-    def bram_estimation(self, fpgapart=None) -> int:
-        return 0
-
 
 def op_class() -> type:
     """``MaxPool_rtl`` as a FINN hardware op (a subclass of ``Pool`` and ``RTLBackend``)."""
-    from finn.custom_op.fpgadataflow.pool import Pool  # lazy: FINN import
-
-    return finn_class(OP_TYPE, MaxPoolRTL, Pool)
+    return pool_class(OP_TYPE, MaxPoolRTL)

@@ -276,10 +276,93 @@ def folded_link_depths(folding: dict, designs: list[NodeDesign]) -> list[int] | 
     return depths
 
 
+def tap_streams(designs: list[NodeDesign]) -> list[tuple[int, int]]:
+    """The tapped streams of a debug top, in order: every output port of every layer, as
+    ``(layer index, output port)`` (a chain: one per layer)."""
+    return [(k, p) for k, d in enumerate(designs) for p in range(max(1, len(d.outputs)))]
+
+
+def _out_width(d: NodeDesign, port: int) -> int:
+    return d.outputs[port][2] if d.outputs else d.out_width
+
+
 def tap_bytes(designs: list[NodeDesign]) -> tuple[int, ...]:
-    """Bytes per word of each tapped stream (every layer's output), padded to
-    whole 32-bit words as :func:`stitched_top` lays them out in ``fb_tap_data``."""
-    return tuple(4 * -(-d.out_width // 32) for d in designs)
+    """Bytes per word of each tapped stream (:func:`tap_streams`), padded to whole 32-bit
+    words as the stitched top lays them out in ``fb_tap_data``."""
+    return tuple(4 * -(-_out_width(designs[k], p) // 32) for k, p in tap_streams(designs))
+
+
+def _port_lines(n_fifos: int, tapped: tuple[int, ...]) -> str:
+    """The stitched top's outputs beyond the streams: the FIFO monitors (with any FIFO) and,
+    in a debug top, the taps."""
+    mon = n_fifos * MONITOR_BITS
+    out = (
+        f",\n  output [{mon - 1}:0] fb_fifo_count, output [{mon - 1}:0] fb_fifo_max" if mon else ""
+    )
+    if len(tapped) > MAX_TAPS:
+        raise RtlSimError(f"{len(tapped)} layer outputs to tap; at most {MAX_TAPS} per model")
+    if tapped:
+        out += (
+            f",\n  output [{len(tapped) - 1}:0] fb_tap_fire,"
+            f" output [{8 * sum(tapped) - 1}:0] fb_tap_data"
+        )
+    return out
+
+
+def _tap_line(i: int, stream: str, tapped: tuple[int, ...]) -> str:
+    """Tap ``i`` of a debug top: stream ``stream``'s handshake and data."""
+    lo, nb = 8 * sum(tapped[:i]), 8 * tapped[i]
+    return (
+        f"  assign fb_tap_fire[{i}] = {stream}_tvalid && {stream}_tready;"
+        f" assign fb_tap_data[{lo + nb - 1}:{lo}] = {nb}'({stream}_tdata);\n"
+    )
+
+
+#: the file a top with FIFO capacity limits reads them from (one hex word per FIFO)
+LIMIT_FILE = "fb_fifo_limit.dat"
+
+
+def _fifo_lines(
+    n: int, a: str, f: str, width: int, depth: int, fifo_style: str, limits: bool
+) -> list[str]:
+    """The inter-layer FIFO ``q{n}`` from stream ``a`` (declared by the caller) to stream
+    ``f`` (declared here), its occupancy on the monitor outputs (bits 32n..32n+31 of
+    ``fb_fifo_count`` / ``fb_fifo_max``). ``limits``: the FIFO accepts a word only while it
+    holds fewer than ``fb_limit[n]`` (read at run time from :data:`LIMIT_FILE`): the measuring
+    model of FIFO sizing emulates smaller depths with it, without a recompile."""
+    lo, hi = n * MONITOR_BITS, (n + 1) * MONITOR_BITS - 1
+    cw = depth.bit_length() + 1  # fifo.sv's count width: $clog2(DEPTH+1) + 1
+    out = [
+        f"  wire [{width - 1}:0] {f}_tdata; wire {f}_tvalid, {f}_tready;\n",
+        f"  wire [{cw - 1}:0] {f}_count, {f}_max;\n",
+        f"  assign fb_fifo_count[{hi}:{lo}] = {MONITOR_BITS}'({f}_count);"
+        f" assign fb_fifo_max[{hi}:{lo}] = {MONITOR_BITS}'({f}_max);\n",
+    ]
+    ivld, irdy = f"{a}_tvalid", f"{a}_tready"
+    if limits:
+        out.append(
+            f"  wire {f}_open = {MONITOR_BITS}'({f}_count) < fb_limit[{n}]; wire {f}_irdy;"
+            f" assign {a}_tready = {f}_irdy && {f}_open;\n"
+        )
+        ivld, irdy = f"{a}_tvalid && {f}_open", f"{f}_irdy"
+    out.append(
+        f"  fifo #(.DEPTH({depth}), .DATA_WIDTH({width}), "
+        f'.RAM_STYLE("{fifo_ram_style(depth, fifo_style)}")) q{n}(.clk(ap_clk), '
+        f".rst(!ap_rst_n), .idat({a}_tdata), .ivld({ivld}), .irdy({irdy}), "
+        f".odat({f}_tdata), .ovld({f}_tvalid), .ordy({f}_tready), "
+        f".count({f}_count), .maxcount({f}_max));\n"
+    )
+    return out
+
+
+def _limit_lines(n_fifos: int, limits: bool) -> list[str]:
+    """The capacity limits' memory, read at run time (see :func:`_fifo_lines`)."""
+    if not limits or not n_fifos:
+        return []
+    return [
+        f"  logic [{MONITOR_BITS - 1}:0] fb_limit [0:{n_fifos - 1}];\n",
+        f'  initial $readmemh("{LIMIT_FILE}", fb_limit);\n',
+    ]
 
 
 def stitched_top(
@@ -287,6 +370,7 @@ def stitched_top(
     fifo_depths: int | Sequence[int] = FIFO_DEPTH,
     taps: bool = False,
     fifo_style: str = FIFO_STYLE,
+    limits: bool = False,
 ) -> dict[str, str]:
     """All node sources plus ``fb_top``: the nodes in order with a FIFO between neighbours
     (depth ``fifo_depths[k]`` after node k, storage ``fifo_style``). With two or more nodes the
@@ -294,7 +378,8 @@ def stitched_top(
     maximum since reset (finn-rtllib fifo's count/maxcount), :data:`MONITOR_BITS` bits per FIFO.
     ``taps``: also the outputs ``fb_tap_fire`` (bit k: layer k's output handshakes) and
     ``fb_tap_data`` (layer k's output word at byte offset ``sum(tap_bytes[:k])``), for
-    locating the first layer whose stream differs (:func:`tap_bytes`)."""
+    locating the first layer whose stream differs (:func:`tap_bytes`). ``limits``: each FIFO's
+    capacity limited at run time (:func:`_fifo_lines`)."""
     from finn.util.settings import get_settings
 
     depths = link_depths(designs, fifo_depths)
@@ -307,34 +392,18 @@ def stitched_top(
     if len(designs) > 1:
         fifo = Path(get_settings().finn_rtllib) / "fifo/hdl/fifo.sv"
         sources = verilator_rtllib.patch_sources({**sources, "fifo.sv": fifo.read_text()})
+    tapped = tap_bytes(designs) if taps else ()
     if not is_chain(designs):
-        if taps:
-            raise RtlSimError(
-                "locating the first wrong layer taps a chain of layers; this design forks and "
-                "joins (a residual block): compare its layers one by one with rtl_nodes instead"
-            )
-        sources["fb_top.sv"] = _graph_top(designs, depths, fifo_style)
+        sources["fb_top.sv"] = _graph_top(designs, depths, fifo_style, limits, tapped)
         return sources
     iw, ow = designs[0].in_width, designs[-1].out_width
-    mon = len(depths) * MONITOR_BITS
-    monitor_ports = (
-        f",\n  output [{mon - 1}:0] fb_fifo_count, output [{mon - 1}:0] fb_fifo_max"
-        if depths
-        else ""
-    )
-    tapped = tap_bytes(designs) if taps else ()
-    if len(tapped) > MAX_TAPS:
-        raise RtlSimError(f"{len(tapped)} layer outputs to tap; at most {MAX_TAPS} per model")
-    if tapped:
-        monitor_ports += (
-            f",\n  output [{len(tapped) - 1}:0] fb_tap_fire,"
-            f" output [{8 * sum(tapped) - 1}:0] fb_tap_data"
-        )
+    monitor_ports = _port_lines(len(depths), tapped)
     body = [
         "// generated by fewerbits (hw/rtlsim/design.py)\n",
         "module fb_top(input ap_clk, input ap_rst_n,\n",
         f"  input [{iw - 1}:0] in_tdata, input in_tvalid, output in_tready,\n",
         f"  output [{ow - 1}:0] out_tdata, output out_tvalid, input out_tready{monitor_ports});\n",
+        *_limit_lines(len(depths), limits),
     ]
     prev = "in"
     for k, d in enumerate(designs):
@@ -344,11 +413,7 @@ def stitched_top(
             body.append(f"  wire [{d.out_width - 1}:0] {o}_tdata; wire {o}_tvalid, {o}_tready;\n")
         body.append(_instance(d, k, prev, o))
         if tapped:
-            lo_t, nb = 8 * sum(tapped[:k]), 8 * tapped[k]
-            body.append(
-                f"  assign fb_tap_fire[{k}] = {o}_tvalid && {o}_tready;"
-                f" assign fb_tap_data[{lo_t + nb - 1}:{lo_t}] = {nb}'({o}_tdata);\n"
-            )
+            body.append(_tap_line(k, o, tapped))
         if not last:
             nxt = designs[k + 1]
             if nxt.in_width != d.out_width:
@@ -356,31 +421,25 @@ def stitched_top(
                     f"{d.name} -> {nxt.name}: stream widths {d.out_width} != {nxt.in_width}; "
                     "a data-width converter is missing from the graph"
                 )
-            f, depth, lo = f"f{k}", depths[k], k * MONITOR_BITS
-            cw = (depth).bit_length() + 1  # fifo.sv's count width: $clog2(DEPTH+1) + 1
-            body.append(f"  wire [{d.out_width - 1}:0] {f}_tdata; wire {f}_tvalid, {f}_tready;\n")
-            body.append(f"  wire [{cw - 1}:0] {f}_count, {f}_max;\n")
-            body.append(
-                f"  assign fb_fifo_count[{lo + MONITOR_BITS - 1}:{lo}] = {MONITOR_BITS}'({f}_count);"
-                f" assign fb_fifo_max[{lo + MONITOR_BITS - 1}:{lo}] = {MONITOR_BITS}'({f}_max);\n"
-            )
-            body.append(
-                f"  fifo #(.DEPTH({depth}), .DATA_WIDTH({d.out_width}), "
-                f'.RAM_STYLE("{fifo_ram_style(depth, fifo_style)}")) q{k}(.clk(ap_clk), '
-                f".rst(!ap_rst_n), .idat({o}_tdata), .ivld({o}_tvalid), .irdy({o}_tready), "
-                f".odat({f}_tdata), .ovld({f}_tvalid), .ordy({f}_tready), "
-                f".count({f}_count), .maxcount({f}_max));\n"
-            )
+            f = f"f{k}"
+            body += _fifo_lines(k, o, f, d.out_width, depths[k], fifo_style, limits)
             prev = f
     body.append("endmodule\n")
     sources["fb_top.sv"] = "".join(body)
     return sources
 
 
-def _graph_top(designs: list[NodeDesign], depths: list[int], fifo_style: str = FIFO_STYLE) -> str:
+def _graph_top(
+    designs: list[NodeDesign],
+    depths: list[int],
+    fifo_style: str = FIFO_STYLE,
+    limits: bool = False,
+    tapped: tuple[int, ...] = (),
+) -> str:
     """``fb_top`` for a layer graph with forks and joins: each link through its own FIFO, the
     graph input into the stream no layer produces, the output from the one no layer consumes.
-    Same ports as the chain's top (one stream in, one out, the FIFO monitors)."""
+    Same ports as the chain's top (one stream in, one out, the FIFO monitors, in a debug top
+    the taps: every output port of every layer, :func:`tap_streams`)."""
     lk = links(designs)
     ends_in = [(k, p) for k, d in enumerate(designs) for p in range(len(d.inputs))]
     ends_in = [e for e in ends_in if not any((ln.dst, ln.dst_port) == e for ln in lk)]
@@ -393,18 +452,18 @@ def _graph_top(designs: list[NodeDesign], depths: list[int], fifo_style: str = F
         )
     (ki, pi), (ko, po) = ends_in[0], ends_out[0]
     iw, ow = designs[ki].inputs[pi][2], designs[ko].outputs[po][2]
-    mon = len(lk) * MONITOR_BITS
     body = [
         "// generated by fewerbits (hw/rtlsim/design.py): a layer graph with forks and joins\n",
         "module fb_top(input ap_clk, input ap_rst_n,\n",
         f"  input [{iw - 1}:0] in_tdata, input in_tvalid, output in_tready,\n",
         f"  output [{ow - 1}:0] out_tdata, output out_tvalid, input out_tready",
-        f",\n  output [{mon - 1}:0] fb_fifo_count, output [{mon - 1}:0] fb_fifo_max" if lk else "",
+        _port_lines(len(lk), tapped),
         ");\n",
     ]
     src = {(ki, "i", pi): "in", (ko, "o", po): "out"}
+    body += _limit_lines(len(lk), limits)
     for n, ln in enumerate(lk):
-        a, f, depth, lo = f"s{n}", f"f{n}", depths[n], n * MONITOR_BITS
+        a, f = f"s{n}", f"f{n}"
         src[(ln.src, "o", ln.src_port)], src[(ln.dst, "i", ln.dst_port)] = a, f
         w = ln.width
         if designs[ln.dst].inputs[ln.dst_port][2] != w:
@@ -412,19 +471,10 @@ def _graph_top(designs: list[NodeDesign], depths: list[int], fifo_style: str = F
                 f"{_link_name(designs, ln)}: stream widths {w} != "
                 f"{designs[ln.dst].inputs[ln.dst_port][2]}; a data-width converter is missing"
             )
-        cw = depth.bit_length() + 1  # fifo.sv's count width: $clog2(DEPTH+1) + 1
-        body.append(f"  wire [{w - 1}:0] {a}_tdata, {f}_tdata; wire {a}_tvalid, {a}_tready, ")
-        body.append(f"{f}_tvalid, {f}_tready;\n  wire [{cw - 1}:0] {f}_count, {f}_max;\n")
-        body.append(
-            f"  assign fb_fifo_count[{lo + MONITOR_BITS - 1}:{lo}] = {MONITOR_BITS}'({f}_count);"
-            f" assign fb_fifo_max[{lo + MONITOR_BITS - 1}:{lo}] = {MONITOR_BITS}'({f}_max);\n"
-        )
-        body.append(
-            f"  fifo #(.DEPTH({depth}), .DATA_WIDTH({w}), "
-            f'.RAM_STYLE("{fifo_ram_style(depth, fifo_style)}")) q{n}(.clk(ap_clk), .rst(!ap_rst_n), '
-            f".idat({a}_tdata), .ivld({a}_tvalid), .irdy({a}_tready), .odat({f}_tdata), "
-            f".ovld({f}_tvalid), .ordy({f}_tready), .count({f}_count), .maxcount({f}_max));\n"
-        )
+        body.append(f"  wire [{w - 1}:0] {a}_tdata; wire {a}_tvalid, {a}_tready;\n")
+        body += _fifo_lines(n, a, f, w, depths[n], fifo_style, limits)
+    for i, (k, p) in enumerate(tap_streams(designs) if tapped else ()):
+        body.append(_tap_line(i, src[(k, "o", p)], tapped))
     for k, d in enumerate(designs):
         clk2x = ".ap_clk2x(ap_clk), " if "ap_clk2x" in _ports_of(d) else ""
         ports = [
@@ -451,18 +501,32 @@ def stitched_design(
     name: str = "stitched accelerator",
     debug: bool = False,
     fifo_style: str = FIFO_STYLE,
+    quick: bool = False,
+    limit_file: Path | None = None,
 ) -> Design:
     """The simulation top level of ``designs`` in order (:func:`stitched_top`) with every memory
     file they read, as a simulator back end takes it. ``debug``: with stream taps and able to
-    write an FST waveform (a separate, slower model; only for locating a mismatch)."""
+    write an FST waveform (a separate, slower model; only for locating a mismatch). ``quick``:
+    compiled for build time, not run time (:attr:`Design.quick`; FIFO sizing's short runs).
+    ``limit_file``: FIFO capacities set at run time from that file (staged as
+    :data:`LIMIT_FILE` into the working directory; :func:`_fifo_lines`)."""
     data_files: dict[str, Path] = {}
     for d in designs:
         data_files.update(d.data_files)
-    sources = stitched_top(designs, fifo_depths, taps=debug, fifo_style=fifo_style)
+    limits = limit_file is not None
+    sources = stitched_top(designs, fifo_depths, taps=debug, fifo_style=fifo_style, limits=limits)
+    if limits:
+        data_files[LIMIT_FILE] = Path(limit_file)
     monitors = len(links(designs))
     taps = tap_bytes(designs) if debug else ()
     return Design(
-        name, sources, data_files=data_files, fifo_monitors=monitors, taps=taps, trace=debug
+        name,
+        sources,
+        data_files=data_files,
+        fifo_monitors=monitors,
+        taps=taps,
+        trace=debug,
+        quick=quick,
     )
 
 

@@ -45,6 +45,10 @@ DEEP_MIN = 256
 PYTHON_FRAMES = 8
 #: re-simulations allowed when a sized FIFO ran full and slowed the accelerator down
 MAX_ROUNDS = 4
+#: FIFOs deeper than this after the measurement are searched smaller (:func:`_search_depths`)
+SEARCH_ABOVE = 32
+#: the smallest depth the search tries
+SEARCH_MIN = 4
 FIFO_JSON = "fifo.json"
 
 
@@ -79,6 +83,7 @@ class FifoLink:
     depth_before: int
     max_occupancy: int = 0  # deep run, always-ready sink
     max_occupancy_backpressure: int = 0  # deep run, random output back-pressure
+    depth_measured: int = 0  # from the occupancy at the accelerator's rate, before the search
     depth: int = 0  # the chosen depth
     cost_before: dict = field(default_factory=dict)
     cost: dict = field(default_factory=dict)
@@ -179,16 +184,80 @@ def write_folding_depths(build: BuildDir, links: list[FifoLink]) -> dict:
     return cfg
 
 
-def _settle_depths(build, links, words, frames, seed, simulator, ref, interval, say):
+def _search_depths(st, links, words, frames, seed, interval, say) -> list[dict]:
+    """Smaller depths for the FIFOs the measurement made deeper than :data:`SEARCH_ABOVE`.
+
+    At the accelerator's rate such a FIFO sits in front of a layer that takes a frame's worth
+    of words slower than they arrive (a sliding window's consumer): never letting it fill keeps
+    every layer before it free of back-pressure, which the throughput may not need. A first
+    trial sets all of them to :data:`SEARCH_MIN`; if that costs throughput, each one (the
+    largest first, the ones searched before at their new depths) is tried at
+    :data:`SEARCH_MIN`, else halved from its measured depth while that passes. A trial passes when the three runs (full rate, paced, paced
+    with back-pressure) give outputs bit-exact with the deep run and cycles/frame equal to
+    it. Trials stream half the frames (at least 8; the steady state is the second half) on
+    the measuring model with run-time capacity limits (:meth:`Stitched.set_limits`, no
+    recompile); the depths found are proven afterwards on all frames with a model built with
+    them (:func:`_settle_depths`). Returns the trials."""
+    n = max(8, frames // 2)
+    words = words[: n * (len(words) // frames)]
+    st.set_limits(st.fifo_depths)
+    ref = _runs(st, words, n, seed, interval)
+    ref_cycles = [_steady_cycles(r) for r in ref]
+    trials: list[dict] = []
+
+    def ok(depths: list[int]) -> bool:
+        st.set_limits(depths)
+        try:
+            res = _runs(st, words, n, seed, interval)
+        except RtlSimError as e:  # a deadlock (timeout) or an RTL assertion: too small
+            trials.append({"depths": depths, "ok": False, "error": str(e)[:200]})
+            return False
+        good = all(np.array_equal(r.out, ref[0].out) for r in res) and (
+            [_steady_cycles(r) for r in res] == ref_cycles
+        )
+        trials.append({"depths": depths, "ok": good})
+        return good
+
+    big = sorted((x for x in links if x.depth > SEARCH_ABOVE), key=lambda x: -x.depth * x.width)
+    say(f"searching {len(big)} FIFOs deeper than {SEARCH_ABOVE}: all at {SEARCH_MIN}")
+    if big and ok([SEARCH_MIN if x in big else x.depth for x in links]):
+        for ln in big:
+            ln.depth = SEARCH_MIN
+        big = []
+    for ln in big:
+        # the least depth first (known to fail if this FIFO alone was in the first trial),
+        # then halving from the measured depth while the trial passes: a FIFO either needs
+        # little (then one trial) or a good part of a feature map (then a few)
+        if len(big) > 1 and ok([SEARCH_MIN if x is ln else x.depth for x in links]):
+            ln.depth = SEARCH_MIN
+            continue
+        while ln.depth // 2 > SEARCH_MIN:
+            half = ln.depth // 2
+            say(f"searching FIFO {ln.index} ({ln.producer} -> {ln.consumer}): depth {half}")
+            if not ok([half if x is ln else x.depth for x in links]):
+                break
+            ln.depth = half
+    st.set_limits([x.depth for x in links])
+    return trials
+
+
+def _settle_depths(build, links, words, frames, seed, simulator, ref, interval, say, phases):
     """Re-simulate with the chosen depths (bit-exact, same cycles/frame as the deep-FIFO run),
-    doubling the FIFOs that fill up, at most MAX_ROUNDS times; return (rounds, cycles)."""
+    doubling the FIFOs that fill up, at most MAX_ROUNDS times; return (rounds, cycles). Wall
+    seconds of the compiles and runs are added to ``phases``."""
     ref_cycles = [_steady_cycles(r) for r in ref]
     rounds = []
     for _ in range(MAX_ROUNDS):
         depths = [ln.depth for ln in links]
         say(f"re-simulating with depths {depths}")
-        sized = Stitched(build.path, depths, simulator)
+        t0 = time.time()
+        sized = Stitched(build.path, depths, simulator, quick=True)
+        cpu = sized.compile().build_cpu_seconds
+        phases["compile_sized"] = phases.get("compile_sized", 0.0) + time.time() - t0
+        phases["compile_sized_cpu"] = phases.get("compile_sized_cpu", 0.0) + cpu
+        t0 = time.time()
         res = _runs(sized, words, frames, seed, interval)
+        phases["runs_sized"] = phases.get("runs_sized", 0.0) + time.time() - t0
         cycles = [_steady_cycles(r) for r in res]
         exact = all(np.array_equal(r.out, ref[0].out) for r in res)
         rounds.append({"depths": depths, "cycles_per_frame": cycles, "bit_exact": exact})
@@ -246,9 +315,12 @@ def size_fifos(
     simulator: str = DEFAULT_SIMULATOR,
     seed: int = 1,
     progress: Callable[[str], None] | None = None,
+    search: bool = True,
 ) -> dict:
     """Size every inter-layer FIFO of an all-RTL, code-generated build by simulation; write the
-    depths into BUILD/folding.json and the report BUILD/fifo.json; return the report."""
+    depths into BUILD/folding.json and the report BUILD/fifo.json; return the report.
+    ``search``: FIFOs measured deeper than :data:`SEARCH_ABOVE` are searched smaller
+    (:func:`_search_depths`) before the proof."""
     say = progress or (lambda _msg: None)
     build = BuildDir(Path(build_dir).absolute())
     if frames < 8:
@@ -257,6 +329,7 @@ def size_fifos(
     cfg = read_json(build.config) if build.config.is_file() else {}
     part = cfg.get("fpga_part") or "xc7z020clg400-1"
     say("reading the build")
+    phases: dict[str, float] = {}
     current = Stitched(build.path, design.FIFO_DEPTH, simulator)
     if len(current.designs) < 2:
         raise FifoSizingError(f"{build.path}: one layer only, no FIFO between layers to size")
@@ -285,10 +358,16 @@ def size_fifos(
     words = geo.pack_in(x)
 
     say(f"measuring: {len(links)} FIFOs at depth {deep}, {frames} frames (compile + 3 runs)")
-    deep_sim = Stitched(build.path, deep, simulator)
+    phases["read"] = time.time() - t0
+    t1 = time.time()
+    deep_sim = Stitched(build.path, deep, simulator, quick=True, limits=search)
+    phases["compile_deep_cpu"] = deep_sim.compile().build_cpu_seconds
+    phases["compile_deep"] = time.time() - t1
+    t1 = time.time()
     free = deep_sim.run_words(words, frames, (0, 0), seed)
     interval = math.ceil(_steady_cycles(free))  # the accelerator's own rate
     ref = _runs(deep_sim, words, frames, seed, interval, free)
+    phases["runs_deep"] = time.time() - t1
     if not all(np.array_equal(r.out, free.out) for r in ref):
         raise FifoSizingError(
             "deep-FIFO runs with and without pacing / back-pressure give different outputs"
@@ -300,22 +379,32 @@ def size_fifos(
                 f"FIFO {link.index} ({link.producer} -> {link.consumer}) filled all {deep} slots "
                 "of the measuring run: it sits before the rate-limiting layer; size it by hand"
             )
-        link.depth = round_depth(int(max(m0, m1)))
+        link.depth = link.depth_measured = round_depth(int(max(m0, m1)))
     ref_cycles = [_steady_cycles(r) for r in ref]
 
     say(f"checking FINN's Python execution on {min(frames, PYTHON_FRAMES)} frames")
     n_py = min(frames, PYTHON_FRAMES)
+    t1 = time.time()
     py = _python_dataflow(deep_sim, x[:n_py])
     rtl = geo.unpack_out(ref[0].out, frames)[:n_py]
     if not np.array_equal(rtl.reshape(n_py, -1), py.reshape(n_py, -1)):
         raise FifoSizingError("the deep-FIFO simulation differs from FINN's Python execution")
+    phases["python_check"] = time.time() - t1
 
+    trials = []
+    if search and any(ln.depth > SEARCH_ABOVE for ln in links):
+        t1 = time.time()
+        trials = _search_depths(deep_sim, links, words, frames, seed, interval, say)
+        phases["search"] = time.time() - t1
     rounds, cycles = _settle_depths(
-        build, links, words, frames, seed, simulator, ref, interval, say
+        build, links, words, frames, seed, simulator, ref, interval, say, phases
     )
     write_folding_depths(build, links)
     report = _report(build, links, part, frames, deep, simulator, ref_cycles, cycles, rounds, n_py)
+    report["search_trials"] = trials
     report["seconds"] = round(time.time() - t0, 1)
+    # where the wall time went: reading the build, the two compiles, the runs, Python's check
+    report["phases_seconds"] = {k: round(v, 1) for k, v in phases.items()}
     write_json(build.path / FIFO_JSON, report)
     add_to_build_report(build, report)
     return report

@@ -6,8 +6,9 @@ accelerator (same layers, FIFO depths and memory files; the top taps every layer
 stream and can write an FST waveform: :func:`.design.stitched_design` with ``debug=True``),
 records every handshake on every layer's output, and compares each layer's stream, word by
 word and frame by frame, with FINN's Python execution of that layer fed by the Python execution
-of the layers before it. The first layer (in graph order) with a differing word is the
-culprit: the layers before it produced the right stream, so it computed a wrong one from a
+of the layers before it (a residual graph: every output port of every layer, each layer fed
+by the Python streams of its producers). The first layer (in graph order) with a differing
+word is the culprit: the layers before it produced the right stream, so it computed a wrong one from a
 right input. With ``trace`` the window ``[cycle - before, cycle + after]`` around that word's
 handshake is written as an FST file (open it with GTKWave: :attr:`Mismatch.gtkwave`).
 """
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..sim import get_backend
 from . import design, packing
-from .sim import Stitched, geometry, python_exec
+from .sim import Stitched, geometry, python_exec, python_exec_ports
 
 #: cycles of waveform before / after the first wrong beat
 TRACE_BEFORE, TRACE_AFTER = 400, 100
@@ -72,8 +73,11 @@ def _compare(node, geo, stream, want: np.ndarray, n: int) -> Mismatch | None:
     """The first word of a layer's recorded ``stream`` (words, cycles) that differs from the
     expected values ``want`` (n * words per frame, elements per word); None if all agree."""
     words, cycles = stream
-    if words.shape[0] != want.shape[0]:
+    if words.shape[0] < want.shape[0]:
         return Mismatch(node.name, node.op_type, words=(words.shape[0], want.shape[0]), frames=n)
+    # words past the last frame: a layer that needs no input for the start of its next frame
+    # (FMPadding's top padding row, a sliding window's first outputs of it) runs on into it
+    words, cycles = words[: want.shape[0]], cycles[: want.shape[0]]
     # values, not bytes: a layer may fill the padding bits of its words (sign extension)
     got = packing.unpack(words[:, : geo.out_bytes], geo.odt, geo.out_folded[-1])
     bad = np.flatnonzero(np.any(got != want, axis=1))
@@ -127,15 +131,31 @@ def locate_mismatch(
     job = st.geo.words_job(st.geo.pack_in(x), n, out_dir / "work")
     job.tap_dir = out_dir / "taps"
     res = backend.run(binary, job)
-    cur = x
+    tap = {kp: i for i, kp in enumerate(design.tap_streams(st.designs))}
+    model = st.graphs.dataflow
+    produced = {t for nd in st.graphs.nodes for t in nd.output}
+    values: dict[str, np.ndarray] = {}  # tensor -> Python's values (N, ...), in graph order
     found = Mismatch(None, frames=n)
     for k, node in enumerate(st.graphs.nodes):
-        geo = geometry(getCustomOp(node))
-        cur = python_exec(st.graphs.dataflow, node, cur.reshape(n, *geo.in_normal[1:]))
-        want = cur.reshape(n * geo.out_words, geo.out_folded[-1])
-        wrong = _compare(node, geo, res.taps[k], want, n)
-        if wrong is not None:
-            found = wrong
+        inst = getCustomOp(node)
+        streamed = [t for t in node.input if t and model.get_initializer(t) is None]
+        xs = [
+            (values[t] if t in produced else x).reshape(n, *geometry(inst, in_port=i).in_normal[1:])
+            for i, t in enumerate(streamed)
+        ]
+        if len(streamed) > 1 or len(node.output) > 1:  # a fork or a join
+            outs = python_exec_ports(model, node, xs)
+        else:
+            outs = [python_exec(model, node, xs[0])]
+        for p, out in enumerate(outs):
+            values[node.output[p]] = out
+            geo = geometry(inst, out_port=p)
+            want = out.reshape(n * geo.out_words, geo.out_folded[-1])
+            wrong = _compare(node, geo, res.taps[tap[(k, p)]], want, n)
+            if wrong is not None:
+                found = wrong
+                break
+        if found.layer is not None:
             break
     if trace and found.layer is not None:
         _write_trace(backend, binary, job, found, res.cycles, out_dir)

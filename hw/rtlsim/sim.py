@@ -462,13 +462,17 @@ class Stitched:
     """All RTL layers of a build in one simulation model (FIFO between neighbours), compiled and
     run by the simulator back end ``simulator`` (:func:`fewerbits.hw.sim.backend_names`).
     ``fifo_depths``: one depth for every link, one per link, or None for the depths the build's
-    folding config sets (``fewerbits fifo``), else :data:`design.FIFO_DEPTH`."""
+    folding config sets (``fewerbits fifo``), else :data:`design.FIFO_DEPTH`. ``quick``: the
+    model is compiled for build time, not run time (a few short runs: FIFO sizing).
+    ``limits``: every FIFO's capacity can be lowered at run time (:meth:`set_limits`)."""
 
     def __init__(
         self,
         build_dir: Path,
         fifo_depths: int | Sequence[int] | None = None,
         simulator: str = DEFAULT_SIMULATOR,
+        quick: bool = False,
+        limits: bool = False,
     ):
         from qonnx.custom_op.registry import getCustomOp
 
@@ -486,12 +490,29 @@ class Stitched:
         if fifo_depths is None:
             fifo_depths = build_link_depths(build_dir, self.designs)
         self.fifo_depths = design.link_depths(self.designs, fifo_depths)
-        self.design = design.stitched_design(self.designs, self.fifo_depths)
+        self.workdir = self.graphs.build_dir / "rtlsim" / "stitched"
+        self.limit_file = self.workdir.parent / "fifo_limits.dat" if limits else None
+        if self.limit_file is not None:
+            self.set_limits(self.fifo_depths)
+        self.design = design.stitched_design(
+            self.designs, self.fifo_depths, quick=quick, limit_file=self.limit_file
+        )
         self.sources = self.design.sources
         self.geo = geometry(getCustomOp(self.graphs.nodes[0]), getCustomOp(self.graphs.nodes[-1]))
         self.binary: Binary | None = None
-        self.workdir = self.graphs.build_dir / "rtlsim" / "stitched"
         self.last: StreamResult | None = None
+
+    def set_limits(self, limits: Sequence[int]) -> None:
+        """The next runs let FIFO k hold at most ``limits[k]`` words (at most its depth): the
+        accelerator as if built with those depths, without a recompile (a model built with
+        ``limits``; FIFO sizing's search, proven afterwards with the real depths)."""
+        if self.limit_file is None:
+            raise RtlSimError("FIFO limits need a model built with limits=True")
+        if len(limits) != len(self.fifo_depths):
+            raise RtlSimError(f"{len(limits)} FIFO limits for {len(self.fifo_depths)} FIFOs")
+        self.limit_file.parent.mkdir(parents=True, exist_ok=True)
+        words = [f"{min(int(v), d):08x}" for v, d in zip(limits, self.fifo_depths, strict=True)]
+        self.limit_file.write_text("\n".join(words) + "\n")
 
     def compile(self) -> Binary:
         if self.binary is None:

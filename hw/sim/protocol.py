@@ -62,6 +62,9 @@ class Design:
     taps: tuple[int, ...] = ()
     #: debugging: the model can write an FST waveform (``StreamJob.trace_file``)
     trace: bool = False
+    #: a model for a few short runs (FIFO sizing): a back end may compile it for build time
+    #: rather than run time (Verilator: C++ -O0, one translation unit)
+    quick: bool = False
 
     def stage_data(self, workdir: Path) -> Path:
         """Copy every memory file the design reads into ``workdir`` (fresh copies each time, so
@@ -83,6 +86,7 @@ class Binary:
     build_seconds: float
     design: Design | None = field(default=None, repr=False)
     backend: str = ""
+    build_cpu_seconds: float = 0.0  # CPU time of the build (0 from the cache), where known
 
 
 @dataclass

@@ -1,14 +1,17 @@
 // fewerbits RTL layer library: vector-vector (depthwise) unit for 7-series / UltraScale fabric.
 //
-// FINN's VVAU (depthwise convolution) with integer inputs and weights and no embedded
-// activation: for every output pixel and channel c, acc[c] = sum_k x[k][c] * W[c][k] over the
-// K2 = KH*KW window elements. Folding as FINN's VVAU: PE channels and SIMD window elements
+// FINN's VVAU (depthwise convolution) with integer inputs and weights: for every output pixel
+// and channel c, acc[c] = sum_k x[k][c] * W[c][k] over the K2 = KH*KW window elements, then
+// either acc itself (N_THRESHOLDS == 0, FINN's noActivation=1) or, with thresholds embedded
+// (noActivation=0), ACT_VAL + #{ t : acc >= T[c][t] } (FINN's MultiThreshold with out_scale 1). Folding as FINN's VVAU: PE channels and SIMD window elements
 // per input word; NF = CHANNELS/PE channel folds, SF = K2/SIMD window folds, one word per cycle.
 // The input is FINN's depthwise window stream (C/PE, K2, PE); lane (s, p) of a word is
 // element s*PE + p. Weights stream from FINN's memstream, word nf*SF + sf, lane (p, s) at
 // bits (p*SIMD + s)*W_WIDTH. After the last window fold the PE sums leave as one word
-// (OUT_WIDTH bits each, two's complement). Multipliers are fabric logic; USE_DSP lets
-// synthesis map them to DSP48 slices ("yes") or keep them in LUTs ("no").
+// (OUT_WIDTH bits each, two's complement). Thresholds (signed, THRESHOLD_WIDTH bits): the ROM
+// of thresholds_count.sv, entry (nf*PE + p)*N_THRESHOLDS + t for channel nf*PE + p (FINN's
+// threshold memory: PE-interleaved channels, TMEM = NF rows). Multipliers are fabric logic;
+// USE_DSP lets synthesis map them to DSP48 slices ("yes") or keep them in LUTs ("no").
 module vvu_fabric #(
 	int unsigned  PE,
 	int unsigned  SIMD,
@@ -23,6 +26,10 @@ module vvu_fabric #(
 	parameter     WEIGHT_FILE = "",
 	parameter     RAM_STYLE = "auto",
 	parameter     USE_DSP = "auto",
+	int unsigned  N_THRESHOLDS = 0,   // 0: output the accumulator (noActivation)
+	int unsigned  THRESHOLD_WIDTH = 1,
+	int           ACT_VAL = 0,        // added to the threshold count
+	parameter     THRESHOLD_FILE = "",
 
 	localparam int unsigned  SF = K2 / SIMD,
 	localparam int unsigned  NF = CHANNELS / PE,
@@ -73,11 +80,19 @@ module vvu_fabric #(
 		if(rst)  Sf <= 0;
 		else if(fire)  Sf <= (Sf == SF-1)? 0 : Sf + 1;
 	end
+	// channel fold of the current word (selects the thresholds)
+	localparam int unsigned  NF_BITS = NF > 1? $clog2(NF) : 1;
+	logic [NF_BITS-1:0]  Nf = 0;
+	always_ff @(posedge clk) begin
+		if(rst)  Nf <= 0;
+		else if(fire && Sf == SF-1)  Nf <= (Nf == NF-1)? 0 : Nf + 1;
+	end
 
 	// Stage 1: the operands registered (and sign- or zero-extended by one bit).
 	logic  V1 = 0;
 	logic  First1;
 	logic  Last1;
+	logic [NF_BITS-1:0]  Nf1;
 	logic signed [IN_WIDTH:0]  X1[PE][SIMD];
 	logic signed [W_WIDTH:0]  W1[PE][SIMD];
 	always_ff @(posedge clk) begin
@@ -88,6 +103,7 @@ module vvu_fabric #(
 		if(fire) begin
 			First1 <= Sf == 0;
 			Last1 <= Sf == SF-1;
+			Nf1 <= Nf;
 			for(int unsigned  pe = 0; pe < PE; pe++) begin
 				for(int unsigned  s = 0; s < SIMD; s++) begin
 					automatic logic [IN_WIDTH-1:0]  x = s_tdata[(s*PE + pe)*IN_WIDTH +: IN_WIDTH];
@@ -116,12 +132,33 @@ module vvu_fabric #(
 		end
 	end : genPE
 
+	// The output element of each PE: the sum, or its threshold count.
+	logic [OUT_WIDTH-1:0]  act[PE];
+	if(N_THRESHOLDS > 0) begin : genThresholds
+		uwire [PE*ACC_WIDTH-1:0]  sums;
+		uwire [PE*OUT_WIDTH-1:0]  counts;
+		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
+			assign	sums[pe*ACC_WIDTH +: ACC_WIDTH] = sum[pe];
+			assign	act[pe] = counts[pe*OUT_WIDTH +: OUT_WIDTH];
+		end : genPE
+		thresholds_count #(
+			.PE(PE), .NF(NF), .N_THRESHOLDS(N_THRESHOLDS), .ACC_WIDTH(ACC_WIDTH),
+			.THRESHOLD_WIDTH(THRESHOLD_WIDTH), .OUT_WIDTH(OUT_WIDTH), .ACT_VAL(ACT_VAL),
+			.SIGNED(1), .THRESHOLD_FILE(THRESHOLD_FILE)
+		) thresholds (.nf(Nf1), .acc(sums), .act(counts));
+	end : genThresholds
+	else begin : genAcc
+		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
+			assign	act[pe] = sum[pe][OUT_WIDTH-1:0];
+		end : genPE
+	end : genAcc
+
 	logic [PE*OUT_WIDTH-1:0]  ODat;
 	always_ff @(posedge clk) begin
 		if(en && V1) begin
 			for(int unsigned  pe = 0; pe < PE; pe++) begin
 				Acc[pe] <= sum[pe];
-				if(Last1)  ODat[pe*OUT_WIDTH +: OUT_WIDTH] <= sum[pe][OUT_WIDTH-1:0];
+				if(Last1)  ODat[pe*OUT_WIDTH +: OUT_WIDTH] <= act[pe];
 			end
 		end
 	end
