@@ -169,7 +169,7 @@ def default_resblock() -> nn.Module:
     return _calibrated(_randomize_bn(TinyResNet()), (1, 16, 16))
 
 
-def mobilenet_v1_w4a4(size: int = 32) -> nn.Module:
+def mobilenet_v1_w4a4(size: int = 64) -> nn.Module:
     """Brevitas' MobileNet-v1 w4a4 (imagenet_classification ``quant_mobilenet_v1_4b``) at a
     reduced ``size`` x ``size`` input (downsampled 32x, so the final average pool covers
     ``size/32`` squared pixels instead of ImageNet's 7x7), random weights and BN statistics,
@@ -201,7 +201,7 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
         "Brevitas default quantizers, one residual block (shared quantizer)",
     ),
     "resnet18_4w4a": ((3, 32, 32), "Brevitas zoo ResNet-18 4w4a: residual adds, TruncAvgPool"),
-    "mobilenet_v1_w4a4": ((3, 32, 32), "Brevitas MobileNet-v1 w4a4 at 32x32, depthwise convs"),
+    "mobilenet_v1_w4a4": ((3, 64, 64), "Brevitas MobileNet-v1 w4a4 at 64x64, depthwise convs"),
     "default_gap": ((1, 12, 12), "default quantizers, nn.AdaptiveAvgPool2d(1) + QuantIdentity"),
     "default_gap_linear": ((1, 12, 12), "default quantizers, AdaptiveAvgPool2d(1) -> QuantLinear"),
     "trunc_gap_round": ((1, 12, 12), "default quantizers, TruncAdaptiveAvgPool2d (ROUND)"),

@@ -91,7 +91,7 @@ def run_model(
         else:
             res = build(export_dir.model, build_dir.path, cfg, progress=False)
         est = res.estimates
-        row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps")}
+        row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps", "urams")}
         row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))
         x = np.random.default_rng(0).integers(0, 256, (samples, *shape)).astype(np.float32)
         np.save(out / name / "x.npy", x)
@@ -103,6 +103,7 @@ def run_model(
             export_dir=export_dir.path,
         )
         row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
+        row["verify_reasons"] = {lv["name"]: lv.get("reason") for lv in ver["levels"]}
         row["verify_summary"] = ver["summary"]
         st = (ver.get("rtl") or {}).get("rtl_stitched") or {}
         if st.get("cycles_per_frame"):
@@ -119,6 +120,7 @@ def _cell(row: dict) -> tuple[str, str, str]:
     b = row.get("build")
     build_cell = (
         f"{b['fps']:,.0f} FPS / {b['luts']:,.0f} LUT / {b['brams']:g} BRAM / {b['dsps']:g} DSP"
+        + (f" / {b['urams']:g} URAM" if b.get("urams") else "")
         if b
         else "–"
     )
@@ -150,7 +152,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"random weights; verification on random UINT8 inputs; {meta.get('skip', 'rtl_nodes')} "
         "left out.",
         "",
-        "| model | feature | export | build (FPS/LUT/BRAM/DSP) | verify levels "
+        "| model | feature | export | build (FPS/LUT/BRAM/DSP[/URAM]) | verify levels "
         "| rtl_stitched cycles/frame / FINN est. | date, --fit cost model | seconds |",
         "|---|---|---|---|---|---|---|---:|",
     ]

@@ -93,6 +93,8 @@ def features(inst, fpgapart: str) -> dict[str, float]:
         shallow = depth <= LUTRAM_DEPTH
         if hasattr(inst, "weight_memory_style"):  # hw/rtl_lib: the op chooses (weight_stream.sv)
             shallow = inst.weight_memory_style() != "block"
+        if "ram_style" in inst.get_nodeattr_types() and inst.get_nodeattr("ram_style") == "ultra":
+            shallow = False  # in URAM (FINN's uram_estimation), neither LUTRAM nor BRAM
         f["mem_lutram_bits"] = float(mw * mh * wbits) if shallow else 0.0
         f["finn_bram_deep"] = 0.0 if shallow else f["finn_bram"]
     if op.startswith("Thresholding"):

@@ -6,12 +6,20 @@ without looking at the device. :func:`fit_folding` instead asks FINN's own per-n
 ``uram_estimation`` through ``node_res_estimation``) for every legal folding of every layer, and
 then sweeps the cycles-per-frame target ``T``: for each ``T`` every layer takes its cheapest
 folding that meets ``T`` (cost = resource use weighted by how scarce each resource is; the
-weights of violated resources are raised a few times, Lagrangian style). The smallest ``T`` whose
-total fits the budget wins; every ``T`` tried is a point of the explored frontier.
+weights of violated resources are raised a few times, Lagrangian style; a choice still over
+budget is then repaired one layer at a time). The smallest ``T`` whose total fits the budget
+wins; every ``T`` tried is a point of the explored frontier.
 
 Legal foldings follow FINN: PE divides MH / channels, SIMD divides MW / input channels,
 ``SIMD >= MW/1024`` for HLS MVAUs, the HLS weight stream at most ``MAX_ALLOWED_AP_INT_W`` bits,
 and a depthwise SWG feeding a Pool/VVAU gets the same SIMD as that node's PE (one knob).
+
+On a part with UltraRAM (the budget has URAMs: UltraScale+, e.g. ZCU104's 96) every MVAU whose
+weights stream from FINN's memstream (``mem_mode`` internal_decoupled) also has each folding
+with its weight memory in URAM (FINN's ``ram_style="ultra"``, which on UltraScale+ needs
+``runtime_writeable_weights=1``: URAM has no bitstream initialisation, the driver writes the
+weights), estimated by FINN's ``uram_estimation``; the search then trades BRAM against URAM as
+against any other resource. The VVAU keeps its (small, K*K*C) weights in BRAM/LUTRAM.
 """
 
 from __future__ import annotations
@@ -106,6 +114,23 @@ def _estimate(inst, fpgapart: str, cost: CostModel | None = None) -> tuple[int, 
 DEPTHWISE_OPS = ("Pool_hls", "VVAU_hls", "VVAU_rtl", "MaxPool_rtl", "VVAUFabric_rtl")
 
 
+#: the node attributes that put an MVAU's weight memory into UltraRAM (non-Versal FINN parts)
+URAM_ATTRS = {"ram_style": "ultra", "runtime_writeable_weights": 1}
+
+
+def uram_capable(inst) -> bool:
+    """An MVAU whose weights FINN can hold in URAM (``ram_style="ultra"``: memstream, i.e.
+    ``mem_mode`` internal_decoupled)."""
+    return (
+        inst.onnx_node.op_type in ("MVAU_hls", "MVAU_rtl")
+        and inst.get_nodeattr("mem_mode") == "internal_decoupled"
+    )
+
+
+def _set(inst, attr: str, value) -> None:
+    inst.set_nodeattr(attr, value if isinstance(value, str) else int(value))
+
+
 def _node_options(model, node) -> list[dict[str, int]] | None:
     """Legal {attr: value} foldings of one node, or None if the node is not foldable here."""
     from finn.util.basic import MAX_ALLOWED_AP_INT_W
@@ -157,10 +182,12 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
 
 
 def make_knobs(
-    model, fpgapart: str, cost: CostModel | None = None
+    model, fpgapart: str, cost: CostModel | None = None, urams: bool = False
 ) -> tuple[list[Knob], dict[str, tuple[int, np.ndarray]]]:
     """Knobs with the estimate (by ``cost``, default FINN's) of every option, and the fixed
-    (unfoldable) nodes' estimates. Works on a copy: the model's own attributes are not changed."""
+    (unfoldable) nodes' estimates. With ``urams`` (the part has UltraRAM) a URAM-capable MVAU
+    has every folding twice: weights in BRAM/LUTRAM as FINN chooses, and in URAM
+    (:data:`URAM_ATTRS`). Works on a copy: the model's own attributes are not changed."""
     from finn.util.fpgadataflow import is_hls_node, is_rtl_node
     from qonnx.custom_op.registry import getCustomOp
 
@@ -174,6 +201,8 @@ def make_knobs(
         if opts is None:
             continue
         names = [node.name]
+        if urams and uram_capable(getCustomOp(node)):
+            opts = opts + [{**o, **URAM_ATTRS} for o in opts]
         configs = [{node.name: o} for o in opts]
         if node.op_type in DEPTHWISE_OPS or FOLDING_AS.get(node.op_type) in DEPTHWISE_OPS:
             swg = model.find_producer(node.input[0])
@@ -190,8 +219,11 @@ def make_knobs(
             c_max, r_sum = 0, np.zeros(4)
             for name, attrs in cfg.items():
                 inst = getCustomOp(by_name[name])
+                if name == k.name and urams and uram_capable(inst):
+                    for a, v in {"ram_style": "auto", "runtime_writeable_weights": 0}.items():
+                        _set(inst, a, attrs.get(a, v))  # the BRAM options: FINN's defaults
                 for a, v in attrs.items():
-                    inst.set_nodeattr(a, int(v))
+                    _set(inst, a, v)
                 c, r = _estimate(inst, fpgapart, cost)
                 c_max, r_sum = max(c_max, c), r_sum + r
             cyc.append(c_max)
@@ -214,6 +246,41 @@ def _choose(knobs: list[Knob], t: int, w: np.ndarray) -> list[int] | None:
         cost = k.res[ok] @ w + 1e-9 * k.cycles[ok]
         choice.append(int(ok[np.argmin(cost)]))
     return choice
+
+
+def _repair(
+    knobs: list[Knob], choice: list[int], t: int, base: np.ndarray, cap: np.ndarray
+) -> list[int] | None:
+    """Greedy repair of an over-budget choice at cycle target ``t``: repeatedly switch the one
+    knob whose move (to any option meeting ``t``) removes the most excess (relative to the
+    budget) per unit of resources it adds, until the total fits; None if no move helps.
+
+    The reweighting alone flips every layer of one shape at the same price ratio (MobileNet's
+    five identical 512x512 pointwise convs go BRAM -> URAM -> BRAM together); moving them one
+    at a time finds the mixes in between."""
+    scale = np.where(cap > 0, cap, 1.0)
+    choice = list(choice)
+    tot = base + sum((k.res[i] for k, i in zip(knobs, choice, strict=True)), np.zeros(4))
+    for _ in range(4 * len(knobs) + 1):
+        excess = np.maximum(tot - cap, 0.0) / scale
+        if not (excess > 1e-12).any():
+            return choice
+        best = None  # (score, knob index, option)
+        for ki, k in enumerate(knobs):
+            ok = np.flatnonzero(k.cycles <= t)
+            delta = k.res[ok] - k.res[choice[ki]]
+            gain = excess.sum() - (np.maximum(tot + delta - cap, 0.0) / scale).sum(axis=1)
+            added = (np.maximum(delta, 0.0) / scale).sum(axis=1) + 1e-9
+            score = np.where(gain > 1e-12, gain / added, -1.0)
+            j = int(np.argmax(score))
+            if score[j] > 0 and (best is None or score[j] > best[0]):
+                best = (score[j], ki, int(ok[j]))
+        if best is None:
+            return None
+        _, ki, j = best
+        tot = tot + knobs[ki].res[j] - knobs[ki].res[choice[ki]]
+        choice[ki] = j
+    return None
 
 
 def search(
@@ -246,6 +313,16 @@ def search(
             if not over.any():
                 break
             w = w * np.where(over, 4.0, 1.0)
+        if point is not None and not point[3]:
+            fixed_up = _repair(knobs, point[0], t, fixed_res, cap)
+            if fixed_up is not None:
+                tot = fixed_res + sum(
+                    (k.res[i] for k, i in zip(knobs, fixed_up, strict=True)), np.zeros(4)
+                )
+                cyc = max(
+                    [fixed_cyc] + [int(k.cycles[i]) for k, i in zip(knobs, fixed_up, strict=True)]
+                )
+                point = (fixed_up, tot, cyc, True)
         if point is None:
             continue
         choice, tot, cyc, ok = point
@@ -269,7 +346,7 @@ def fit_folding(
     """The folding with the highest estimated FPS whose LUT/BRAM/DSP/URAM estimates (by
     ``cost_model``: ``synth``, FINN's calibrated by Yosys, or ``finn``) fit ``budget``."""
     cost = CostModel(cost_model)
-    knobs, fixed = make_knobs(model, fpgapart, cost)
+    knobs, fixed = make_knobs(model, fpgapart, cost, urams=budget.urams > 0)
     choice, frontier = search(knobs, fixed, budget, clk_ns)
     if choice is None:
         least = min(frontier, key=lambda p: max(p[r] / max(c, 1e-9) for r, c in _caps(budget)))
@@ -326,7 +403,7 @@ def apply_folding(model, folding: dict[str, dict[str, int]]):
 
     for node in model.graph.node:
         for a, v in folding.get(node.name, {}).items():
-            getCustomOp(node).set_nodeattr(a, int(v))
+            _set(getCustomOp(node), a, v)
     return model
 
 

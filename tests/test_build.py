@@ -253,6 +253,56 @@ def test_fit_never_exceeds_budget(which, tfc_build, cnv_build):
     assert res.cost_model["name"] == "synth" and "calibrated" in res.cost_model["ops"].values()
 
 
+def test_fit_puts_weights_in_uram_when_block_ram_runs_out(tfc_build):
+    """On a part with UltraRAM, --fit may hold an MVAU's weights in URAM (FINN's
+    ram_style="ultra", runtime-writeable on UltraScale+): with no BRAM in the budget the TFC
+    fits only that way, and FINN's own estimators of the applied folding agree."""
+    from functools import partial
+
+    from fewerbits.hw.boards import get_board
+    from fewerbits.hw.build.finn_config import dataflow_config
+    from fewerbits.hw.folding import Budget, FoldingError, apply_folding, fit_folding
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    from finn.builder.build_dataflow_steps import _minimize_bit_width
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from fewerbits.core.config import BuildConfig
+
+    spec = ModelWrapper(str(tfc_build / "intermediate_models" / "step_specialize_layers.onnx"))
+    model = _minimize_bit_width(spec, dataflow_config(BuildConfig(), tfc_build))
+    part = get_board("ZCU104").part
+    no_bram = Budget(luts=200_000, brams=0, dsps=1_000, urams=96)
+    with pytest.raises(FoldingError, match="brams"):  # no URAM: every MVAU needs a BRAM
+        fit_folding(model, part, Budget(200_000, 0, 1_000, 0), 10.0, cost_model="finn")
+    res = fit_folding(model, part, no_bram, 10.0, cost_model="finn")
+    assert res.totals["brams"] == 0 and 0 < res.totals["urams"] <= 96
+    folded = apply_folding(model, res.folding)
+    mvaus = [getCustomOp(n) for n in folded.graph.node if n.op_type == "MVAU_rtl"]
+    assert mvaus and all(m.get_nodeattr("ram_style") == "ultra" for m in mvaus)
+    assert all(m.get_nodeattr("runtime_writeable_weights") == 1 for m in mvaus)
+    per_node = folded.analysis(partial(res_estimation, fpgapart=part))
+    assert sum(r.get("BRAM_18K", 0) for r in per_node.values()) == 0
+    assert sum(r.get("URAM", 0) for r in per_node.values()) == res.totals["urams"]
+    # with BRAM to spare, URAM is a resource like any other: the fit needs none of it here
+    roomy = fit_folding(model, part, Budget(200_000, 312, 1_000, 96), 10.0, cost_model="finn")
+    assert roomy.fps >= res.fps
+    # FINN gives URAM weights no init file on UltraScale+ (the driver writes them); the
+    # Verilator design preloads the same memblock.dat instead
+    from fewerbits.hw.rtlsim import design
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+
+    folded = folded.transform(PrepareIP(part, 10.0))
+    node = next(n for n in folded.graph.node if n.op_type == "MVAU_rtl")
+    gen = Path(getCustomOp(node).get_nodeattr("code_gen_dir_ipgen"))
+    raw = next(gen.glob("*_memstream_wrapper.v")).read_text()
+    assert 'INIT_FILE = ""' in raw  # FINN's, for URAM
+    d = design.node_design(folded, node)
+    src = next(t for k, t in d.sources.items() if k.endswith("_memstream_wrapper.v"))
+    init = f"{node.name}__memblock.dat"
+    assert f'INIT_FILE = "./{init}"' in src and init in d.data_files
+
+
 def test_fit_build_report_within_budget(tfc_build):
     from conftest import finn_report
     from fewerbits.hw.boards import get_board
@@ -463,3 +513,16 @@ def test_an_illegal_folding_finn_chose_is_refused_before_publishing(tfc_build):
         BuildError, match=f"FINN's SetFolding chose an illegal folding .*{mvau.name}"
     ):
         step_fewerbits_folding(model, None, ctx)
+
+
+def test_fit_search_mixes_identical_layers_between_bram_and_uram():
+    """Two identical layers, each fitting in BRAM or in URAM but not both in one: the
+    reweighting flips them together (BRAM 20 > 10, then URAM 20 > 10); the repair moves one."""
+    import numpy as np
+    from fewerbits.hw.folding import Budget, Knob, search
+
+    res = np.array([[0.0, 10.0, 0.0, 0.0], [0.0, 0.0, 0.0, 10.0]])  # weights in BRAM | URAM
+    knobs = [Knob(f"MVAU_{i}", [f"MVAU_{i}"], [{}, {}], np.array([100, 100]), res) for i in (0, 1)]
+    choice, frontier = search(knobs, {}, Budget(luts=1, brams=10, dsps=1, urams=10), 10.0)
+    assert choice is not None and sorted(choice) == [0, 1]
+    assert frontier[-1]["feasible"] and frontier[-1]["brams"] == frontier[-1]["urams"] == 10

@@ -17,6 +17,24 @@ def test_argmax_ties_in_the_reference_agree_with_any_tied_class():
     assert compare("x", ref, wrong).argmax_agree == 0.5
 
 
+def test_argmax_classes_the_derived_bound_cannot_separate_count_as_tied():
+    # sample 0: classes 1 and 2 are 1e-4 apart, each logit known only to within 1e-4, so an
+    # output within the bound may rank either first; sample 1: 0.5 apart, far outside it
+    ref = np.array([[0.0, 1.0, 1.0001], [0.0, 1.0, 1.5]], np.float32)
+    out = np.array([[0.0, 1.00005, 1.00005], [0.0, 1.0, 1.5]], np.float32)
+    out[0, 1] = np.nextafter(out[0, 1], np.float32(2))  # picks class 1
+    bound = np.full(ref.shape, 1e-4)
+    assert argmax_agreement(ref, out) == 0.5  # exact ties only: the flip counts against
+    assert argmax_agreement(ref, out, bound) == 1.0
+    assert compare("x", ref, out, abs_bound=bound).status == "pass"
+    # a gap one bound wide is not a tie (only the sum of both logits' bounds is)
+    assert argmax_agreement(ref, out, np.full(ref.shape, 2e-5)) == 0.5
+    # beyond the bound: the output itself fails, whatever the argmax
+    wrong = np.array([[0.0, 1.0, 1.0001], [0.0, 1.6, 1.5]], np.float32)
+    assert argmax_agreement(ref, wrong, bound) == 0.5
+    assert compare("x", ref, wrong, abs_bound=bound).status == "fail"
+
+
 def test_scope_names_become_module_paths():
     assert layer_of_scope("/0/act_quant/export_handler/Quant") == "0.act_quant"
     scope = "/features/features.3/act_quant/export_handler/Quant"

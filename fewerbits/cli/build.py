@@ -47,7 +47,9 @@ def main(a: argparse.Namespace) -> int:
     if est:
         print(
             f"estimated {est['fps']:,.0f} FPS, {est['luts']:,.0f} LUT, {est['brams']:g} BRAM36, "
-            f"{est['dsps']:g} DSP; {len(res.steps.ran)} steps done "
+            f"{est['dsps']:g} DSP"
+            + (f", {est['urams']:g} URAM" if est.get("urams") else "")
+            + f"; {len(res.steps.ran)} steps done "
             f"({len(res.steps.reused)} reused from the earlier build), "
             f"{len(res.steps.skipped)} skipped"
         )

@@ -80,7 +80,8 @@ def add_build_args(p: argparse.ArgumentParser, defaults: BuildConfig | None = No
         type=float,
         default=None,
         metavar="FRACTION",
-        help="fastest folding with LUT, BRAM and DSP each <= FRACTION of the part",
+        help="fastest folding with LUT, BRAM, DSP and URAM each <= FRACTION of the part "
+        "(on UltraScale+ MVAU weights may go to URAM)",
     )
     fold.add_argument("--folding", default=None, metavar="FILE.json", help="FINN folding config")
     p.add_argument(

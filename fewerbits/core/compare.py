@@ -72,13 +72,28 @@ def bit_identical(ref: np.ndarray, out: np.ndarray) -> bool:
     )
 
 
-def argmax_agreement(ref: np.ndarray, out: np.ndarray) -> float:
+def argmax_agreement(ref: np.ndarray, out: np.ndarray, bound: np.ndarray | None = None) -> float:
     """Fraction of samples whose predicted class agrees; where the reference has several
-    classes tied at its maximum, any of them counts as agreement (rows: samples)."""
+    classes tied at its maximum, any of them counts as agreement (rows: samples).
+
+    With ``bound`` (the derived per-element bound on ``|ref - out|``, same shape), a class
+    ``j`` counts as tied with the reference's top class ``m`` when ``ref[m] - ref[j] <=
+    bound[m] + bound[j]``: exactly when some output within the bound of both logits puts
+    ``j`` at or above ``m`` (``out[j] >= ref[j] - bound[j] >= ... >= ref[m] - bound[m]``), so
+    the bound cannot tell the two classes apart. The bound is never used for anything
+    else here; the integer tensors are compared exactly elsewhere (the ladder's trace)."""
     if ref.shape[1] <= 1:
         return 1.0
-    top = ref == ref.max(axis=1, keepdims=True)
-    return float(np.mean(top[np.arange(len(ref)), out.argmax(1)]))
+    rows = np.arange(len(ref))
+    top_val = ref.max(axis=1, keepdims=True)
+    if bound is None:
+        top = ref == top_val
+    else:
+        b = np.asarray(bound, np.float64).reshape(ref.shape)
+        m = ref.argmax(axis=1)
+        gap = top_val.astype(np.float64) - ref.astype(np.float64)
+        top = gap <= b + b[rows, m][:, None]
+    return float(np.mean(top[rows, out.argmax(1)]))
 
 
 def compare(
@@ -92,7 +107,8 @@ def compare(
 
     Not bit-exact passes within ``abs_bound`` (a derived per-element bound, e.g. of a float
     tail: fewerbits/core/float_tail.py) where one is given, else within ``ulp_bound`` ULPs of
-    each sample's largest output; the argmax must agree on every sample either way."""
+    each sample's largest output; the argmax must agree on every sample either way (with
+    ``abs_bound``, classes the bound cannot tell apart count as tied: :func:`argmax_agreement`)."""
     ref = np.asarray(ref, dtype=np.float32)
     out = np.asarray(out, dtype=np.float32).reshape(ref.shape)
     n = ref.shape[0]
@@ -100,9 +116,9 @@ def compare(
     exact_rows = np.all(flat_r.view(np.int32) == flat_o.view(np.int32), axis=1)
     ulps = row_ulp_distance(flat_r, flat_o)
     max_ulp = int(ulps.max()) if ulps.size else 0
-    argmax = argmax_agreement(flat_r, flat_o)
-    if abs_bound is not None:
-        bound = np.asarray(abs_bound, np.float64).reshape(flat_r.shape)
+    bound = None if abs_bound is None else np.asarray(abs_bound, np.float64).reshape(flat_r.shape)
+    argmax = argmax_agreement(flat_r, flat_o, bound)
+    if bound is not None:
         diff = np.abs(flat_r.astype(np.float64) - flat_o.astype(np.float64))
         close = bool(np.all(diff <= bound))
     else:

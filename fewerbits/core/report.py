@@ -203,17 +203,19 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
         budget = report.get("budget") or {}
         pct = ""
         if budget.get("luts"):
-            pct = " ({:.0%} / {:.0%} / {:.0%} of the part)".format(
-                est["luts"] / budget["luts"],
-                est["brams"] / max(budget["brams"], 1e-9),
-                est["dsps"] / max(budget["dsps"], 1e-9),
-            )
+            used = [(est["luts"], budget["luts"]), (est["brams"], budget["brams"])]
+            used += [(est["dsps"], budget["dsps"])]
+            if budget.get("urams"):
+                used.append((est.get("urams", 0), budget["urams"]))
+            pct = " ({} of the part)".format(" / ".join(f"{u / max(c, 1e-9):.0%}" for u, c in used))
         lines += [
             "",
             "## Hardware estimates (FINN)",
             "",
             f"- throughput: **{est['fps']:,.0f} FPS**; latency {est['latency_cycles']:,} cycles",
-            f"- resources: {est['luts']:,.0f} LUT, {est['brams']:g} BRAM36, {est['dsps']:g} DSP{pct}",
+            f"- resources: {est['luts']:,.0f} LUT, {est['brams']:g} BRAM36, {est['dsps']:g} DSP"
+            + (f", {est.get('urams', 0):g} URAM" if est.get("urams") or budget.get("urams") else "")
+            + pct,
         ]
         fit = report.get("fit")
         if fit:
@@ -235,6 +237,7 @@ def render_markdown(report: dict, plot_rel: list[str] | None) -> str:
                 lines.append(
                     f"- budget cost model: {what}: {tot.get('luts', 0):,.0f} LUT, "
                     f"{tot.get('brams', 0):g} BRAM36, {tot.get('dsps', 0):g} DSP"
+                    + (f", {tot['urams']:g} URAM" if tot.get("urams") else "")
                     + (
                         f"; FINN's estimate for {', '.join(fallback)}"
                         if fallback and cm.get("name") == "synth"

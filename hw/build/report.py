@@ -55,6 +55,7 @@ def read_estimates(build_dir: BuildDir, folding: dict | None = None) -> dict:
                 "luts": float(r.get("LUT", 0)),
                 "brams": float(r.get("BRAM_18K", 0)) / 2,
                 "dsps": float(r.get("DSP", 0)),
+                "urams": float(r.get("URAM", 0)),
                 **{k: v for k, v in folding.get(name, {}).items() if k in ("PE", "SIMD")},
             }
         )
@@ -65,6 +66,7 @@ def read_estimates(build_dir: BuildDir, folding: dict | None = None) -> dict:
         "luts": sum(p["luts"] for p in per_layer),
         "brams": sum(p["brams"] for p in per_layer),
         "dsps": sum(p["dsps"] for p in per_layer),
+        "urams": sum(p["urams"] for p in per_layer),
         "per_layer": per_layer,
     }
 

@@ -129,6 +129,8 @@ def node_design(model, node) -> NodeDesign:
         if f.parent == gen:
             for old, new in renames.items():
                 text = text.replace(old, new)
+            if decoupled and f == ms[0]:
+                text = _preload_runtime_weights(text, inst, renames, gen)
         _add_source(d.sources, f, text)
     if decoupled:
         d.module = f"fb_{node.name}"
@@ -139,6 +141,18 @@ def node_design(model, node) -> NodeDesign:
         d.sources[f"{d.module}.sv"] = d.extra_module
     d.sources = verilator_rtllib.patch_sources(d.sources)
     return d
+
+
+def _preload_runtime_weights(text: str, inst, renames: dict[str, str], gen: Path) -> str:
+    """Weights in URAM on UltraScale+ (``ram_style="ultra"``, runtime-writeable) get no init
+    file from FINN (``INIT_FILE = ""``: the driver writes them over AXI-lite at start-up); the
+    simulation preloads the same ``memblock.dat`` instead, standing in for that write."""
+    if inst.get_nodeattr("ram_style") != "ultra" or 'INIT_FILE = ""' not in text:
+        return text
+    init = renames.get(str(gen / "memblock.dat"))
+    if init is None:
+        raise RtlSimError(f"node {inst.onnx_node.name}: URAM weights but no memblock.dat in {gen}")
+    return text.replace('INIT_FILE = ""', f'INIT_FILE = "{init}"', 1)
 
 
 def _decoupled_wrapper(name: str, core: str, streamer: str, iw: int, ow: int, ww: int) -> str:
