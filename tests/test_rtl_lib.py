@@ -350,3 +350,29 @@ def test_maxpool_after_finn_conversion(fixed, tmp_path):
     print(f"{desc}, stalls {stall}: {res.exact}/{res.outputs} exact")
     assert res.status == "pass", f"{desc}: {res.reason}"
     assert res.outputs > 0 and res.exact == res.outputs
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_build_keeps_the_hdl_it_was_generated_with(tmp_path):
+    """A library op's code generation copies its core files into the node's code-gen folder and
+    every file list (simulation, synthesis, IP-integrator TCL) names those copies: a build made
+    by an older fewerbits simulates the HDL it was made with, not this package's hdl/ (before,
+    a MobileNet build whose pool module was later renamed failed with Verilator's MODMISSING)."""
+    from fewerbits.hw.rtl_lib.common import HDL_DIR
+    from fewerbits.hw.rtlsim.sim import simulate_node
+    from fewerbits.hw.sim import RtlSimError
+    from qonnx.custom_op.registry import getCustomOp
+
+    rng = np.random.default_rng([SEED, list(CASES).index("maxpool-a")])
+    model, part, _ = CASES["maxpool-a"](rng)
+    model = codegen(model, part, tmp_path / "finn")
+    node = model.graph.node[0]
+    inst = getCustomOp(node)
+    gen = Path(inst.get_nodeattr("code_gen_dir_ipgen"))
+    listed = [Path(f) for f in inst.get_rtl_file_list(abspath=True)]
+    for name in inst.core_files:
+        assert (gen / name).read_bytes() == (HDL_DIR / name).read_bytes()
+        assert gen / name in listed and HDL_DIR / name not in listed
+    (gen / inst.core_files[0]).write_text("module broken_on_purpose(;\n")
+    with pytest.raises(RtlSimError):
+        simulate_node(model, node, tmp_path / "sim", frames=2, seed=SEED)

@@ -7,6 +7,7 @@ and ``RTLBackend`` by :func:`finn_class`, so FINN is imported only after ``prepa
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 HDL_DIR = Path(__file__).parent / "hdl"
@@ -199,11 +200,16 @@ endmodule
         self.set_nodeattr("gen_top_module", self.get_verilog_top_module_name())
         wrapper = Path(code_gen_dir, self.get_nodeattr("gen_top_module") + "_wrapper.v")
         wrapper.write_text(self.wrapper_text(files))
+        for name in self.core_files:  # the build keeps the HDL it was generated with
+            shutil.copyfile(HDL_DIR / name, Path(code_gen_dir, name))
         self.set_nodeattr("ipgen_path", code_gen_dir)
         self.set_nodeattr("ip_path", code_gen_dir)
 
     def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
-        """The generated wrapper, the core and the finn-rtllib files it uses."""
+        """The generated wrapper, the core and the finn-rtllib files it uses. The core files are
+        the copies :meth:`generate_hdl` put into the node's code-gen folder, so a build made
+        with an older fewerbits simulates and synthesizes the HDL it was made with (a build
+        from before the copies existed falls back to this package's ``hdl/``)."""
         wrapper = self.get_nodeattr("gen_top_module") + "_wrapper.v"
         names = [Path(f).name for f in self.finn_files]
         if not abspath:
@@ -214,7 +220,7 @@ endmodule
         lib = Path(get_settings().finn_rtllib)
         return [
             str(gen / wrapper),
-            *(str(HDL_DIR / f) for f in self.core_files),
+            *(str(gen / f if (gen / f).is_file() else HDL_DIR / f) for f in self.core_files),
             *(str(lib / f) for f in self.finn_files),
         ]
 
