@@ -26,7 +26,7 @@ from fewerbits.core.compare import (
     first_failing_sample,
 )
 
-from .level import ActivationTrace, Level
+from .level import ActivationTrace, Level, VerifyInputError
 
 #: at most this many ULP-close samples get their integer activations checked
 TRACE_CHECK_SAMPLES = 20
@@ -89,17 +89,39 @@ def _can_compare_traces(ref: Level | None, level: Level) -> bool:
     return ref is not None and ref is not level and ref.can_trace and level.can_trace
 
 
-def aligned(
-    ref: list[ActivationTrace], got: list[ActivationTrace]
-) -> list[tuple[ActivationTrace, ActivationTrace]]:
-    """Pairs of the reference's activation quantizers and a level's thresholding nodes.
+class PairingError(VerifyInputError):
+    """A level's thresholding node whose exported quantizer is not known (one line)."""
 
-    The build may drop identity thresholds (the UINT8 input quantizer of a net fed raw pixels,
-    hw/build/custom_steps.py ``step_fewerbits_drop_identity_thresholds``), so the lists are
-    aligned at the output end."""
-    if len(ref) > len(got):
-        ref = ref[len(ref) - len(got) :]
-    return list(zip(ref, got, strict=False))
+
+def paired(
+    ref: list[ActivationTrace], got: list[ActivationTrace], level: str = "the level"
+) -> list[tuple[ActivationTrace, ActivationTrace]]:
+    """Pairs of the reference's activation quantizers and a level's thresholding nodes, by
+    identity: each thresholding node carries the name of the exported quantizer it was built
+    from (``tag``: hw/build/quant_tags.py), in the reference's (topological) order.
+
+    A quantizer the build removed (the identity input threshold of a net fed raw pixels,
+    hw/build/custom_steps.py ``step_fewerbits_drop_identity_thresholds``) has no pair. A
+    thresholding node without a known quantizer is refused (:class:`PairingError`), never
+    paired by position."""
+    by_name = {r.node: r for r in ref}
+    by_tag: dict[str, ActivationTrace] = {}
+    for g in got:
+        if g.tag is None or g.tag not in by_name:
+            why = (
+                "carries no quantizer tag (built before tags were recorded, or made by a "
+                "step that does not keep them): rebuild with `fewerbits build`"
+                if g.tag is None
+                else f"is tagged with quantizer {g.tag}, which the exported model does not have"
+            )
+            raise PairingError(f"{level}: thresholding node {g.node} {why}; not paired by position")
+        if g.tag in by_tag:
+            raise PairingError(
+                f"{level}: thresholding nodes {by_tag[g.tag].node} and {g.node} both carry "
+                f"quantizer {g.tag}; not paired by position"
+            )
+        by_tag[g.tag] = g
+    return [(r, by_tag[r.node]) for r in ref if r.node in by_tag]
 
 
 def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x) -> None:
@@ -114,7 +136,13 @@ def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x
     )[0]
     at_boundary = 0
     for i in inexact[:TRACE_CHECK_SAMPLES]:
-        for r, g in aligned(ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1])):
+        try:
+            pairs = paired(ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1]), level.name)
+        except PairingError as e:
+            res.status, res.first_failing_sample = "fail", int(i)
+            res.reason = f"integer activations not checked: {e}"
+            return
+        for r, g in pairs:
             if codes_equal(r, g) is False:
                 res.status, res.node, res.first_failing_sample = "fail", g.node, int(i)
                 res.reason = f"integer output of {g.node} differs (float output within ULP bound)"
@@ -207,19 +235,12 @@ def _equal_up_to_boundary(ref: ActivationTrace, v: np.ndarray, r: np.ndarray) ->
 def locate_divergence(reference_level: Level, level: Level, x1: np.ndarray) -> str:
     """Name the first node of ``level`` whose integer output differs from the reference
     level's activation codes on the sample ``x1`` (both levels can trace)."""
-    ref = reference_level.trace(x1)
-    got = level.trace(x1)
     last = None
-    for r, g in aligned(ref, got):
+    for r, g in paired(reference_level.trace(x1), level.trace(x1), level.name):
         if codes_equal(r, g) is False:
             layer = f", layer {r.layer}" if r.layer else ""
             return f"{g.node} (integer output differs from {r.node}{layer})"
         last = g.node
-    if len(ref) < len(got):
-        return (
-            f"{level.name} has {len(got)} thresholding nodes, reference has {len(ref)} "
-            f"activation quantizers; last matching node: {last}"
-        )
     return f"float tail after {last}" if last else "output"
 
 
