@@ -138,6 +138,16 @@ def test_fork_branches_pair_by_identity_and_a_wrong_threshold_names_its_layer(do
     assert where.startswith(f"{mt.name} (integer output differs from {node_tag(m, mt)}"), where
     assert where.endswith(f"layer {name})"), where
 
+    # the threshold fix after streamlining takes each MultiThreshold's rounding record by the
+    # same identity (the records are in export order, the nodes in FINN's)
+    from fewerbits.compat.finn.thresholds import _records, _records_by_identity
+
+    m = ModelWrapper(str(d / "b" / "intermediate_models" / "step_streamline.onnx"))
+    mts = [n for n in m.graph.node if n.op_type == "MultiThreshold"]
+    recs = _records(m)
+    assert [r["node"] for r in recs] != [node_tag(m, n) for n in mts]
+    assert [r["node"] for r in _records_by_identity(m, recs, mts)] == [node_tag(m, n) for n in mts]
+
     # the intact build passes with its integer activations checked; without the tags it is
     # refused in one line, not paired by position
     skip = ("onnxruntime", "finn_onnx", "hw_graph", "folded_hw_graph", "rtl_nodes", "rtl_stitched")

@@ -22,49 +22,14 @@ the ladder refuses to pair it rather than guess by position.
 from __future__ import annotations
 
 from fewerbits.compat.finn.thresholds import _is_act_quant
+from fewerbits.core.quant_tags import TAG_KEY, get_tag, node_tag, set_tag
 
 from .steps import CARRY_QUANTIZER_TAGS, TAG_QUANTIZERS, register_step
 
-#: quantization annotation key: the exported Quant node a tensor belongs to
-TAG_KEY = "fewerbits_quantizer"
+__all__ = ["TAG_KEY", "get_tag", "node_tag", "set_tag", "carry_tags", "tag_quantizers"]
+
 #: the nodes ``ConvertQONNXtoFINN`` puts between a MultiThreshold and the Quant's output
 _SCALE_BIAS = ("Add", "Mul")
-
-
-def get_tag(model, tensor: str) -> str | None:
-    """The quantizer tag of ``tensor`` (None if untagged)."""
-    for qa in model.graph.quantization_annotation:
-        if qa.tensor_name == tensor:
-            for kv in qa.quant_parameter_tensor_names:
-                if kv.key == TAG_KEY:
-                    return kv.value
-    return None
-
-
-def set_tag(model, tensor: str, tag: str | None) -> None:
-    """Tag ``tensor`` with ``tag`` (None: remove the tag); other annotations are kept."""
-    graph = model.graph
-    qa = next((a for a in graph.quantization_annotation if a.tensor_name == tensor), None)
-    if qa is None:
-        if tag is None:
-            return
-        qa = graph.quantization_annotation.add(tensor_name=tensor)  # in place, not a copy
-    entries = qa.quant_parameter_tensor_names
-    for i, kv in enumerate(entries):
-        if kv.key == TAG_KEY:
-            if tag is None:
-                del entries[i]
-            else:
-                kv.value = tag
-            return
-    if tag is not None:
-        entries.add(key=TAG_KEY, value=tag)
-
-
-def node_tag(model, node) -> str | None:
-    """The exported quantizer a thresholding node computes: the tag on one of its inputs."""
-    tags = {t for t in (get_tag(model, i) for i in node.input if i) if t is not None}
-    return tags.pop() if len(tags) == 1 else None
 
 
 def tag_quantizers(model) -> int:
