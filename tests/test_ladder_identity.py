@@ -45,6 +45,9 @@ def test_pairing_is_by_tag_in_reference_order_and_refuses_unknown_nodes():
     got = [_t("MT_0", "Quant_8"), _t("MT_1", "Quant_7"), _t("MT_2", "Quant_9")]
     pairs = [(r.node, g.node) for r, g in paired(ref, got)]
     assert pairs == [("Quant_7", "MT_1"), ("Quant_8", "MT_0"), ("Quant_9", "MT_2")]
+    # a quantizer the build made itself (a TruncAvgPool's rounding) has no pair, knowingly
+    built = [*got, _t("MT_3", "built:Trunc_0")]
+    assert [(r.node, g.node) for r, g in paired(ref, built)] == pairs
     with pytest.raises(PairingError, match="MT_9 carries no quantizer tag.*not paired by posi"):
         paired(ref, [*got, _t("MT_9")], "streamlined")
     with pytest.raises(PairingError, match="MT_9 is tagged with quantizer Quant_42"):

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 #: quantization annotation key: the exported Quant node a tensor belongs to
 TAG_KEY = "fewerbits_quantizer"
+#: tag prefix of a quantizer the build made itself (a build recipe, e.g. a TruncAvgPool's Trunc
+#: as a Quant): known, with no activation quantizer of the export to be compared with
+BUILT = "built:"
 
 
 def get_tag(model, tensor: str) -> str | None:

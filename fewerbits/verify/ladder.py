@@ -25,6 +25,7 @@ from fewerbits.core.compare import (
     compare,
     first_failing_sample,
 )
+from fewerbits.core.quant_tags import BUILT
 
 from .level import ActivationTrace, Level, VerifyInputError
 
@@ -157,11 +158,14 @@ def paired(
 
     A quantizer the build removed (the identity input threshold of a net fed raw pixels,
     hw/build/custom_steps.py ``step_fewerbits_drop_identity_thresholds``) has no pair. A
-    thresholding node without a known quantizer is refused (:class:`PairingError`), never
-    paired by position."""
+    thresholding node the build made from no exported quantizer (tag ``built:...``, e.g. a
+    TruncAvgPool's rounding) has none either. A thresholding node without a known quantizer is
+    refused (:class:`PairingError`), never paired by position."""
     by_name = {r.node: r for r in ref}
     by_tag: dict[str, ActivationTrace] = {}
     for g in got:
+        if g.tag is not None and g.tag.startswith(BUILT):
+            continue  # a quantizer the build made (hw/build/recipes.py): nothing exported
         if g.tag is None or g.tag not in by_name:
             why = (
                 "carries no quantizer tag (built before tags were recorded, or made by a "
