@@ -191,9 +191,13 @@ def _execute(wrapper, feed: dict, start=None) -> dict:
     return execute_onnx(wrapper, feed, True, start_node=start)
 
 
-def pinned_check(wrapper, x1: np.ndarray, torch_acts: list[np.ndarray], layers: dict) -> PinResult:
+def pinned_check(
+    wrapper, x1: np.ndarray, torch_acts: list[np.ndarray | None], layers: dict
+) -> PinResult:
     """Execute the graph on one sample, pinning PyTorch's integers where they differ from the
-    graph's only by a float32 rounding at a boundary (see the module docstring)."""
+    graph's only by a float32 rounding at a boundary (see the module docstring). The values
+    may come from another executor of the same model (a FINN level's integers times the
+    quantizer's scale); None: a quantizer that executor does not have (not compared)."""
     names = act_calls(wrapper)
     if len(names) != len(torch_acts):
         return PinResult(
@@ -201,7 +205,7 @@ def pinned_check(wrapper, x1: np.ndarray, torch_acts: list[np.ndarray], layers: 
             why=f"{len(torch_acts)} activation quantizer calls in PyTorch, "
             f"{len(names)} recorded in the graph",
         )
-    want = dict(zip(names, torch_acts, strict=True))
+    want = {n: a for n, a in zip(names, torch_acts, strict=True) if a is not None}
     nodes = list(wrapper.graph.node)
     ctx = _execute(wrapper, {wrapper.graph.input[0].name: x1.astype(np.float32)})
     pins: dict[str, int] = {}

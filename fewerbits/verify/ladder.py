@@ -25,8 +25,9 @@ from fewerbits.core.compare import (
     compare,
     first_failing_sample,
 )
+from fewerbits.core.quant_tags import BUILT
 
-from .level import ActivationTrace, Level
+from .level import ActivationTrace, Level, VerifyInputError
 
 #: at most this many ULP-close samples get their integer activations checked
 TRACE_CHECK_SAMPLES = 20
@@ -76,45 +77,139 @@ def run_ladder(
         if tail_bound is not None and not bit_identical(reference, out):
             bound = tail_bound()
         res = compare(level.name, reference, out, ulp_bound, bound)
+        tied: list[int] = []  # samples decided with the level's ties pinned
+        if res.status == "fail" and _can_compare_traces(trace_reference, level):
+            tied = _resolve_ties(res, trace_reference, level, reference, out, x, ulp_bound, bound)
         if res.status == "fail":
             res.first_failing_sample = first_failing_sample(reference, out, ulp_bound)
         elif res.bit_exact < res.samples and _can_compare_traces(trace_reference, level):
-            _check_integer_tensors(res, trace_reference, level, reference, out, x)
+            note = res.reason
+            _check_integer_tensors(res, trace_reference, level, reference, out, x, tied)
+            if note and res.status != "fail":
+                res.reason = f"{res.reason}; {note}" if res.reason else note
         res.seconds = round(time.time() - t0, 3)
         results.append(res)
     return results
+
+
+#: at most this many failing samples are decided with the level's ties pinned
+MAX_TIE_SAMPLES = 20
+
+
+def _resolve_ties(
+    res: LevelResult, ref_level, level, reference, out, x, ulp_bound, bound
+) -> list[int]:
+    """Pass ``res`` if every failing sample is one where the level's exact thresholds round a
+    value the trace reference holds within its derived float32 error of a rounding boundary
+    the other way, and everything after follows (the trace reference's ``pin``); return
+    those samples ([] if the level still fails)."""
+    pin = getattr(ref_level, "pin", None)
+    if not callable(pin):
+        return []
+    n = len(reference)
+    lim = None if bound is None else np.asarray(bound).reshape(n, -1)
+    bad = [
+        i
+        for i in range(n)
+        if compare(
+            "", reference[i : i + 1], out[i : i + 1], ulp_bound, None if lim is None else lim[i]
+        ).status
+        == "fail"
+    ]
+    if not bad or len(bad) > MAX_TIE_SAMPLES:
+        return []
+    pins: dict[str, int] = {}
+    for i in bad:
+        x1 = x[i : i + 1]
+        try:
+            p = pin(x1, level.trace(x1), np.asarray(out)[i : i + 1])
+        except PairingError:
+            return []  # localisation says why
+        if not p.ok or not p.pins:
+            return []
+        for node, count in p.pins.items():
+            key = ref_level.layer_of(node)
+            pins[key] = pins.get(key, 0) + count
+    where = ", ".join(f"{k} ({v})" for k, v in sorted(pins.items()))
+    res.status = "pass"
+    res.reason = (
+        f"{len(bad)} sample(s) where the level's exact thresholds round a value the reference "
+        f"holds within its derived float32 error of a rounding boundary the other way (layer: "
+        f"elements {where}); with the level's integers pinned there every later integer "
+        "tensor is equal and the output within the derived float-tail bound"
+    )
+    return bad
 
 
 def _can_compare_traces(ref: Level | None, level: Level) -> bool:
     return ref is not None and ref is not level and ref.can_trace and level.can_trace
 
 
-def aligned(
-    ref: list[ActivationTrace], got: list[ActivationTrace]
+class PairingError(VerifyInputError):
+    """A level's thresholding node whose exported quantizer is not known (one line)."""
+
+
+def paired(
+    ref: list[ActivationTrace], got: list[ActivationTrace], level: str = "the level"
 ) -> list[tuple[ActivationTrace, ActivationTrace]]:
-    """Pairs of the reference's activation quantizers and a level's thresholding nodes.
+    """Pairs of the reference's activation quantizers and a level's thresholding nodes, by
+    identity: each thresholding node carries the name of the exported quantizer it was built
+    from (``tag``: hw/build/quant_tags.py), in the reference's (topological) order.
 
-    The build may drop identity thresholds (the UINT8 input quantizer of a net fed raw pixels,
-    hw/build/custom_steps.py ``step_fewerbits_drop_identity_thresholds``), so the lists are
-    aligned at the output end."""
-    if len(ref) > len(got):
-        ref = ref[len(ref) - len(got) :]
-    return list(zip(ref, got, strict=False))
+    A quantizer the build removed (the identity input threshold of a net fed raw pixels,
+    hw/build/custom_steps.py ``step_fewerbits_drop_identity_thresholds``) has no pair. A
+    thresholding node the build made from no exported quantizer (tag ``built:...``, e.g. a
+    TruncAvgPool's rounding) has none either. A thresholding node without a known quantizer is
+    refused (:class:`PairingError`), never paired by position."""
+    by_name = {r.node: r for r in ref}
+    by_tag: dict[str, ActivationTrace] = {}
+    for g in got:
+        if g.tag is not None and g.tag.startswith(BUILT):
+            continue  # a quantizer the build made (hw/build/recipes.py): nothing exported
+        if g.tag is None or g.tag not in by_name:
+            why = (
+                "carries no quantizer tag (built before tags were recorded, or made by a "
+                "step that does not keep them): rebuild with `fewerbits build`"
+                if g.tag is None
+                else f"is tagged with quantizer {g.tag}, which the exported model does not have"
+            )
+            raise PairingError(f"{level}: thresholding node {g.node} {why}; not paired by position")
+        if g.tag in by_tag:
+            raise PairingError(
+                f"{level}: thresholding nodes {by_tag[g.tag].node} and {g.node} both carry "
+                f"quantizer {g.tag}; not paired by position"
+            )
+        by_tag[g.tag] = g
+    return [(r, by_tag[r.node]) for r in ref if r.node in by_tag]
 
 
-def _check_integer_tensors(res: LevelResult, ref_level, level, reference, out, x) -> None:
-    """Fail ``res`` if an integer activation differs on a sample that is only ULP-close."""
+def _check_integer_tensors(
+    res: LevelResult, ref_level, level, reference, out, x, skip: list[int] = ()
+) -> None:
+    """Fail ``res`` if an integer activation differs on a sample that is only ULP-close
+    (``skip``: samples already decided by :func:`_resolve_ties`)."""
     n = len(reference)
-    inexact = np.nonzero(
-        np.any(
-            reference.reshape(n, -1).view(np.int32)
-            != np.asarray(out, np.float32).reshape(n, -1).view(np.int32),
-            axis=1,
-        )
-    )[0]
+    inexact = np.setdiff1d(
+        np.nonzero(
+            np.any(
+                reference.reshape(n, -1).view(np.int32)
+                != np.asarray(out, np.float32).reshape(n, -1).view(np.int32),
+                axis=1,
+            )
+        )[0],
+        skip,
+    )
+    if not len(inexact):
+        return
     at_boundary = 0
     for i in inexact[:TRACE_CHECK_SAMPLES]:
-        for r, g in aligned(ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1])):
+        try:
+            pairs = paired(ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1]), level.name)
+        except PairingError as e:
+            res.status, res.first_failing_sample = "fail", int(i)
+            res.reason = f"integer activations not checked: {e}"
+            return
+        for r, g in pairs:
             if codes_equal(r, g) is False:
                 res.status, res.node, res.first_failing_sample = "fail", g.node, int(i)
                 res.reason = f"integer output of {g.node} differs (float output within ULP bound)"
@@ -157,6 +252,16 @@ def _codes(ref: ActivationTrace, got: ActivationTrace):
         return r, [2 * v - 1], True
     lowest = ref.lowest if ref.lowest is not None else -1
     return r, [v, v + lowest], False
+
+
+def level_codes(ref: ActivationTrace, got: ActivationTrace) -> np.ndarray | None:
+    """A FINN tensor as the reference's integer levels (in its layout): the reading of
+    :func:`_codes` closest to the reference; None if the tensors cannot be aligned."""
+    aligned_codes = _codes(ref, got)
+    if aligned_codes is None:
+        return None
+    r, candidates, _ = aligned_codes
+    return min(candidates, key=lambda c: int(np.sum(c != r)))
 
 
 def codes_equal(ref: ActivationTrace, got: ActivationTrace) -> bool | None:
@@ -207,19 +312,12 @@ def _equal_up_to_boundary(ref: ActivationTrace, v: np.ndarray, r: np.ndarray) ->
 def locate_divergence(reference_level: Level, level: Level, x1: np.ndarray) -> str:
     """Name the first node of ``level`` whose integer output differs from the reference
     level's activation codes on the sample ``x1`` (both levels can trace)."""
-    ref = reference_level.trace(x1)
-    got = level.trace(x1)
     last = None
-    for r, g in aligned(ref, got):
+    for r, g in paired(reference_level.trace(x1), level.trace(x1), level.name):
         if codes_equal(r, g) is False:
             layer = f", layer {r.layer}" if r.layer else ""
             return f"{g.node} (integer output differs from {r.node}{layer})"
         last = g.node
-    if len(ref) < len(got):
-        return (
-            f"{level.name} has {len(got)} thresholding nodes, reference has {len(ref)} "
-            f"activation quantizers; last matching node: {last}"
-        )
     return f"float tail after {last}" if last else "output"
 
 

@@ -64,6 +64,9 @@ class ActivationTrace:
     #: rounding boundary is a float32 rounding of the reference, not a hardware error
     pre: np.ndarray | None = None
     slack: np.ndarray | None = None
+    #: a FINN node's identity: the name of the exported quantizer it computes
+    #: (hw/build/quant_tags.py); the reference's identity is its own ``node``
+    tag: str | None = None
 
 
 class Level:

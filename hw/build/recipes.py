@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fewerbits.compat.finn.thresholds import set_float_type
+from fewerbits.core.quant_tags import BUILT, set_tag
 
 from .steps import (
     CONV1D_AS_2D,
@@ -399,5 +400,6 @@ def step_fewerbits_trunc_avg_pool(model: ModelWrapper, cfg) -> ModelWrapper:
         idx = list(model.graph.node).index(trunc)
         model.graph.node.remove(trunc)
         model.graph.node.insert(idx, quant)
+        set_tag(model, quant.output[0], BUILT + trunc.name)  # no exported quantizer to pair
         changed = True
     return model.transform(InferShapes()) if changed else model

@@ -34,6 +34,7 @@ class BuildOptionError(BuildError, UsageError):
 
 # ---- step names (the only place they are spelled) ---------------------------------------------
 
+TAG_QUANTIZERS = "step_fewerbits_tag_quantizers"  # hw/build/quant_tags.py
 TRUNC_AVG_POOL = "step_fewerbits_trunc_avg_pool"  # hw/build/recipes.py
 RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
 CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
@@ -41,6 +42,7 @@ RESIDUAL_CHECK = "step_fewerbits_residual_check"  # hw/build/recipes.py
 RESIDUAL = "step_fewerbits_residual"  # hw/build/recipes.py
 DEPTHWISE_SCALES = "step_fewerbits_depthwise_scales"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
+CARRY_QUANTIZER_TAGS = "step_fewerbits_carry_quantizer_tags"  # hw/build/quant_tags.py
 FIX_FLOAT_TIES = "step_fewerbits_fix_float_ties"  # compat/finn/thresholds.py
 TIDY_UP = "step_tidy_up"
 FLOAT64_PARAMS = "step_fewerbits_float64_params"  # compat/finn/thresholds.py
@@ -77,10 +79,12 @@ BOARD_BITSTREAM = "step_fewerbits_board_bitstream"  # hw/board/step.py (Yosys + 
 
 #: steps that run on any Linux box (through HLS/RTL code generation), in order
 SOFTWARE_STEPS = [
+    TAG_QUANTIZERS,
     TRUNC_AVG_POOL,
     RECORD_ROUNDING,
     RESIDUAL_CHECK,
     QONNX_TO_FINN,
+    CARRY_QUANTIZER_TAGS,
     FIX_FLOAT_TIES,
     CONV1D_AS_2D,
     TIDY_UP,

@@ -53,6 +53,7 @@ import json
 import numpy as np
 
 from fewerbits.core import versions
+from fewerbits.core.quant_tags import get_tag, node_tag
 
 FINN_PLUS_VERSION = versions.FINN_PLUS
 QONNX_VERSION = versions.QONNX
@@ -105,9 +106,12 @@ def record_rounding(model):
     for node in list(model.graph.node):
         if not _is_act_quant(model, node):
             continue
+        tag = get_tag(model, node.output[0])  # hw/build/quant_tags.py, None if not tagged
         if node.op_type == "BipolarQuant":
             # Brevitas binary_sign: x >= 0 -> +1 (the same as FINN's >= 0 threshold)
-            records.append({"node": node.name, "mode": "SIGN", "tie": "up", "min_int": -1})
+            records.append(
+                {"node": node.name, "mode": "SIGN", "tie": "up", "min_int": -1, "tag": tag}
+            )
             continue
         mode = str(_attr(node, "rounding_mode", "ROUND")).upper()
         signed, narrow = bool(_attr(node, "signed", 1)), bool(_attr(node, "narrow", 0))
@@ -129,7 +133,9 @@ def record_rounding(model):
                 f"Quant node {node.name}: rounding_mode {mode!r} cannot be mapped to FINN "
                 "thresholds; use ROUND, HALF_EVEN, HALF_UP, HALF_DOWN, FLOOR or CEIL"
             )
-        records.append({"node": node.name, "mode": mode, "tie": tie, "min_int": min_int})
+        records.append(
+            {"node": node.name, "mode": mode, "tie": tie, "min_int": min_int, "tag": tag}
+        )
     for quant, add in new_nodes:
         idx = list(model.graph.node).index(quant)
         model.graph.node.insert(idx, add)
@@ -201,6 +207,17 @@ def _records(model) -> list[dict]:
     return json.loads(raw) if raw else []
 
 
+def _records_by_identity(model, records: list[dict], mts: list) -> list[dict] | None:
+    """The record of each MultiThreshold by its quantizer tag (hw/build/quant_tags.py), in
+    ``mts`` order; None if the records or the nodes are not all tagged (then only the
+    position is left: the callers say when they use it)."""
+    by_tag = {r.get("tag"): r for r in records}
+    tags = [node_tag(model, mt) for mt in mts]
+    if None in by_tag or None in tags or not set(tags) <= set(by_tag):
+        return None
+    return [by_tag[t] for t in tags]
+
+
 def fix_float_ties(model):
     """Right after qonnx_to_finn (float domain): every threshold is a half-step boundary, so a
     step whose tie must go down compares ``x > t``, i.e. ``x >= nextafter(t, +inf)`` in
@@ -212,6 +229,8 @@ def fix_float_ties(model):
             f"{len(mts)} MultiThreshold nodes after step_qonnx_to_finn but {len(records)} "
             "activation quantizers were recorded; was step_fewerbits_record_rounding run?"
         )
+    records = _records_by_identity(model, records, mts) or records  # right after the
+    # conversion the MultiThresholds stand where their Quant nodes stood: position is identity
     for rec, mt in zip(records, mts, strict=True):
         t = np.asarray(model.get_initializer(mt.input[1]), dtype=np.float32)
         strict = strict_steps(rec["tie"], rec["min_int"], t.shape)
@@ -260,7 +279,11 @@ def fix_thresholds(model, records: list[dict] | None = None):
         records = _records(model)
     mts = [n for n in model.graph.node if n.op_type == "MultiThreshold"]
     uniform_tie = "even"  # no record (model not from our flow): Brevitas' round-half-even
-    if records and len(records) != len(mts):
+    tagged = _records_by_identity(model, records, mts) if records else None
+    if tagged is not None:
+        # by identity: streamlining may order a fork's branches differently from the export
+        records = tagged
+    elif records and len(records) != len(mts):
         ties = {r["tie"] for r in records}
         if len(ties) != 1:
             raise ThresholdFixError(

@@ -15,6 +15,7 @@ from fewerbits.compat.finn import env as finn_env
 from fewerbits.compat.finn.build import is_hw_node, partition_parent
 from fewerbits.core.artifacts import BuildDir
 from fewerbits.hw.build import steps as S
+from fewerbits.hw.build.quant_tags import node_tag
 from fewerbits.hw.driver.finn_nodes import base_op_type
 
 from ..level import ActivationTrace, Level, register_level
@@ -154,7 +155,8 @@ class FinnGraphLevel(Level):
             dtype = owner.get_tensor_datatype(n.output[0]).name
             layout = owner.get_tensor_layout(n.output[0])
             layout = tuple(layout) if layout else None
-            out.append(ActivationTrace(n.name, ctx[key], dtype=dtype, layout=layout))
+            tag = node_tag(owner, n)
+            out.append(ActivationTrace(n.name, ctx[key], dtype=dtype, layout=layout, tag=tag))
         return out
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from fewerbits.core.float_tail import pre_quant_error
+from fewerbits.core.float_tail import context_tail_bound, pre_quant_error
 from fewerbits.export.exporter import execute_qonnx, layer_names
+from fewerbits.export.trace import PinResult, act_calls, pinned_check
 
+from ..ladder import level_codes, paired
 from ..level import ActivationTrace, Level, register_level
 
 
@@ -85,3 +87,39 @@ class QonnxLevel(Level):
                 trace.slack = err / np.abs(scale)
             out.append(trace)
         return out
+
+    def layer_of(self, node: str) -> str:
+        """The user's layer name of a quantizer node (the node name if not recorded)."""
+        return layer_names(self._wrapper()).get(node, node)
+
+    def pin(self, x1: np.ndarray, got: list[ActivationTrace], out1: np.ndarray) -> PinResult:
+        """Decide a sample a level computes differently by executing this graph with the
+        level's integers pinned where they differ from its own only by a float32 rounding at a
+        boundary (export/trace.py ``pinned_check``, the same rule as PyTorch's ties): every
+        later integer must then be equal and the level's output ``out1`` within the derived
+        float-tail bound of the pinned graph's."""
+        w = self._wrapper()
+        names = act_calls(w)
+        if not names:
+            return PinResult(False, why="no quantizer call order recorded at export")
+        pairs = {r.node: (r, g) for r, g in paired(self.trace(x1), got)}
+        acts: list[np.ndarray | None] = []
+        for name in names:
+            if name not in pairs:
+                acts.append(None)  # removed by the build (an identity input threshold)
+                continue
+            codes = level_codes(*pairs[name])
+            if codes is None:
+                return PinResult(False, node=name, why="tensor shapes cannot be aligned")
+            node = w.get_node_from_name(name)
+            scale = w.get_initializer(node.input[1]) if node.op_type == "Quant" else 1.0
+            acts.append((codes * np.asarray(scale, np.float64)).astype(np.float32))
+        p = pinned_check(w, x1.astype(np.float32), acts, layer_names(w))
+        if p.ok:
+            o = np.asarray(out1, np.float64).reshape(np.shape(p.output))
+            bound = context_tail_bound(w, p.ctx, p.output)
+            p.ok = bool(np.all(np.abs(o - p.output) <= (0.0 if bound is None else bound)))
+            if not p.ok:
+                p.why = "with the level's ties pinned the output is beyond the float-tail bound"
+        p.ctx = None
+        return p

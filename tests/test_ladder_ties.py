@@ -1,0 +1,116 @@
+"""A FINN level's own integers at a float32 rounding tie (fewerbits/verify/ladder.py
+``_resolve_ties``, the trace reference's ``pin``): a one-level difference where qonnx's value
+sits within its derived float32 error of the boundary is decided by executing the QONNX graph
+with the level's integer pinned; everything after must then be equal.
+
+The graph is a real two-layer QONNX model executed by qonnx; the level is its integer tensors
+as a FINN level holds them (tagged by quantizer, hw/build/quant_tags.py), with the tie rounded
+the other way, as FINN's exact-rational thresholds do (8.500002 levels -> 8, float32 -> 9)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from fewerbits.core.artifacts import ExportDir
+from fewerbits.verify.ladder import run_ladder
+from fewerbits.verify.level import ActivationTrace, Level
+
+W1 = np.array([[1.0, 0.0, 0.001], [-1.0, 0.0025, 0.0]], np.float32)
+W2 = np.array([[0.5, 1.0], [1.0, 0.0], [0.25, 0.5]], np.float32)
+S1, S2 = np.float32(0.5), np.float32(0.25)
+#: element 0 of the first quantizer: (1004.25006 - 1000) / 0.5 = 8.50012 levels, within the
+#: MatMul's float32 error of the 8|9 boundary (its terms are ~1000); element 2: 2.0085 levels,
+#: far from any
+X = np.array([[np.nextafter(np.float32(1004.25), np.float32(np.inf)), 1000.0]], np.float32)
+
+
+def _model(d) -> ExportDir:
+    def init(name, v):
+        return helper.make_tensor(name, TensorProto.FLOAT, np.shape(v), np.ravel(v).tolist())
+
+    q = {"domain": "qonnx.custom_op.general", "signed": 0, "narrow": 0, "rounding_mode": "ROUND"}
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["a"], name="MatMul_0"),
+        helper.make_node("Quant", ["a", "s1", "z", "b"], ["qa"], name="Quant_1", **q),
+        helper.make_node("MatMul", ["qa", "w2"], ["c"], name="MatMul_1"),
+        helper.make_node("Quant", ["c", "s2", "z", "b"], ["y"], name="Quant_2", **q),
+    ]
+    inits = [init("w1", W1), init("w2", W2), init("s1", S1), init("s2", S2)]
+    inits += [init("z", np.float32(0)), init("b", np.float32(6))]
+    graph = helper.make_graph(
+        nodes,
+        "ties",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        inits,
+        value_info=[
+            helper.make_tensor_value_info(t, TensorProto.FLOAT, shape)
+            for t, shape in (("a", [1, 3]), ("qa", [1, 3]), ("c", [1, 2]))
+        ],
+    )
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)]
+    m = helper.make_model(graph, opset_imports=opsets)
+    for k, v in {
+        "fewerbits.act_calls": ["Quant_1", "Quant_2"],
+        "fewerbits.layer_names": {"Quant_1": "fc1.act_quant", "Quant_2": "fc2.act_quant"},
+    }.items():
+        m.graph.metadata_props.add(key=k, value=json.dumps(v))  # where qonnx keeps them
+    (d / "model.onnx").write_bytes(m.SerializeToString())
+    onnx.checker.check_model(m)
+    return ExportDir(d)
+
+
+class IntegerLevel(Level):
+    """A level holding the given integers of both quantizers (as a FINN level would)."""
+
+    name = "streamlined"
+    can_trace = True
+
+    def __init__(self, q1, q2) -> None:
+        self.q1, self.q2 = np.array([q1], np.float64), np.array([q2], np.float64)
+
+    def run(self, x):
+        return (self.q2 * S2).astype(np.float32)
+
+    def trace(self, x1):
+        return [
+            ActivationTrace("MultiThreshold_0", self.q1, dtype="UINT6", tag="Quant_1"),
+            ActivationTrace("MultiThreshold_1", self.q2, dtype="UINT6", tag="Quant_2"),
+        ]
+
+
+def test_a_level_rounding_a_tie_the_other_way_passes_only_if_everything_after_follows(tmp_path):
+    from fewerbits.verify.levels.qonnx import QonnxLevel
+
+    qonnx = QonnxLevel(_model(tmp_path))
+    ref = qonnx.run(X)
+    trace = qonnx.trace(X)
+    codes = [t.codes[0] for t in trace]
+    assert codes[0][0] == 9 and 0 < trace[0].pre[0, 0] - 8.5 <= trace[0].slack[0, 0], trace[0]
+
+    def ladder(q1, q2=None):
+        if q2 is None:  # the next layer computed from q1 (as the level would)
+            q2 = np.clip(np.round((q1 * S1) @ W2 / S2), 0, 63)
+        return run_ladder(ref, X, [IntegerLevel(q1, q2)], trace_reference=qonnx)[0]
+
+    assert ladder(codes[0]).status == "pass"
+    # the tie rounded down (8, as the exact rational thresholds do), the next layer from 8
+    q1 = codes[0].copy()
+    q1[0] = 8
+    res = ladder(q1)
+    assert res.status == "pass", res.reason
+    assert "fc1.act_quant (1)" in res.reason, res.reason
+    # ... but a next layer that does not follow from 8 is a real difference
+    q2 = np.clip(np.round((q1 * S1) @ W2 / S2), 0, 63)
+    q2[1] += 1
+    res = ladder(q1, q2)
+    assert res.status == "fail", res.reason
+    # a one-level difference far from a boundary (2.0085 -> 3) is never a tie
+    q1 = codes[0].copy()
+    q1[2] += 1
+    res = ladder(q1)
+    assert res.status == "fail", res.reason
