@@ -46,7 +46,7 @@ def demo_build(out: Path) -> Path:
     d = out / f"tfc-fit{fit}"
     if not (d / "build" / "intermediate_models" / "step_hw_codegen.onnx").is_file():
         cfg = RunConfig(
-            train=TrainConfig(**simulation.NETS["tfc-w2a2 (demo)"]),
+            train=TrainConfig(**simulation.NETS["tfc-w2a2 (demo, --fit 0.7)"][1]),
             build=BuildConfig(fit=fit),
             verify_samples=100,
             verify_skip=["rtl_nodes", "rtl_stitched"],
