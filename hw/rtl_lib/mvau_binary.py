@@ -10,11 +10,10 @@ from ``thresholds.dat``. FINN has no RTL for this mode (``_mvu_rtl_possible`` re
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-from .common import WeightStreamOp, finn_class, finn_error
+from .common import WeightStreamOp, finn_class, finn_error, threshold_steps, write_hex
 
 OP_TYPE = "MVAUBinary_rtl"
 THRESHOLD_FILE = "thresholds.dat"
@@ -57,12 +56,8 @@ class MVAUBinaryRTL(WeightStreamOp):
         return t.transpose(1, 0, 2)
 
     def n_thresholds(self, model=None) -> int:
-        if self.get_nodeattr("noActivation") == 1:
-            return 0
-        if model is not None:
-            return int(model.get_initializer(self.onnx_node.input[2]).shape[-1])
-        odt = self.get_output_datatype()
-        return 1 if odt.name == "BIPOLAR" else 2 ** odt.bitwidth() - 1
+        """Threshold steps per channel (0: no embedded activation)."""
+        return threshold_steps(self, model)
 
     def write_params(self, model, code_gen_dir: str) -> dict[str, str]:
         """``memblock.dat`` (FINN's weight file) and, with activation, ``thresholds.dat``."""
@@ -73,9 +68,8 @@ class MVAUBinaryRTL(WeightStreamOp):
         tfile = ""
         if self._steps:
             thr = self.hw_thresholds(model.get_initializer(self.onnx_node.input[2]))
-            digits = (self.threshold_width() + 3) // 4
             tfile = f"{code_gen_dir}/{THRESHOLD_FILE}"
-            Path(tfile).write_text("".join(f"{int(v):0{digits}x}\n" for v in thr.reshape(-1)))
+            write_hex(tfile, thr.reshape(-1), self.threshold_width())
         return {"WEIGHT_FILE": wfile, "THRESHOLD_FILE": tfile}
 
     def core_params(self) -> dict[str, int | str]:
