@@ -63,11 +63,21 @@ def codegen(model, part: str, work: Path):
     return model.transform(PrepareIP(part, rg.CLK_NS))
 
 
+def _assert_exact_with_stalls(model, node, rng, work: Path, label: str) -> None:
+    """``node`` simulated for 4 frames with random input/output stalls (drawn from ``rng``)
+    equals FINN's Python execution on every output."""
+    from fewerbits.hw.rtlsim.sim import simulate_node
+
+    stall = (int(rng.integers(0, 60)), int(rng.integers(0, 60)))
+    res = simulate_node(model, node, work, frames=4, stall=stall, seed=SEED)
+    print(f"{label}, stalls {stall}: {res.exact}/{res.outputs} exact")
+    assert res.status == "pass", f"{label}: {res.reason}"
+    assert res.outputs > 0 and res.exact == res.outputs
+
+
 @pytest.mark.usefixtures("rtlsim_cache")
 @pytest.mark.parametrize("case", list(CASES))
 def test_rtl_lib_node_matches_python(case, tmp_path):
-    from fewerbits.hw.rtlsim.sim import simulate_node
-
     rng = np.random.default_rng([SEED, list(CASES).index(case)])
     model, part, desc = CASES[case](rng)
     model = codegen(model, part, tmp_path / "finn")
@@ -77,11 +87,7 @@ def test_rtl_lib_node_matches_python(case, tmp_path):
         from qonnx.custom_op.registry import getCustomOp
 
         assert getCustomOp(node).weight_memory_style() == "block", case
-    stall = (int(rng.integers(0, 60)), int(rng.integers(0, 60)))
-    res = simulate_node(model, node, tmp_path / "sim", frames=4, stall=stall, seed=SEED)
-    print(f"{case}: {desc}, stalls {stall}: {res.exact}/{res.outputs} exact")
-    assert res.status == "pass", f"{case} ({desc}): {res.reason}"
-    assert res.outputs > 0 and res.exact == res.outputs
+    _assert_exact_with_stalls(model, node, rng, tmp_path / "sim", f"{case} ({desc})")
 
 
 @pytest.mark.usefixtures("rtlsim_cache")
@@ -337,7 +343,6 @@ def test_maxpool_after_finn_conversion(fixed, tmp_path):
     at PE < channels (FINN's depthwise window order on its input), equals FINN's Python.
     The 1-D case here (2-D k2s2: ``{"one_d": False, "k": 2, "s": 2}``, checked by hand, and
     in the CNV net test above)."""
-    from fewerbits.hw.rtlsim.sim import simulate_node
 
     rng = np.random.default_rng([SEED, 7, int(fixed["one_d"])])
     prepare_finn(tmp_path / "finn")
@@ -345,11 +350,7 @@ def test_maxpool_after_finn_conversion(fixed, tmp_path):
     model = codegen(model, part, tmp_path / "finn")
     swg, pool = model.graph.node
     assert (swg.op_type, pool.op_type) == ("ConvolutionInputGenerator_rtl", "MaxPool_rtl"), desc
-    stall = (int(rng.integers(0, 60)), int(rng.integers(0, 60)))
-    res = simulate_node(model, pool, tmp_path / "sim", frames=4, stall=stall, seed=SEED)
-    print(f"{desc}, stalls {stall}: {res.exact}/{res.outputs} exact")
-    assert res.status == "pass", f"{desc}: {res.reason}"
-    assert res.outputs > 0 and res.exact == res.outputs
+    _assert_exact_with_stalls(model, pool, rng, tmp_path / "sim", desc)
 
 
 @pytest.mark.usefixtures("rtlsim_cache")
