@@ -12,6 +12,7 @@ end (:mod:`fewerbits.hw.sim`) compiles.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 
 from fewerbits.compat.finn import rtllib as verilator_rtllib
 
+from ..runtime_weights import streamer_geometry
 from ..sim import Design, RtlSimError
 
 #: FINN RTL layers that carry a weight streamer in internal_decoupled mode
@@ -86,8 +88,13 @@ def _add_source(sources: dict[str, str], path: Path, text: str | None = None) ->
     sources[path.name] = text
 
 
-def node_design(model, node) -> NodeDesign:
-    """Sources and geometry of one RTL node of a code-generated (step_hw_codegen) model."""
+def node_design(model, node, axilite: bool = False) -> NodeDesign:
+    """Sources and geometry of one RTL node of a code-generated (step_hw_codegen) model.
+
+    ``axilite``: a runtime-writeable layer's weight memory starts empty (no init file, as URAM
+    on the board) and its weight streamer's AXI-lite port ``s_axilite_*`` is a port of the
+    node's module, for the driver to write the weights (hw/rtlsim/axilite.py); otherwise URAM
+    weights are preloaded and the port is tied off."""
     from qonnx.custom_op.registry import getCustomOp
 
     inst = getCustomOp(node)
@@ -130,13 +137,18 @@ def node_design(model, node) -> NodeDesign:
             for old, new in renames.items():
                 text = text.replace(old, new)
             if decoupled and f == ms[0]:
-                text = _preload_runtime_weights(text, inst, renames, gen)
+                text = (
+                    _empty_weight_memory(text, inst)
+                    if axilite
+                    else _preload_runtime_weights(text, inst, renames, gen)
+                )
         _add_source(d.sources, f, text)
     if decoupled:
         d.module = f"fb_{node.name}"
         wwidth = inst.get_instream_width_padded(1)
+        aw = _axilite_width(inst) if axilite else 0
         d.extra_module = _decoupled_wrapper(
-            d.module, top, ms[0].stem, d.in_width, d.out_width, wwidth
+            d.module, top, ms[0].stem, d.in_width, d.out_width, wwidth, aw
         )
         d.sources[f"{d.module}.sv"] = d.extra_module
     d.sources = verilator_rtllib.patch_sources(d.sources)
@@ -155,19 +167,72 @@ def _preload_runtime_weights(text: str, inst, renames: dict[str, str], gen: Path
     return text.replace('INIT_FILE = ""', f'INIT_FILE = "{init}"', 1)
 
 
-def _decoupled_wrapper(name: str, core: str, streamer: str, iw: int, ow: int, ww: int) -> str:
-    """Weight streamer -> core in1_V, as FINN's IPI hierarchy does it."""
+def _empty_weight_memory(text: str, inst) -> str:
+    """The weight streamer with no init file: memory starts as on the board with URAM."""
+    if not inst.get_nodeattr("runtime_writeable_weights"):
+        raise RtlSimError(
+            f"node {inst.onnx_node.name}: weights are not runtime-writeable, no AXI-lite port"
+        )
+    return re.sub(r'INIT_FILE = "[^"]*"', 'INIT_FILE = ""', text, count=1)
+
+
+def _axilite_width(inst) -> int:
+    """Address bits of the weight streamer's AXI-lite port (as the board's block design)."""
+    return streamer_geometry(inst)["addr_width"]
+
+
+#: AXI-lite signals of finn-rtllib's memstream wrapper: (name, direction, width; 0 = address)
+AXILITE_PORTS = (
+    ("AWVALID", "input", 1),
+    ("AWREADY", "output", 1),
+    ("AWADDR", "input", 0),
+    ("WVALID", "input", 1),
+    ("WREADY", "output", 1),
+    ("WDATA", "input", 32),
+    ("WSTRB", "input", 4),
+    ("BVALID", "output", 1),
+    ("BREADY", "input", 1),
+    ("BRESP", "output", 2),
+    ("ARVALID", "input", 1),
+    ("ARREADY", "output", 1),
+    ("ARADDR", "input", 0),
+    ("RVALID", "output", 1),
+    ("RREADY", "input", 1),
+    ("RDATA", "output", 32),
+    ("RRESP", "output", 2),
+)
+
+
+def _axilite_connections(aw: int) -> tuple[str, str]:
+    """(port declarations of the wrapper, the streamer's AXI-lite connections): exposed when
+    ``aw`` > 0, else tied off."""
+    if not aw:
+        ties = (
+            ".s_axilite_AWVALID(1'b0), .s_axilite_AWPROT(3'b0), .s_axilite_AWADDR('0),\n"
+            "    .s_axilite_WVALID(1'b0), .s_axilite_WDATA(32'b0), .s_axilite_WSTRB(4'b0),\n"
+            "    .s_axilite_BREADY(1'b0), .s_axilite_ARVALID(1'b0), .s_axilite_ARPROT(3'b0),\n"
+            "    .s_axilite_ARADDR('0), .s_axilite_RREADY(1'b0),"
+        )
+        return "", ties
+    decl = "".join(f",\n  {d} [{(w or aw) - 1}:0] s_axilite_{n}" for n, d, w in AXILITE_PORTS)
+    conn = " ".join(f".s_axilite_{n}(s_axilite_{n})," for n, _, _ in AXILITE_PORTS)
+    return decl, conn + " .s_axilite_AWPROT(3'b0), .s_axilite_ARPROT(3'b0),"
+
+
+def _decoupled_wrapper(
+    name: str, core: str, streamer: str, iw: int, ow: int, ww: int, aw: int = 0
+) -> str:
+    """Weight streamer -> core in1_V, as FINN's IPI hierarchy does it; with ``aw`` address
+    bits the streamer's AXI-lite port is the wrapper's ``s_axilite_*``."""
+    decl, axil = _axilite_connections(aw)
     return f"""// generated by fewerbits (hw/rtlsim/design.py): {core} with its weight streamer
 module {name}(
   input ap_clk, input ap_rst_n,
   input [{iw - 1}:0] in0_V_TDATA, input in0_V_TVALID, output in0_V_TREADY,
-  output [{ow - 1}:0] out0_V_TDATA, output out0_V_TVALID, input out0_V_TREADY);
+  output [{ow - 1}:0] out0_V_TDATA, output out0_V_TVALID, input out0_V_TREADY{decl});
   wire [{ww - 1}:0] w_tdata; wire w_tvalid, w_tready;
   {streamer} wstrm(.ap_clk(ap_clk), .ap_clk2x(ap_clk), .ap_rst_n(ap_rst_n),
-    .s_axilite_AWVALID(1'b0), .s_axilite_AWPROT(3'b0), .s_axilite_AWADDR('0),
-    .s_axilite_WVALID(1'b0), .s_axilite_WDATA(32'b0), .s_axilite_WSTRB(4'b0),
-    .s_axilite_BREADY(1'b0), .s_axilite_ARVALID(1'b0), .s_axilite_ARPROT(3'b0),
-    .s_axilite_ARADDR('0), .s_axilite_RREADY(1'b0),
+    {axil}
     .s_axis_0_tvalid(1'b0), .s_axis_0_tdata('0),
     .m_axis_0_tdata(w_tdata), .m_axis_0_tvalid(w_tvalid), .m_axis_0_tready(w_tready));
   {core} core(.ap_clk(ap_clk), .ap_clk2x(ap_clk), .ap_rst_n(ap_rst_n),

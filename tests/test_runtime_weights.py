@@ -1,0 +1,209 @@
+"""URAM (runtime-writeable) weights reach the layer: the deploy package carries each layer's
+weight file and AXI-lite port, and the driver's pynq back end writes them at start-up.
+
+Without a board, the pynq back end runs on the PYNQ stand-in (tests/fake_pynq) whose
+"hardware" is one MVAU_rtl layer in Verilator with its weight memory EMPTY (FINN's
+ram_style="ultra", runtime_writeable_weights=1 on ZCU104's part: no init file) and its
+AXI-lite port behind pynq.MMIO: the weights it computes with are the ones the driver's own
+code wrote. Frames are compared bit-exact with FINN's Python execution of the layer; without
+the writes the layer computes with zeros.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rtlsim_graphs as rg
+from fewerbits.hw.driver import Accelerator, DriverError, rtlsim_unavailable
+from fewerbits.hw.driver.settings import sha256
+from rtlsim_graphs import rtlsim_cache  # noqa: F401 - session fixture
+
+FAKE_PYNQ = Path(__file__).parent / "fake_pynq"
+ZCU104 = "xczu7ev-ffvc1156-2-e"
+#: an 80-bit weight line (PE 4 x SIMD 4 x INT5): 3 AXI-lite words hold data, FINN's file pads
+#: each line to 4 words (the 4th is not stored by finn-rtllib's axilite)
+MW, MH, SIMD, PE, WBITS, ABITS = 16, 8, 4, 4, 5, 4
+
+
+def uram_mvau(rng):
+    """One MVAU with URAM weights, as --fit sets them on UltraScale+ (hw/folding.URAM_ATTRS)."""
+    from fewerbits.hw.folding import URAM_ATTRS
+
+    w = rng.integers(-(2 ** (WBITS - 1)), 2 ** (WBITS - 1), size=(MW, MH))
+    acc = int(np.ceil(np.log2(MW * (2**ABITS - 1) * 2 ** (WBITS - 1) + 1))) + 1
+    return rg.mvau_model(w, f"UINT{ABITS}", f"INT{WBITS}", f"INT{acc}", SIMD, PE, **URAM_ATTRS)
+
+
+def one_layer_build(tmp: Path, model) -> Path:
+    """A build folder whose dataflow graph is this code-generated layer (what
+    write_deploy_package reads: steps, the graphs around the partition, FINN's config)."""
+    build = tmp / "build"
+    (build / "intermediate_models").mkdir(parents=True)
+    steps = ["step_minimize_bit_width_initial", "step_create_dataflow_partition", "step_hw_codegen"]
+    for s in steps:
+        model.save(str(build / "intermediate_models" / f"{s}.onnx"))
+    (build / "steps.json").write_text(json.dumps({"ran": [{"step": s} for s in steps]}))
+    cfg = {"synth_clk_period_ns": 10.0, "fpga_part": ZCU104, "board": "ZCU104"}
+    (build / "build_config.json").write_text(json.dumps(cfg))
+    return build
+
+
+@pytest.fixture(scope="module")
+def uram_build(tmp_path_factory):
+    """(build dir, deploy dir with a stand-in bitfile + hwh, the layer's name)."""
+    from fewerbits.hw.deploy import write_deploy_package
+
+    tmp = tmp_path_factory.mktemp("uram")
+    model = rg.codegen(uram_mvau(np.random.default_rng(13)), ZCU104, tmp / "finn")
+    build = one_layer_build(tmp, model)
+    deploy = write_deploy_package(build)
+    s = json.loads((deploy / "settings.json").read_text())
+    (deploy / "bitfile").mkdir()
+    bit, hwh = deploy / "bitfile" / "finn-accel.bit", deploy / "bitfile" / "finn-accel.hwh"
+    bit.write_bytes(b"not a bitstream: the PYNQ stand-in runs the layer in Verilator")
+    ports = " ".join(e["interface"] for e in s["runtime_weights"])
+    hwh.write_text(f"<stand-in hwh> idma0 odma0 {ports}")
+    s["files"]["bitfile"] = {"path": "bitfile/finn-accel.bit", "sha256": sha256(bit)}
+    s["files"]["hwh"] = {"path": "bitfile/finn-accel.hwh", "sha256": sha256(hwh)}
+    (deploy / "settings.json").write_text(json.dumps(s))
+    return build, deploy, model.graph.node[0].name
+
+
+def test_package_has_weight_file_and_port_per_layer(uram_build):
+    from fewerbits.hw.driver import load_settings
+    from fewerbits.hw.driver.runtime_weights import read_weight_file
+
+    _, deploy, layer = uram_build
+    (e,) = load_settings(deploy).runtime_weights
+    assert e["layer"] == layer and e["path"] == f"runtime_weights/{layer}.dat"
+    assert e["ram_style"] == "ultra" and e["bitstream_init"] is False  # FINN: no URAM init
+    # FINN's CreateStitchedIP names the port; MakeZynqProject instantiates the stitched IP
+    assert (e["ip"], e["interface"]) == ("StreamingDataflowPartition_1", "s_axilite_0")
+    # 8 lines (MW/SIMD x MH/PE) of 80 bits -> 4 words each; clog2(32) + 2 address bits
+    depth = (MW // SIMD) * (MH // PE)
+    assert e["depth"] == depth and e["words"] == depth * 4 and e["addr_width"] == 7
+    assert len(read_weight_file(deploy / e["path"])) == e["words"]
+    # assign_axi_addr_proc on Zynq UltraScale+: idma0's 4 KiB at 0xA0000000, then this port
+    assert e["base_address"] == 0xA000_1000
+    assert "runtime_weights" in (deploy / "README.md").read_text()
+
+
+def _stand_in(monkeypatch):
+    if rtlsim_unavailable():
+        pytest.skip(rtlsim_unavailable())
+    monkeypatch.syspath_prepend(str(FAKE_PYNQ))
+    monkeypatch.setenv("FAKE_PYNQ_HW", "axilite-rtlsim")
+    monkeypatch.setenv("FAKE_PYNQ_AXILITE_BASE", "0xB0010000")
+    monkeypatch.delitem(sys.modules, "pynq", raising=False)
+    import pynq
+
+    assert pynq.__version__.endswith("stand-in")
+    pynq.LOG.clear()
+    return pynq
+
+
+def frames(n: int, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2**ABITS, size=(n, 3, MW)).astype(np.float32)
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_driver_writes_uram_weights_then_frames_are_bit_exact(uram_build, monkeypatch):
+    _, deploy, layer = uram_build
+    pynq = _stand_in(monkeypatch)
+    x = frames(6)
+    ref = Accelerator(deploy, backend="python").execute(x)  # FINN's execution of the layer
+    assert np.abs(ref).sum() > 0
+    words = load_words(deploy)
+    with Accelerator(deploy, backend="pynq") as acc:
+        sim = acc.backend.overlay.hw.sim
+        # every word written once, read back once, at the address the .hwh (ip_dict) gives
+        assert sim.writes == len(words) and sim.reads == len(words)
+        assert acc.backend.weight_ports == {layer: (0xB001_0000, "hwh")}
+        assert "mmio 0xb0010000 128" in pynq.LOG
+        assert "rtlsim frames 2" in pynq.LOG  # the flush: 16 stale words / 8 lines a frame
+        y = acc.execute(x)
+    assert y.dtype == ref.dtype and np.array_equal(y, ref)
+
+
+def load_words(deploy: Path) -> np.ndarray:
+    from fewerbits.hw.driver import load_settings
+    from fewerbits.hw.driver.runtime_weights import read_weight_file
+
+    (e,) = load_settings(deploy).runtime_weights
+    return read_weight_file(deploy / e["path"])
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_without_the_writes_the_layer_computes_with_zeros(uram_build, monkeypatch):
+    from fewerbits.hw.driver import backends
+
+    _, deploy, _ = uram_build
+    _stand_in(monkeypatch)
+    monkeypatch.setattr(backends, "load_runtime_weights", lambda *a, **k: [])
+    x = frames(3)
+    ref = Accelerator(deploy, backend="python").execute(x)
+    with Accelerator(deploy, backend="pynq") as acc:
+        assert acc.backend.overlay.hw.sim.writes == 0
+        y = acc.execute(x)
+    assert not np.array_equal(y, ref) and np.all(y == 0)
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_without_the_flush_the_first_frame_uses_stale_weights(uram_build, monkeypatch):
+    """The weight streamer fetched words before the write (memstream's read-ahead): the first
+    frame after the write computes with some of them, the next ones are exact. The driver's
+    dummy frames exist for this."""
+    from fewerbits.hw.driver.backends import PynqBackend
+
+    _, deploy, _ = uram_build
+    _stand_in(monkeypatch)
+    monkeypatch.setattr(PynqBackend, "_flush", lambda self, n: None)
+    x = frames(3)
+    ref = Accelerator(deploy, backend="python").execute(x)
+    with Accelerator(deploy, backend="pynq") as acc:
+        y = acc.execute(x)
+    assert not np.array_equal(y[0], ref[0]) and np.array_equal(y[1:], ref[1:])
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_read_back_catches_a_wrong_word(uram_build):
+    """verify_words on the simulated port: what the memory holds is compared word by word."""
+    from fewerbits.hw.driver.backends import load_hw_graph
+    from fewerbits.hw.driver.runtime_weights import verify_words, write_words
+    from fewerbits.hw.rtlsim.axilite import AxiLiteLayerSim
+
+    if rtlsim_unavailable():
+        pytest.skip(rtlsim_unavailable())
+    _, deploy, layer = uram_build
+    words = load_words(deploy)
+    sim = AxiLiteLayerSim(load_hw_graph(deploy / "hw" / "dataflow.onnx"))
+    try:
+        port = sim.port()
+        # the memory starts empty: nothing reads back before the write
+        assert not np.any(sim.read_many([4 * i for i in range(len(words))]))
+        write_words(port, words)
+        verify_words(port, words, layer)  # passes
+        wrong = words.copy()
+        wrong[5] ^= 1
+        with pytest.raises(DriverError, match=rf"layer {layer}: word 5 \(offset 0x14\)"):
+            verify_words(port, wrong, layer)
+    finally:
+        sim.close()
+
+
+def test_weight_file_changed_after_packaging_is_refused(uram_build, tmp_path, monkeypatch):
+    _, deploy, _ = uram_build
+    d = shutil.copytree(deploy, tmp_path / "d")
+    f = next((d / "runtime_weights").glob("*.dat"))
+    f.write_text(f.read_text().replace("0", "1", 1))
+    monkeypatch.syspath_prepend(str(FAKE_PYNQ))
+    monkeypatch.setenv("FAKE_PYNQ_HW", "python")
+    monkeypatch.delitem(sys.modules, "pynq", raising=False)
+    with pytest.raises(DriverError, match="differs from the file this package was written with"):
+        Accelerator(d, backend="pynq")
