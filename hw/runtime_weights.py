@@ -26,6 +26,8 @@ import math
 import re
 from pathlib import Path
 
+from fewerbits.core.errors import FewerbitsError
+
 from .driver.runtime_weights import read_weight_file
 from .driver.settings import sha256
 
@@ -38,7 +40,7 @@ MIN_RANGE = 4096
 MEMSTREAM_OPS = ("MVAU_hls", "MVAU_rtl", "VVAU_hls", "VVAU_rtl")
 
 
-class RuntimeWeightsError(Exception):
+class RuntimeWeightsError(FewerbitsError):
     """A runtime-writeable layer whose weights the driver could not write (one line)."""
 
 

@@ -207,3 +207,117 @@ def test_weight_file_changed_after_packaging_is_refused(uram_build, tmp_path, mo
     monkeypatch.delitem(sys.modules, "pynq", raising=False)
     with pytest.raises(DriverError, match="differs from the file this package was written with"):
         Accelerator(d, backend="pynq")
+
+
+def three_mvaus(rng):
+    """UINT4 -> MVAU (URAM) -> Thresholding -> MVAU (weights in the bitstream) -> Thresholding
+    -> MVAU (URAM): FINN's graph as a --fit build on ZCU104 could make it."""
+    from fewerbits.hw.folding import URAM_ATTRS
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    def hw(op, ins, out, **attrs):
+        return helper.make_node(
+            op,
+            ins,
+            [out],
+            domain="finn.custom_op.fpgadataflow",
+            backend="fpgadataflow",
+            preferred_impl_style="rtl",
+            **attrs,
+        )
+
+    dims, nodes, inits, t = [16, 8, 8, 4], [], {}, "inp"
+    for k in range(3):
+        mw, mh = dims[k], dims[k + 1]
+        bits = int(np.ceil(np.log2(mw * 15 * 16 + 1))) + 1
+        acc = f"INT{bits}"
+        inits[f"w{k}"] = (rng.integers(-16, 16, size=(mw, mh)), "INT5")
+        uram = URAM_ATTRS if k != 1 else {}
+        nodes.append(
+            hw(
+                "MVAU",
+                [t, f"w{k}"],
+                f"acc{k}",
+                MW=mw,
+                MH=mh,
+                SIMD=4,
+                PE=4,
+                inputDataType="UINT4",
+                weightDataType="INT5",
+                outputDataType=acc,
+                accDataType=acc,
+                noActivation=1,
+                binaryXnorMode=0,
+                mem_mode="internal_decoupled",
+                resType="dsp",
+                numInputVectors=[1, 3],
+                **uram,
+            )
+        )
+        t = f"acc{k}"
+        if k < 2:
+            lim = 2 ** (bits - 1)
+            inits[f"thr{k}"] = (np.sort(rng.integers(-lim, lim, size=(mh, 15)), axis=1), acc)
+            nodes.append(
+                hw(
+                    "Thresholding",
+                    [t, f"thr{k}"],
+                    f"act{k}",
+                    NumChannels=mh,
+                    PE=4,
+                    numSteps=15,
+                    inputDataType=acc,
+                    weightDataType=acc,
+                    outputDataType="UINT4",
+                    ActVal=0,
+                    numInputVectors=[1, 3],
+                )
+            )
+            t = f"act{k}"
+    f = TensorProto.FLOAT
+    g = helper.make_graph(
+        nodes,
+        "three",
+        [helper.make_tensor_value_info("inp", f, [1, 3, 16])],
+        [helper.make_tensor_value_info(t, f, [1, 3, 4])],
+    )
+    m = ModelWrapper(qonnx_make_model(g, producer_name="fewerbits-test"))
+    m.set_tensor_datatype("inp", DataType["UINT4"])
+    for name, (arr, dt) in inits.items():
+        m.set_initializer(name, arr.astype(np.float32))
+        m.set_tensor_datatype(name, DataType[dt])
+    return m.transform(InferShapes())
+
+
+def test_each_runtime_layer_gets_its_own_port_and_address(tmp_path):
+    """Ports are numbered over the runtime-writeable layers only, in graph order (FINN's
+    CreateStitchedIP); addresses follow assign_axi_addr_proc (4 KiB at least, aligned)."""
+    from fewerbits.hw.runtime_weights import RuntimeWeightsError, write_runtime_weights
+    from qonnx.custom_op.registry import getCustomOp
+
+    model = rg.codegen(three_mvaus(np.random.default_rng(3)), ZCU104, tmp_path / "finn")
+    mvaus = [n.name for n in model.graph.node if n.op_type == "MVAU_rtl"]
+    entries = write_runtime_weights(model, tmp_path / "deploy", ZCU104)
+    got = [(e["layer"], e["interface"], e["addr_width"], e["base_address"]) for e in entries]
+    assert got == [
+        (mvaus[0], "s_axilite_0", 7, 0xA000_1000),  # 8 lines x 4 words
+        (mvaus[2], "s_axilite_1", 5, 0xA000_2000),  # 2 lines x 4 words, a 4 KiB window
+    ]
+    assert sorted(p.name for p in (tmp_path / "deploy" / "runtime_weights").iterdir()) == [
+        f"{mvaus[0]}.dat",
+        f"{mvaus[2]}.dat",
+    ]
+    # Zynq-7000's peripheral base; a part FINN builds no Zynq shell for has no address
+    from fewerbits.hw.runtime_weights import axilite_map
+
+    geoms = [{"addr_width": 7}, {"addr_width": 14}, {"addr_width": 5}]
+    assert axilite_map(geoms, "xc7z020clg400-1") == [0x4000_1000, 0x4000_4000, 0x4000_8000]
+    assert axilite_map(geoms[:1], "xcvu9p-flga2104-2-i") == [None]
+    # a runtime-writeable layer without an AXI-lite port is refused, naming it
+    getCustomOp(model.graph.node[0]).set_nodeattr("mem_mode", "internal_embedded")
+    with pytest.raises(RuntimeWeightsError, match=rf"layer {mvaus[0]} .*no AXI-lite port"):
+        write_runtime_weights(model, tmp_path / "again", ZCU104)
