@@ -108,9 +108,12 @@ class PynqBackend(Backend):
         .hwh (``overlay.ip_dict``), else the one settings.json derived from FINN's address
         assignment (checked by the read-back)."""
         ip_dict = getattr(self.overlay, "ip_dict", None) or {}
+        # PYNQ's .hwh parser lists an instance with several address ranges as
+        # "<instance>/<interface>", one with a single range by its name (the stitched IP's
+        # AXI-lite ports are the runtime-writeable layers' only)
         keys = [f"{e['ip']}/{e['interface']}"]
         if len(self.s.runtime_weights) == 1:
-            keys.append(e["ip"])  # an IP with one AXI-lite port is listed by its name
+            keys.append(e["ip"])
         found = next((ip_dict[k] for k in keys if k in ip_dict), None)
         if found is not None:
             base, size, src = int(found["phys_addr"]), int(found["addr_range"]), "hwh"

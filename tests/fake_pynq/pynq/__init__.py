@@ -99,7 +99,9 @@ class _LayerSim:
         size = 2 ** int(e["addr_width"])
         _WINDOWS.clear()
         _WINDOWS.append((base, size, self.sim.port()))
-        overlay.ip_dict[f"{e['ip']}/{e['interface']}"] = {"phys_addr": base, "addr_range": size}
+        # PYNQ's hwh parser keys an instance with one address range by its name, one with
+        # several by "<name>/<interface>" (pynq/pl_server/hwh_parser.py _parse_ip_dict)
+        overlay.ip_dict[e["ip"]] = {"phys_addr": base, "addr_range": size}
 
     def __call__(self, packed: np.ndarray) -> np.ndarray:
         n, i, o = packed.shape[0], self.s.inp, self.s.out
