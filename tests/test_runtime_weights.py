@@ -22,6 +22,7 @@ import rtlsim_graphs as rg
 from fewerbits.hw.driver import Accelerator, DriverError, rtlsim_unavailable
 from fewerbits.hw.driver.settings import sha256
 from rtlsim_graphs import rtlsim_cache  # noqa: F401 - session fixture
+from test_driver import with_bitfile
 
 FAKE_PYNQ = Path(__file__).parent / "fake_pynq"
 ZCU104 = "xczu7ev-ffvc1156-2-e"
@@ -55,20 +56,17 @@ def one_layer_build(tmp: Path, model) -> Path:
 
 @pytest.fixture(scope="module")
 def uram_build(tmp_path_factory):
-    """(build dir, deploy dir with a stand-in bitfile + hwh, the layer's name)."""
+    """(build dir, a copy of its deploy dir with a stand-in bitfile + hwh, the layer's name)."""
     from fewerbits.hw.deploy import write_deploy_package
 
     tmp = tmp_path_factory.mktemp("uram")
     model = rg.codegen(uram_mvau(np.random.default_rng(13)), ZCU104, tmp / "finn")
     build = one_layer_build(tmp, model)
-    deploy = write_deploy_package(build)
+    deploy = with_bitfile(write_deploy_package(build), tmp / "board")
     s = json.loads((deploy / "settings.json").read_text())
-    (deploy / "bitfile").mkdir()
-    bit, hwh = deploy / "bitfile" / "finn-accel.bit", deploy / "bitfile" / "finn-accel.hwh"
-    bit.write_bytes(b"not a bitstream: the PYNQ stand-in runs the layer in Verilator")
+    hwh = deploy / "bitfile" / "finn-accel.hwh"
     ports = " ".join(e["interface"] for e in s["runtime_weights"])
     hwh.write_text(f"<stand-in hwh> idma0 odma0 {ports}")
-    s["files"]["bitfile"] = {"path": "bitfile/finn-accel.bit", "sha256": sha256(bit)}
     s["files"]["hwh"] = {"path": "bitfile/finn-accel.hwh", "sha256": sha256(hwh)}
     (deploy / "settings.json").write_text(json.dumps(s))
     return build, deploy, model.graph.node[0].name
@@ -123,9 +121,9 @@ def test_driver_writes_uram_weights_then_frames_are_bit_exact(uram_build, monkey
     with Accelerator(deploy, backend="pynq") as acc:
         sim = acc.backend.overlay.hw.sim
         # every word written once, read back once, at the address the .hwh (ip_dict) gives
-        assert sim.writes == len(words) and sim.reads == len(words)
+        assert sim.writes == [len(words)] and sim.reads == [len(words)]
         assert acc.backend.weight_ports == {layer: (0xB001_0000, "hwh")}
-        assert "mmio 0xb0010000 128" in pynq.LOG
+        assert "mmio 0xb0010000 4096" in pynq.LOG  # the 4 KiB range Vivado gives it
         assert "rtlsim frames 2" in pynq.LOG  # the flush: 16 stale words / 8 lines a frame
         y = acc.execute(x)
     assert y.dtype == ref.dtype and np.array_equal(y, ref)
@@ -149,7 +147,7 @@ def test_without_the_writes_the_layer_computes_with_zeros(uram_build, monkeypatc
     x = frames(3)
     ref = Accelerator(deploy, backend="python").execute(x)
     with Accelerator(deploy, backend="pynq") as acc:
-        assert acc.backend.overlay.hw.sim.writes == 0
+        assert acc.backend.overlay.hw.sim.writes == [0]
         y = acc.execute(x)
     assert not np.array_equal(y, ref) and np.all(y == 0)
 
@@ -176,17 +174,17 @@ def test_read_back_catches_a_wrong_word(uram_build):
     """verify_words on the simulated port: what the memory holds is compared word by word."""
     from fewerbits.hw.driver.backends import load_hw_graph
     from fewerbits.hw.driver.runtime_weights import verify_words, write_words
-    from fewerbits.hw.rtlsim.axilite import AxiLiteLayerSim
+    from fewerbits.hw.rtlsim.axilite import AxiLiteSim
 
     if rtlsim_unavailable():
         pytest.skip(rtlsim_unavailable())
     _, deploy, layer = uram_build
     words = load_words(deploy)
-    sim = AxiLiteLayerSim(load_hw_graph(deploy / "hw" / "dataflow.onnx"))
+    sim = AxiLiteSim(load_hw_graph(deploy / "hw" / "dataflow.onnx"))
     try:
-        port = sim.port()
+        port = sim.port(0)
         # the memory starts empty: nothing reads back before the write
-        assert not np.any(sim.read_many([4 * i for i in range(len(words))]))
+        assert not np.any(sim.read_many(0, [4 * i for i in range(len(words))]))
         write_words(port, words)
         verify_words(port, words, layer)  # passes
         wrong = words.copy()
@@ -321,3 +319,56 @@ def test_each_runtime_layer_gets_its_own_port_and_address(tmp_path):
     getCustomOp(model.graph.node[0]).set_nodeattr("mem_mode", "internal_embedded")
     with pytest.raises(RuntimeWeightsError, match=rf"layer {mvaus[0]} .*no AXI-lite port"):
         write_runtime_weights(model, tmp_path / "again", ZCU104)
+
+
+@pytest.fixture(scope="module")
+def tiny_uram_build(tiny_run, tmp_path_factory):
+    """The tiny net (784 -> 8 -> 10, all RTL) built for ZCU104 with both MVAUs' weights in URAM
+    (FINN's attributes as --fit sets them), folded small so Verilator compiles it quickly."""
+    from fewerbits.hw.build import build
+    from fewerbits.hw.folding import URAM_ATTRS
+
+    from fewerbits.core.artifacts import ExportDir
+    from fewerbits.core.config import BuildConfig
+
+    tmp = tmp_path_factory.mktemp("tiny_uram")
+    fold = {
+        "Defaults": {},
+        "MVAU_rtl_0": {"SIMD": 16, "PE": 2, **URAM_ATTRS},
+        "Thresholding_rtl_0": {"PE": 2},
+        "MVAU_rtl_1": {"SIMD": 2, "PE": 2, **URAM_ATTRS},
+    }
+    (tmp / "uram.json").write_text(json.dumps(fold))
+    cfg = BuildConfig(board="ZCU104", folding=tmp / "uram.json")
+    build(ExportDir(tiny_run / "export").model, tmp / "build", cfg, progress=False)
+    return tmp / "build"
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_real_build_both_uram_layers_written_through_their_own_ports(tiny_uram_build, monkeypatch):
+    """A real build: the stitched accelerator (MVAU -> width converter -> thresholds -> MVAU)
+    in Verilator with both URAM weight memories empty; the driver writes each through its own
+    port (the stand-in's ip_dict lists them as <instance>/<interface>); frames are then
+    bit-exact with FINN's execution of the folded graph."""
+    from fewerbits.hw.driver import load_settings
+    from fewerbits.hw.driver.accelerator import random_frames
+
+    deploy = tiny_uram_build / "deploy"
+    s = load_settings(deploy)
+    assert [(e["layer"], e["interface"]) for e in s.runtime_weights] == [
+        ("MVAU_rtl_0", "s_axilite_0"),
+        ("MVAU_rtl_1", "s_axilite_1"),
+    ]
+    d = with_bitfile(deploy, deploy.parent / "deploy_board")
+    _stand_in(monkeypatch)
+    x = random_frames(s.model_in[1], (5, *s.model_in[0][1:]), seed=3)
+    ref = Accelerator(d, backend="python").execute(x)
+    with Accelerator(d, backend="pynq") as acc:
+        sim = acc.backend.overlay.hw.sim
+        assert sim.writes == [e["words"] for e in s.runtime_weights] == sim.reads
+        assert acc.backend.weight_ports == {
+            "MVAU_rtl_0": (0xB001_0000, "hwh"),
+            "MVAU_rtl_1": (0xB002_0000, "hwh"),
+        }
+        y = acc.execute(x)
+    assert np.array_equal(y.view(np.int32), ref.view(np.int32))

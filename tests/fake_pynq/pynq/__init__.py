@@ -13,10 +13,11 @@ The accelerator is ``FAKE_PYNQ_HW``:
   address (FINN unpacks, the folded hardware graph executes, FINN packs);
 - ``recorded:FILE.npz``: replay of ``packed_in``/``packed_out`` recorded from the python back
   end (for a venv without FINN); an input buffer that differs from the recording raises.
-- ``axilite-rtlsim``: a package whose hw graph is one runtime-writeable layer: that layer in
-  Verilator with its weight memory empty (fewerbits.hw.rtlsim.axilite), its AXI-lite port in
-  ``Overlay.ip_dict`` (as PYNQ lists it from the .hwh, at an address of the stand-in's own,
-  ``FAKE_PYNQ_AXILITE_BASE``) and behind ``MMIO``, so the driver's weight writes reach it.
+- ``axilite-rtlsim``: the package's hw graph (a chain of RTL layers) in Verilator with the
+  weight memories of its runtime-writeable layers empty (fewerbits.hw.rtlsim.axilite), their
+  AXI-lite ports in ``Overlay.ip_dict`` (as PYNQ lists them from the .hwh, at addresses of the
+  stand-in's own from ``FAKE_PYNQ_AXILITE_BASE``, 64 KiB apart) and behind ``MMIO``, so the
+  driver's weight writes reach them.
 """
 
 from __future__ import annotations
@@ -81,27 +82,27 @@ class MMIO:
         return self.port.read(self.offset + offset)
 
 
-class _LayerSim:
-    """The accelerator as one simulated runtime-writeable layer with its AXI-lite port."""
+class _AxiLiteHW:
+    """The accelerator in Verilator with empty URAM weight memories and their AXI-lite ports."""
 
     def __init__(self, deploy_dir: Path, overlay) -> None:
         from fewerbits.hw.driver.backends import load_hw_graph
         from fewerbits.hw.driver.settings import load_settings
-        from fewerbits.hw.rtlsim.axilite import AxiLiteLayerSim
+        from fewerbits.hw.rtlsim.axilite import AxiLiteSim
 
         s = load_settings(deploy_dir)
-        model = load_hw_graph(s.check_file("hw_graph"))
-        if len(model.graph.node) != 1 or len(s.runtime_weights) != 1:
-            raise RuntimeError("fake pynq axilite-rtlsim: one runtime-writeable layer only")
-        self.s, self.sim = s, AxiLiteLayerSim(model)
-        e = s.runtime_weights[0]
+        self.s, self.sim = s, AxiLiteSim(load_hw_graph(s.check_file("hw_graph")))
+        if [e["layer"] for e in s.runtime_weights] != self.sim.ports:
+            raise RuntimeError("fake pynq: settings.json runtime_weights != the design's ports")
         base = int(os.environ.get("FAKE_PYNQ_AXILITE_BASE", "0xB0010000"), 0)
-        size = 2 ** int(e["addr_width"])
         _WINDOWS.clear()
-        _WINDOWS.append((base, size, self.sim.port()))
-        # PYNQ's hwh parser keys an instance with one address range by its name, one with
-        # several by "<name>/<interface>" (pynq/pl_server/hwh_parser.py _parse_ip_dict)
-        overlay.ip_dict[e["ip"]] = {"phys_addr": base, "addr_range": size}
+        for j, e in enumerate(s.runtime_weights):
+            size = max(4096, 2 ** int(e["addr_width"]))
+            _WINDOWS.append((base + j * 0x10000, size, self.sim.port(j)))
+            # PYNQ's hwh parser keys an instance with one address range by its name, one with
+            # several by "<name>/<interface>" (pynq/pl_server/hwh_parser.py _parse_ip_dict)
+            key = e["ip"] if len(s.runtime_weights) == 1 else f"{e['ip']}/{e['interface']}"
+            overlay.ip_dict[key] = {"phys_addr": base + j * 0x10000, "addr_range": size}
 
     def __call__(self, packed: np.ndarray) -> np.ndarray:
         n, i, o = packed.shape[0], self.s.inp, self.s.out
@@ -114,7 +115,7 @@ class _LayerSim:
 def _hardware(deploy_dir: Path, overlay):
     spec = os.environ.get("FAKE_PYNQ_HW", "python")
     if spec == "axilite-rtlsim":
-        return _LayerSim(deploy_dir, overlay)
+        return _AxiLiteHW(deploy_dir, overlay)
     if spec.startswith("recorded:"):
         with np.load(spec.split(":", 1)[1]) as rec:
             pin, pout = rec["packed_in"], rec["packed_out"]
