@@ -2,7 +2,9 @@
 
 A layer with ``runtime_writeable_weights=1`` (``--fit`` sets it with ``ram_style="ultra"``:
 URAM has no bitstream initialisation on UltraScale+) gets its weights from the driver over the
-AXI-lite port of its weight streamer. For each such layer, in graph order, this module writes
+AXI-lite port of its weight streamer (:func:`writeable_layers`: MVAU/VVAU in mem_mode
+internal_decoupled; one in URAM without such a port is refused). For each, in graph order,
+this module writes
 ``deploy/runtime_weights/<layer>.dat`` with FINN's ``make_weight_file(..., "decoupled_runtime",
 ...)`` and records where the block design puts the port, derived from FINN's own code:
 
@@ -60,6 +62,43 @@ def runtime_layers(model) -> list:
     return out
 
 
+def has_axilite_port(inst) -> bool:
+    """A weight streamer (finn-rtllib memstream) with its AXI-lite port: FINN gives MVAU/VVAU
+    one in mem_mode internal_decoupled with runtime_writeable_weights=1."""
+    return inst.onnx_node.op_type in MEMSTREAM_OPS and (
+        inst.get_verilog_top_module_intf_names().get("axilite") or []
+    ) == ["s_axilite"]
+
+
+def _ram_style(inst) -> str:
+    try:
+        return str(inst.get_nodeattr("ram_style"))
+    except AttributeError:  # a node type without one
+        return ""
+
+
+def writeable_layers(model) -> list:
+    """The runtime-writeable layers whose weights the driver writes (those with an AXI-lite
+    weight port), in graph order. One with no port whose memory has no bitstream
+    initialisation (URAM) is refused naming it; one with no port and initialised memory keeps
+    the weights of the bitstream."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    out = []
+    for node in runtime_layers(model):
+        inst = getCustomOp(node)
+        if has_axilite_port(inst):
+            out.append(node)
+        elif _ram_style(inst) == "ultra":
+            mode = inst.get_nodeattr("mem_mode") if node.op_type in MEMSTREAM_OPS else "-"
+            raise RuntimeWeightsError(
+                f"layer {node.name} ({node.op_type}, mem_mode {mode}): weights in URAM but no "
+                "AXI-lite port to write them (needs an MVAU/VVAU in mem_mode internal_decoupled); "
+                "the layer would compute with zeros"
+            )
+    return out
+
+
 def _param(text: str, name: str) -> int:
     m = re.search(rf"parameter\s+{name}\s*=\s*(\d+)\s*,", text)
     if m is None:
@@ -94,13 +133,6 @@ def streamer_geometry(inst) -> dict:
 def _check_ipi(inst) -> None:
     """FINN's IP-integrator commands of the node expose its weight streamer's AXI-lite port."""
     name = inst.onnx_node.name
-    intf = inst.get_verilog_top_module_intf_names().get("axilite") or []
-    if intf != ["s_axilite"]:
-        raise RuntimeWeightsError(
-            f"layer {name} ({inst.onnx_node.op_type}, mem_mode "
-            f"{inst.get_nodeattr('mem_mode')}): runtime-writeable weights but no AXI-lite port "
-            "(needs mem_mode internal_decoupled); the driver could not write its weights"
-        )
     tcl = "\n".join(inst.code_generation_ipi())
     pin = (
         f"create_bd_intf_pin -mode Slave -vlnv xilinx.com:interface:aximm_rtl:1.0 /{name}/s_axilite"
@@ -164,15 +196,10 @@ def write_runtime_weights(model, out_dir: Path, part: str) -> list[dict]:
     names a layer whose weights could not be written by the driver."""
     from qonnx.custom_op.registry import getCustomOp
 
-    nodes = runtime_layers(model)
+    nodes = writeable_layers(model)
     if not nodes:
         return []
     for node in nodes:
-        if node.op_type not in MEMSTREAM_OPS:
-            raise RuntimeWeightsError(
-                f"layer {node.name} ({node.op_type}): runtime-writeable weights are supported "
-                f"for {', '.join(MEMSTREAM_OPS)}; set runtime_writeable_weights=0"
-            )
         _check_ipi(getCustomOp(node))
     ports = stitched_axilite_names(model, nodes)
     geoms = [streamer_geometry(getCustomOp(n)) for n in nodes]

@@ -315,10 +315,16 @@ def test_each_runtime_layer_gets_its_own_port_and_address(tmp_path):
     geoms = [{"addr_width": 7}, {"addr_width": 14}, {"addr_width": 5}]
     assert axilite_map(geoms, "xc7z020clg400-1") == [0x4000_1000, 0x4000_4000, 0x4000_8000]
     assert axilite_map(geoms[:1], "xcvu9p-flga2104-2-i") == [None]
-    # a runtime-writeable layer without an AXI-lite port is refused, naming it
-    getCustomOp(model.graph.node[0]).set_nodeattr("mem_mode", "internal_embedded")
-    with pytest.raises(RuntimeWeightsError, match=rf"layer {mvaus[0]} .*no AXI-lite port"):
+    # weights in URAM but no AXI-lite port (weights embedded in the layer): refused, naming it
+    first = getCustomOp(model.graph.node[0])
+    first.set_nodeattr("mem_mode", "internal_embedded")
+    with pytest.raises(RuntimeWeightsError, match=rf"layer {mvaus[0]} .*URAM but no AXI-lite"):
         write_runtime_weights(model, tmp_path / "again", ZCU104)
+    # no port but memory the bitstream initialises: its weights stay the bitstream's, and the
+    # other layer is the stitched IP's only port
+    first.set_nodeattr("ram_style", "block")
+    (e,) = write_runtime_weights(model, tmp_path / "third", ZCU104)
+    assert (e["layer"], e["interface"], e["base_address"]) == (mvaus[2], "s_axilite_0", 0xA000_1000)
 
 
 @pytest.fixture(scope="module")

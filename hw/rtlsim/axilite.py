@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime_weights import runtime_layers
+from ..runtime_weights import writeable_layers
 from ..sim import DEFAULT_SIMULATOR, Design, RtlSimError, get_backend
 from ..sim.protocol import stop_bench
 from .design import FIFO_DEPTH, axilite_prefixes, node_design, stitched_top
@@ -208,7 +208,7 @@ class AxiLiteSim:
             raise RtlSimError(
                 f"the AXI-lite bench is C++ for {DEFAULT_SIMULATOR}, not --simulator {simulator}"
             )
-        rw = {n.name for n in runtime_layers(model)}
+        rw = {n.name for n in writeable_layers(model)}
         designs = [node_design(model, n, axilite=n.name in rw) for n in model.graph.node]
         self.ports = [d.name for d, p in zip(designs, axilite_prefixes(designs), strict=True) if p]
         data_files = {k: v for d in designs for k, v in d.data_files.items()}
