@@ -138,6 +138,19 @@ def load_words(deploy: Path) -> np.ndarray:
 
 
 @pytest.mark.usefixtures("rtlsim_cache")
+def test_port_missing_from_the_hwh_uses_the_address_settings_json_predicts(uram_build, monkeypatch):
+    _, deploy, layer = uram_build
+    _stand_in(monkeypatch)
+    monkeypatch.setenv("FAKE_PYNQ_HWH_PORTS", "0")
+    monkeypatch.setenv("FAKE_PYNQ_AXILITE_BASE", "0xA0001000")  # where assign_axi_addr_proc puts it
+    x = frames(2)
+    ref = Accelerator(deploy, backend="python").execute(x)
+    with Accelerator(deploy, backend="pynq") as acc:
+        assert acc.backend.weight_ports == {layer: (0xA000_1000, "settings.json")}
+        assert np.array_equal(acc.execute(x), ref)
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
 def test_without_the_writes_the_layer_computes_with_zeros(uram_build, monkeypatch):
     from fewerbits.hw.driver import backends
 

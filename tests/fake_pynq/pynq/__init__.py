@@ -16,8 +16,8 @@ The accelerator is ``FAKE_PYNQ_HW``:
 - ``axilite-rtlsim``: the package's hw graph (a chain of RTL layers) in Verilator with the
   weight memories of its runtime-writeable layers empty (fewerbits.hw.rtlsim.axilite), their
   AXI-lite ports in ``Overlay.ip_dict`` (as PYNQ lists them from the .hwh, at addresses of the
-  stand-in's own from ``FAKE_PYNQ_AXILITE_BASE``, 64 KiB apart) and behind ``MMIO``, so the
-  driver's weight writes reach them.
+  stand-in's own from ``FAKE_PYNQ_AXILITE_BASE``, 64 KiB apart; not listed with
+  ``FAKE_PYNQ_HWH_PORTS=0``) and behind ``MMIO``, so the driver's weight writes reach them.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ class _AxiLiteHW:
             # PYNQ's hwh parser keys an instance with one address range by its name, one with
             # several by "<name>/<interface>" (pynq/pl_server/hwh_parser.py _parse_ip_dict)
             key = e["ip"] if len(s.runtime_weights) == 1 else f"{e['ip']}/{e['interface']}"
-            overlay.ip_dict[key] = {"phys_addr": base + j * 0x10000, "addr_range": size}
+            if os.environ.get("FAKE_PYNQ_HWH_PORTS", "1") == "1":  # "0": a .hwh without them
+                overlay.ip_dict[key] = {"phys_addr": base + j * 0x10000, "addr_range": size}
 
     def __call__(self, packed: np.ndarray) -> np.ndarray:
         n, i, o = packed.shape[0], self.s.inp, self.s.out
