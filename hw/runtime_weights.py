@@ -9,23 +9,28 @@ this module writes
 ...)`` and records where the block design puts the port, derived from FINN's own code:
 
 - the node's IP-integrator hierarchy (``code_generation_ipi``) must create the ``s_axilite``
-  pin and connect it to the weight streamer, and FINN's ``CreateStitchedIP.connect_axi`` makes
-  it external as ``s_axilite_<k>`` (k counts the stitched IP's AXI-lite ports in node order);
-- ``MakeZynqProject`` connects every port of the stitched IP (instance
-  ``StreamingDataflowPartition_1``: idma0 is partition 0) to the AXI interconnect and gives it
-  an address with its ``assign_axi_addr_proc``: from the PS's peripheral base (0xA0000000 on
-  Zynq UltraScale+, 0x40000000 on Zynq-7000), each port in turn, range ``max(4 KiB,
-  2**ADDR_WIDTH)``, aligned to its range; idma0's control port comes first (4 KiB: the IODMA's
-  registers end at 0x1C). That is :func:`axilite_map`'s ``base_address``; on the board the
-  driver takes the address from the bitfile's .hwh (``pynq.Overlay.ip_dict``) and reads the
-  weights back, so a wrong prediction cannot go unnoticed. The Vivado side (the block design
-  itself) cannot run here.
+  pin and connect it to the weight streamer;
+- the instance and port name come from FINN's own ZynqBuild preparation, run on a copy of the
+  graph (:func:`zynq_axilite_ports`): Floorplan starts a new dataflow partition at every layer
+  with an AXI-lite port, so each such layer is the first of its own stitched IP
+  ``StreamingDataflowPartition_<k>`` (k in graph order, idma0 = 0), whose CreateStitchedIP
+  names the port ``s_axilite_0``;
+- MakeZYNQProject connects every AXI-lite port to the interconnect and gives it an address with
+  its ``assign_axi_addr_proc``: from the PS's peripheral base (0xA0000000 on Zynq UltraScale+,
+  0x40000000 on Zynq-7000), each port in that order, range ``max(4 KiB, 2**ADDR_WIDTH)``,
+  aligned to its range; idma0's control port comes first (4 KiB: the IODMA's registers end at
+  0x1C). That is :func:`axilite_map`'s ``base_address``; on the board the driver takes the
+  address from the bitfile's .hwh (``pynq.Overlay.ip_dict``) and reads the weights back, so a
+  wrong prediction cannot go unnoticed. The Vivado side (the block design itself) cannot run
+  here.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
+import tempfile
 from pathlib import Path
 
 from fewerbits.core.errors import FewerbitsError
@@ -33,8 +38,6 @@ from fewerbits.core.errors import FewerbitsError
 from .driver.runtime_weights import read_weight_file
 from .driver.settings import sha256
 
-#: the stitched IP instance MakeZynqProject creates for the accelerator (idma0 is partition 0)
-STITCHED_INSTANCE = "StreamingDataflowPartition_1"
 #: FINN's assign_axi_addr_proc: the peripheral base of the PS by part family, smallest range
 PERIPHERAL_BASE = {"xczu": 0xA000_0000, "xc7z": 0x4000_0000}
 MIN_RANGE = 4096
@@ -144,27 +147,62 @@ def _check_ipi(inst) -> None:
         )
 
 
-def stitched_axilite_names(model, nodes: list) -> dict[str, str]:
-    """Node name -> the stitched IP's AXI-lite port FINN's CreateStitchedIP gives it."""
-    from finn.transformation.fpgadataflow.create_stitched_ip import CreateStitchedIP
+def zynq_partitions(model, part: str, workdir: Path):
+    """The hw graph as FINN's ZynqBuild partitions it before Vivado (InsertIODMA, InsertDWC,
+    SpecializeLayers, Floorplan, CreateDataflowPartition, on a copy; partition models in
+    ``workdir``): one StreamingDataflowPartition node per stitched IP, in graph order."""
+    from finn.transformation.fpgadataflow.create_dataflow_partition import (
+        CreateDataflowPartition,
+    )
+    from finn.transformation.fpgadataflow.floorplan import Floorplan
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.insert_iodma import InsertIODMA
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
 
-    stitch = CreateStitchedIP("", 10.0)  # connect_axi uses neither part nor clock
-    names = {}
-    wanted = {n.name for n in nodes}
-    for node in model.graph.node:
-        before = len(stitch.intf_names["axilite"])
-        stitch.connect_axi(node, model)
-        added = stitch.intf_names["axilite"][before:]
-        if node.name in wanted:
-            if len(added) != 1:
-                raise RuntimeWeightsError(
-                    f"layer {node.name}: CreateStitchedIP exposes {len(added)} AXI-lite ports"
-                )
-            want = f"make_bd_intf_pins_external [get_bd_intf_pins {node.name}/s_axilite]"
-            if want not in stitch.connect_cmds:
-                raise RuntimeWeightsError(f"layer {node.name}: s_axilite is not made external")
-            names[node.name] = added[0]
-    return names
+    m = ModelWrapper(copy.deepcopy(model.model)).transform(InferDataLayouts())
+    prep = [
+        InsertIODMA(64),  # ZynqBuild's default AXI port width (it does not change the names)
+        InsertDWC(),
+        SpecializeLayers(part),
+        Floorplan(),
+        CreateDataflowPartition(partition_model_dir=str(workdir)),
+    ]
+    for t in prep:
+        m = m.transform(t).transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
+    return m
+
+
+def zynq_axilite_ports(model, part: str, workdir: Path) -> list[tuple[str, str, str]]:
+    """Every AXI-lite port of the Zynq block design FINN's ZynqBuild makes of the hw graph, in
+    the order its MakeZYNQProject connects and addresses them: (instance, port, node), node ""
+    for an IODMA's control port. Floorplan (:func:`zynq_partitions`) puts every layer with an
+    AXI-lite port at the start of a partition of its own (``StreamingDataflowPartition_<k>``
+    in graph order, idma0 first), and CreateStitchedIP names the partition's ports
+    ``s_axilite_<j>``; MakeZYNQProject names the IODMAs idma<i> / odma<i>."""
+    from finn.transformation.fpgadataflow.create_stitched_ip import CreateStitchedIP
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    m = zynq_partitions(model, part, workdir)
+    ports, idma, odma = [], 0, 0
+    for sdp in m.graph.node:
+        kernel = ModelWrapper(getCustomOp(sdp).get_nodeattr("model"))
+        stitch = CreateStitchedIP(part, 10.0)  # connect_axi uses neither part nor clock
+        is_dma = kernel.graph.node[0].op_type.startswith("IODMA")
+        inst = sdp.name
+        if is_dma and m.find_producer(sdp.input[0]) is None:
+            inst, idma = f"idma{idma}", idma + 1
+        elif is_dma:
+            inst, odma = f"odma{odma}", odma + 1
+        for node in kernel.graph.node:
+            before = len(stitch.intf_names["axilite"])
+            stitch.connect_axi(node, kernel)
+            for port in stitch.intf_names["axilite"][before:]:
+                ports.append((inst, port, "" if is_dma else node.name))
+    return ports
 
 
 def peripheral_base(part: str) -> int | None:
@@ -174,19 +212,20 @@ def peripheral_base(part: str) -> int | None:
     return None
 
 
-def axilite_map(geometries: list[dict], part: str) -> list[int | None]:
-    """Base address of each runtime-writeable port as FINN's assign_axi_addr_proc assigns it
-    (idma0's 4 KiB first, then the stitched IP's ports in order); None for a non-Zynq part."""
+def axilite_map(ports: list[tuple[str, str, str]], widths: dict[str, int], part: str) -> dict:
+    """Base address of each layer's port (node -> address) as FINN's assign_axi_addr_proc
+    assigns them: ``ports`` in order (:func:`zynq_axilite_ports`), each range ``max(4 KiB,
+    2**ADDR_WIDTH)`` aligned to itself, an IODMA's control port 4 KiB (its registers end at
+    0x1C), a layer's ``widths[node]`` address bits; None for each off Zynq."""
     base = peripheral_base(part)
-    if base is None:
-        return [None] * len(geometries)
-    nxt = base + MIN_RANGE  # idma0/s_axi_control
-    out = []
-    for g in geometries:
-        rng = max(MIN_RANGE, 2 ** g["addr_width"])
+    out: dict[str, int | None] = {}
+    nxt = base or 0
+    for _, _, node in ports:
+        rng = max(MIN_RANGE, 2 ** widths[node]) if node else MIN_RANGE
         offset = (nxt + rng - 1) & ~(rng - 1)
-        out.append(offset)
         nxt = offset + rng
+        if node:
+            out[node] = offset if base is not None else None
     return out
 
 
@@ -201,9 +240,19 @@ def write_runtime_weights(model, out_dir: Path, part: str) -> list[dict]:
         return []
     for node in nodes:
         _check_ipi(getCustomOp(node))
-    ports = stitched_axilite_names(model, nodes)
     geoms = [streamer_geometry(getCustomOp(n)) for n in nodes]
-    bases = axilite_map(geoms, part)
+    with tempfile.TemporaryDirectory(prefix="fb_zynq_partitions_") as tmp:
+        ports = zynq_axilite_ports(model, part, Path(tmp))
+    where = {node: (inst, port) for inst, port, node in ports if node}
+    missing = [n.name for n in nodes if n.name not in where]
+    if missing:
+        raise RuntimeWeightsError(
+            f"layer {missing[0]}: FINN's Zynq block design does not connect its AXI-lite port"
+        )
+    addr = axilite_map(
+        ports, {n.name: g["addr_width"] for n, g in zip(nodes, geoms, strict=True)}, part
+    )
+    bases = [addr[n.name] for n in nodes]
     wdir = Path(out_dir) / "runtime_weights"
     wdir.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -224,8 +273,8 @@ def write_runtime_weights(model, out_dir: Path, part: str) -> list[dict]:
                 "path": f"runtime_weights/{path.name}",
                 "sha256": sha256(path),
                 "words": words,
-                "ip": STITCHED_INSTANCE,
-                "interface": ports[node.name],
+                "ip": where[node.name][0],
+                "interface": where[node.name][1],
                 "addr_width": g["addr_width"],
                 "base_address": base,
                 "ram_style": inst.get_nodeattr("ram_style"),

@@ -80,7 +80,7 @@ def test_package_has_weight_file_and_port_per_layer(uram_build):
     (e,) = load_settings(deploy).runtime_weights
     assert e["layer"] == layer and e["path"] == f"runtime_weights/{layer}.dat"
     assert e["ram_style"] == "ultra" and e["bitstream_init"] is False  # FINN: no URAM init
-    # FINN's CreateStitchedIP names the port; MakeZynqProject instantiates the stitched IP
+    # FINN's ZynqBuild: the layer's own partition after idma0's, its stitched IP's one port
     assert (e["ip"], e["interface"]) == ("StreamingDataflowPartition_1", "s_axilite_0")
     # 8 lines (MW/SIMD x MH/PE) of 80 bits -> 4 words each; clog2(32) + 2 address bits
     depth = (MW // SIMD) * (MH // PE)
@@ -313,10 +313,12 @@ def test_each_runtime_layer_gets_its_own_port_and_address(tmp_path):
     model = rg.codegen(three_mvaus(np.random.default_rng(3)), ZCU104, tmp_path / "finn")
     mvaus = [n.name for n in model.graph.node if n.op_type == "MVAU_rtl"]
     entries = write_runtime_weights(model, tmp_path / "deploy", ZCU104)
-    got = [(e["layer"], e["interface"], e["addr_width"], e["base_address"]) for e in entries]
-    assert got == [
-        (mvaus[0], "s_axilite_0", 7, 0xA000_1000),  # 8 lines x 4 words
-        (mvaus[2], "s_axilite_1", 5, 0xA000_2000),  # 2 lines x 4 words, a 4 KiB window
+    got = [
+        (e["layer"], e["ip"], e["interface"], e["addr_width"], e["base_address"]) for e in entries
+    ]
+    assert got == [  # each URAM layer starts a partition (stitched IP) of its own
+        (mvaus[0], "StreamingDataflowPartition_1", "s_axilite_0", 7, 0xA000_1000),  # 8 x 4 words
+        (mvaus[2], "StreamingDataflowPartition_2", "s_axilite_0", 5, 0xA000_2000),  # a 4 KiB window
     ]
     assert sorted(p.name for p in (tmp_path / "deploy" / "runtime_weights").iterdir()) == [
         f"{mvaus[0]}.dat",
@@ -325,9 +327,14 @@ def test_each_runtime_layer_gets_its_own_port_and_address(tmp_path):
     # Zynq-7000's peripheral base; a part FINN builds no Zynq shell for has no address
     from fewerbits.hw.runtime_weights import axilite_map
 
-    geoms = [{"addr_width": 7}, {"addr_width": 14}, {"addr_width": 5}]
-    assert axilite_map(geoms, "xc7z020clg400-1") == [0x4000_1000, 0x4000_4000, 0x4000_8000]
-    assert axilite_map(geoms[:1], "xcvu9p-flga2104-2-i") == [None]
+    ports = [("idma0", "s_axi_control_0", ""), *(("x", "s_axilite_0", n) for n in "abc")]
+    widths = {"a": 7, "b": 14, "c": 5}
+    assert axilite_map(ports, widths, "xc7z020clg400-1") == {
+        "a": 0x4000_1000,
+        "b": 0x4000_4000,
+        "c": 0x4000_8000,
+    }
+    assert axilite_map(ports[:2], widths, "xcvu9p-flga2104-2-i") == {"a": None}
     # weights in URAM but no AXI-lite port (weights embedded in the layer): refused, naming it
     first = getCustomOp(model.graph.node[0])
     first.set_nodeattr("mem_mode", "internal_embedded")
@@ -337,7 +344,8 @@ def test_each_runtime_layer_gets_its_own_port_and_address(tmp_path):
     # other layer is the stitched IP's only port
     first.set_nodeattr("ram_style", "block")
     (e,) = write_runtime_weights(model, tmp_path / "third", ZCU104)
-    assert (e["layer"], e["interface"], e["base_address"]) == (mvaus[2], "s_axilite_0", 0xA000_1000)
+    got = (e["layer"], e["ip"], e["interface"], e["base_address"])
+    assert got == (mvaus[2], "StreamingDataflowPartition_2", "s_axilite_0", 0xA000_1000)
 
 
 @pytest.fixture(scope="module")
@@ -367,16 +375,16 @@ def tiny_uram_build(tiny_run, tmp_path_factory):
 def test_real_build_both_uram_layers_written_through_their_own_ports(tiny_uram_build, monkeypatch):
     """A real build: the stitched accelerator (MVAU -> width converter -> thresholds -> MVAU)
     in Verilator with both URAM weight memories empty; the driver writes each through its own
-    port (the stand-in's ip_dict lists them as <instance>/<interface>); frames are then
-    bit-exact with FINN's execution of the folded graph."""
+    port (each the only port of its stitched IP, listed by instance name as PYNQ does); frames
+    are then bit-exact with FINN's execution of the folded graph."""
     from fewerbits.hw.driver import load_settings
     from fewerbits.hw.driver.accelerator import random_frames
 
     deploy = tiny_uram_build / "deploy"
     s = load_settings(deploy)
-    assert [(e["layer"], e["interface"]) for e in s.runtime_weights] == [
-        ("MVAU_rtl_0", "s_axilite_0"),
-        ("MVAU_rtl_1", "s_axilite_1"),
+    assert [(e["layer"], e["ip"], e["interface"]) for e in s.runtime_weights] == [
+        ("MVAU_rtl_0", "StreamingDataflowPartition_1", "s_axilite_0"),
+        ("MVAU_rtl_1", "StreamingDataflowPartition_2", "s_axilite_0"),
     ]
     d = with_bitfile(deploy, deploy.parent / "deploy_board")
     _stand_in(monkeypatch)
@@ -391,3 +399,65 @@ def test_real_build_both_uram_layers_written_through_their_own_ports(tiny_uram_b
         }
         y = acc.execute(x)
     assert np.array_equal(y.view(np.int32), ref.view(np.int32))
+
+
+def test_finn_block_design_script_connects_and_addresses_each_port(
+    tiny_uram_build, tmp_path, monkeypatch
+):
+    """FINN's MakeZYNQProject writes the block-design script (ip_config.tcl) of the real
+    build; Vivado (which then runs it, and whose stitched IPs it needs) is stood in: the
+    stitched-IP metadata CreateStitchedIP would record is set from FINN's own interface names,
+    and the Vivado launch is a no-op. Each URAM layer's port is connected to the interconnect
+    and addressed, in the order settings.json's addresses assume."""
+    import finn.transformation.fpgadataflow.make_zynq_proj as mzp
+    from fewerbits.hw.driver import load_settings
+    from fewerbits.hw.runtime_weights import MIN_RANGE, zynq_partitions
+    from finn.transformation.fpgadataflow.create_stitched_ip import CreateStitchedIP
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from fewerbits.compat.finn.env import prepare_finn
+
+    build = tiny_uram_build
+    prepare_finn(build)
+    from fewerbits.hw.driver.backends import load_hw_graph
+
+    entries = load_settings(build / "deploy").runtime_weights
+    hw = load_hw_graph(build / "deploy" / "hw" / "dataflow.onnx")
+    parted = zynq_partitions(hw, ZCU104, tmp_path / "parts")
+    for sdp in parted.graph.node:  # what CreateStitchedIP + Vivado would leave behind
+        path = getCustomOp(sdp).get_nodeattr("model")
+        kernel = ModelWrapper(path)
+        stitch = CreateStitchedIP(ZCU104, 10.0)
+        for node in kernel.graph.node:
+            stitch.connect_axi(node, kernel)
+            (tmp_path / "ip" / node.name).mkdir(parents=True)
+            getCustomOp(node).set_nodeattr("ip_path", str(tmp_path / "ip" / node.name))
+        names = dict(stitch.intf_names, s_axis=[("s_axis_0", 8)], m_axis=[("m_axis_0", 8)])
+        kernel.set_metadata_prop("vivado_stitch_proj", str(tmp_path / "ip"))
+        kernel.set_metadata_prop("vivado_stitch_vlnv", "xilinx.com:hls:finn_design:1.0")
+        kernel.set_metadata_prop("vivado_stitch_ifnames", json.dumps(names))
+        kernel.save(path)
+    scripts = []
+    monkeypatch.setattr(mzp, "resolve_xilinx_tool", lambda name: name)
+    monkeypatch.setattr(mzp, "launch_process_helper", lambda cmd, **kw: scripts.append(cmd[1]))
+    with pytest.raises(Exception, match="no bitfile"):  # Vivado did not run
+        parted.transform(mzp.MakeZYNQProject("ZCU104", 10.0))
+    tcl = (Path(scripts[0]).parent / "ip_config.tcl").read_text().splitlines()
+    assigned = [ln.split()[1] for ln in tcl if ln.startswith("assign_axi_addr_proc ")]
+    ours = [f"{e['ip']}/{e['interface']}" for e in entries]
+    assert [a for a in assigned if not a.startswith(("idma", "odma"))] == ours
+    assert assigned[0] == "idma0/s_axi_control_0" and assigned[-1] == "odma0/s_axi_control_0"
+    for port in ours:
+        assert any(
+            port in ln and "axi_interconnect_0/M" in ln for ln in tcl if "connect_bd_intf_net" in ln
+        )
+    # the script's assign_axi_addr_proc, evaluated in that order, gives settings.json's addresses
+    nxt, base = 0xA000_0000, {}
+    width = {f"{e['ip']}/{e['interface']}": e["addr_width"] for e in entries}
+    for a in assigned:
+        rng = max(MIN_RANGE, 2 ** width.get(a, 6))  # the IODMA's registers end at 0x1C
+        base[a] = (nxt + rng - 1) & ~(rng - 1)
+        nxt = base[a] + rng
+    assert [base[p] for p in ours] == [e["base_address"] for e in entries]
+    assert "set axi_peripheral_base 0xA0000000" in "\n".join(tcl)

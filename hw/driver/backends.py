@@ -109,10 +109,10 @@ class PynqBackend(Backend):
         assignment (checked by the read-back)."""
         ip_dict = getattr(self.overlay, "ip_dict", None) or {}
         # PYNQ's .hwh parser lists an instance with several address ranges as
-        # "<instance>/<interface>", one with a single range by its name (the stitched IP's
-        # AXI-lite ports are the runtime-writeable layers' only)
+        # "<instance>/<interface>", one with a single range by its name (a stitched IP's
+        # AXI-lite ports are its runtime-writeable layers')
         keys = [f"{e['ip']}/{e['interface']}"]
-        if len(self.s.runtime_weights) == 1:
+        if sum(x["ip"] == e["ip"] for x in self.s.runtime_weights) == 1:
             keys.append(e["ip"])
         found = next((ip_dict[k] for k in keys if k in ip_dict), None)
         if found is not None:

@@ -101,7 +101,8 @@ class _AxiLiteHW:
             _WINDOWS.append((base + j * 0x10000, size, self.sim.port(j)))
             # PYNQ's hwh parser keys an instance with one address range by its name, one with
             # several by "<name>/<interface>" (pynq/pl_server/hwh_parser.py _parse_ip_dict)
-            key = e["ip"] if len(s.runtime_weights) == 1 else f"{e['ip']}/{e['interface']}"
+            alone = sum(x["ip"] == e["ip"] for x in s.runtime_weights) == 1
+            key = e["ip"] if alone else f"{e['ip']}/{e['interface']}"
             if os.environ.get("FAKE_PYNQ_HWH_PORTS", "1") == "1":  # "0": a .hwh without them
                 overlay.ip_dict[key] = {"phys_addr": base + j * 0x10000, "addr_range": size}
 
