@@ -242,7 +242,14 @@ def write_runtime_weights(model, out_dir: Path, part: str) -> list[dict]:
         _check_ipi(getCustomOp(node))
     geoms = [streamer_geometry(getCustomOp(n)) for n in nodes]
     with tempfile.TemporaryDirectory(prefix="fb_zynq_partitions_") as tmp:
-        ports = zynq_axilite_ports(model, part, Path(tmp))
+        try:
+            ports = zynq_axilite_ports(model, part, Path(tmp))
+        except Exception as e:  # FINN's own transformations: say which step of ours ran them
+            first = (str(e).splitlines() or [""])[0][:200]
+            raise RuntimeWeightsError(
+                f"FINN's Zynq partitioning (to name the AXI-lite ports of {nodes[0].name} ...) "
+                f"failed: {type(e).__name__}: {first}"
+            ) from e
     where = {node: (inst, port) for inst, port, node in ports if node}
     missing = [n.name for n in nodes if n.name not in where]
     if missing:
