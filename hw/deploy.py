@@ -5,7 +5,9 @@
                             clock, host pre/post-processing, sha256 of the packaged files
     deploy/hw/dataflow.onnx the folded hardware graph (for the ``python`` back end)
     deploy/bitfile/         finn-accel.bit + .hwh, when the bitstream was built
-    deploy/runtime_weights/ weights of runtime-writable layers, if any
+    deploy/runtime_weights/ weights of runtime-writeable layers (URAM), one <layer>.dat each,
+                            which the driver writes over AXI-lite before the first frame
+                            (hw/runtime_weights.py; settings.json runtime_weights)
     deploy/validate.py      accuracy on a dataset .npz; README.md with the board commands
 
 finn-plus 1.6.1's step_make_driver needs the stitched IP, so settings.json is generated here
@@ -31,6 +33,7 @@ from .driver.backends import graph_streams, load_hw_graph
 from .driver.errors import DriverError
 from .driver.packing import packed_bytes
 from .driver.settings import FORMAT, SETTINGS_JSON, load_settings, sha256
+from .runtime_weights import RuntimeWeightsError, write_runtime_weights
 
 IDMA, ODMA = "idma0", "odma0"  # FINN's default IODMA instance names (InsertIODMA)
 BUFFER_BYTES = 16 << 20  # batch.max keeps each DMA buffer under 16 MiB (PYNQ CMA is small)
@@ -186,8 +189,8 @@ def _host_ops(parent, hw, streams: dict) -> tuple[list[dict], list[dict]]:
     return pre, post
 
 
-def _copy_files(build_dir: Path, tmp: Path, hw_onnx: Path) -> tuple[dict, list[str]]:
-    """Driver, hw graph, bitfile/hwh and runtime weights into ``tmp``; (files, weights)."""
+def _copy_files(build_dir: Path, tmp: Path, hw_onnx: Path) -> dict:
+    """Driver, hw graph and bitfile/hwh into ``tmp``; their settings.json ``files``."""
     (tmp / "hw").mkdir(parents=True)
     shutil.copytree(
         Path(__file__).parent / "driver",
@@ -205,12 +208,7 @@ def _copy_files(build_dir: Path, tmp: Path, hw_onnx: Path) -> tuple[dict, list[s
             (tmp / "bitfile").mkdir(exist_ok=True)
             shutil.copy2(src, tmp / "bitfile" / src.name)
             files[key] = {"path": f"bitfile/{src.name}", "sha256": sha256(src)}
-    runtime_weights = []
-    rw = build_dir / "driver" / "runtime_weights"
-    if rw.is_dir() and any(rw.iterdir()):
-        shutil.copytree(rw, tmp / "runtime_weights")
-        runtime_weights = sorted(f"runtime_weights/{p.name}" for p in rw.iterdir())
-    return files, runtime_weights
+    return files
 
 
 def _port(model, tensor: str) -> dict:
@@ -238,7 +236,12 @@ def write_deploy_package(build_dir: Path | str) -> Path | None:
     out = bdir.deploy.path
     tmp = build_dir / (BuildDir.DEPLOY + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    files, runtime_weights = _copy_files(build_dir, tmp, hw_onnx)
+    files = _copy_files(build_dir, tmp, hw_onnx)
+    try:
+        runtime_weights = write_runtime_weights(hw, tmp, str(cfg.get("fpga_part", "")))
+    except RuntimeWeightsError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DeployError(f"{hw_onnx}: {e}") from None
     settings = {
         "format": FORMAT,
         "model": {
@@ -310,6 +313,20 @@ bit level) from the build folder.
 """
 
 
+def runtime_weights_readme(s: dict) -> str:
+    """The README's paragraph on weights the driver writes at start-up (URAM), if any."""
+    rw = s.get("runtime_weights") or []
+    if not rw:
+        return ""
+    layers = ", ".join(e["layer"] for e in rw)
+    return f"""
+{len(rw)} layer(s) keep their weights in memory the bitstream does not initialise (URAM):
+{layers}. `Accelerator(..., backend="pynq")` writes each `runtime_weights/<layer>.dat` over
+the layer's AXI-lite port (address from the .hwh), reads it back, and runs a few dummy
+frames before the first real one; without that the layers compute with zeros.
+"""
+
+
 def readme(s: dict) -> str:
     """README.md of the package: what is in it and the board commands."""
     i, o = s["accelerator"]["input"], s["accelerator"]["output"]
@@ -323,7 +340,7 @@ Model input {s["model"]["input"]["shape"]} {s["model"]["input"]["datatype"]} -> 
 Host pre-processing: {[op["op"] for op in s["host"]["pre"]] or "none"}; post-processing:
 {[op["op"] for op in s["host"]["post"]] or "none"}.
 Bitfile: {bit["path"] if bit else "not built (needs Vivado: fewerbits build ... --until bitstream in the Docker image)"}.
-
+{runtime_weights_readme(s)}
 ## On the board (PYNQ image: Python 3 with numpy and pynq)
 
     scp -r deploy xilinx@BOARD:~/accel

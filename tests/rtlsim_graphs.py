@@ -83,6 +83,33 @@ def thresholding(rng, signed: bool):
     return m, PART_7, f"C{c} PE{pe} {idt}->{odt}"
 
 
+def mvau_model(w, idt: str, wdt: str, odt: str, simd: int, pe: int, **attrs):
+    """One MVAU (weights ``w`` (MW, MH), no activation: accumulator out, internal_decoupled
+    weights) over 3 input vectors; ``attrs`` override or add node attributes."""
+    mw, mh = w.shape
+    node = _node(
+        "MVAU",
+        ["inp", "w"],
+        **{
+            "MW": mw,
+            "MH": mh,
+            "SIMD": simd,
+            "PE": pe,
+            "inputDataType": idt,
+            "weightDataType": wdt,
+            "outputDataType": odt,
+            "accDataType": odt,
+            "noActivation": 1,
+            "binaryXnorMode": 0,
+            "mem_mode": "internal_decoupled",
+            "resType": "dsp",
+            "numInputVectors": [1, 3],
+            **attrs,
+        },
+    )
+    return _model(node, (1, 3, mw), (1, 3, mh), idt, {"w": (w, wdt)}, odt)
+
+
 def mvau(rng, signed_act: bool, narrow_part: bool):
     mw = int(rng.choice([8, 12, 16, 24]))
     mh = int(rng.choice([4, 6, 8]))
@@ -97,24 +124,7 @@ def mvau(rng, signed_act: bool, narrow_part: bool):
     amax = 2 ** (ab - 1) if signed_act else 2**ab - 1
     acc_bits = int(np.ceil(np.log2(mw * amax * 2 ** (wb - 1) + 1))) + 1
     odt = f"INT{acc_bits}"
-    node = _node(
-        "MVAU",
-        ["inp", "w"],
-        MW=mw,
-        MH=mh,
-        SIMD=simd,
-        PE=pe,
-        inputDataType=idt,
-        weightDataType=f"INT{wb}",
-        outputDataType=odt,
-        accDataType=odt,
-        noActivation=1,
-        binaryXnorMode=0,
-        mem_mode="internal_decoupled",
-        resType="dsp",
-        numInputVectors=[1, 3],
-    )
-    m = _model(node, (1, 3, mw), (1, 3, mh), idt, {"w": (w, f"INT{wb}")}, odt)
+    m = mvau_model(w, idt, f"INT{wb}", odt, simd, pe)
     part = PART_7 if narrow_part else PART_US
     return m, part, f"MW{mw} MH{mh} SIMD{simd} PE{pe} {idt} x INT{wb} on {part[:7]}"
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from ..sim import DEFAULT_SIMULATOR, Binary, RtlSimError, get_backend
+from ..sim.protocol import stop_bench
 from .build import BoardPlan
 
 BENCH_CPP = r"""
@@ -197,11 +198,4 @@ class SimulatedBoard:
         self._answer()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self._send(b"Q")
-                self.proc.wait(timeout=10)
-            except (BrokenPipeError, subprocess.TimeoutExpired):
-                self.proc.kill()
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            f.close()
+        stop_bench(self.proc)

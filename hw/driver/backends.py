@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import DriverError
 from .finn_nodes import FPGADATAFLOW_DOMAIN, base_op_type
+from .runtime_weights import load_runtime_weights
 from .settings import Settings
 from .uart import SerialLink, UartProtocol
 
@@ -55,7 +56,13 @@ class PynqBackend(Backend):
 
     name = "pynq"
 
-    def __init__(self, settings: Settings, download: bool = True, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        settings: Settings,
+        download: bool = True,
+        timeout_s: float = 10.0,
+        verify_weights: bool = True,
+    ):
         super().__init__(settings)
         try:
             import pynq
@@ -68,11 +75,14 @@ class PynqBackend(Backend):
         bitfile = settings.check_file("bitfile")
         if settings.file("hwh") is not None:
             hwh = settings.check_file("hwh").read_text(errors="replace")
-            for dma in (settings.inp.dma, settings.out.dma):
-                if dma not in hwh:
+            names = [("DMA", settings.inp.dma), ("DMA", settings.out.dma)]
+            names += [("AXI-lite port", e["interface"]) for e in settings.runtime_weights]
+            for kind, name in names:
+                if name not in hwh:
                     raise DriverError(
-                        f"{settings.path}: DMA {dma!r} does not appear in {settings.file('hwh')}; "
-                        "settings.json disagrees with the bitfile, regenerate the deployment package"
+                        f"{settings.path}: {kind} {name!r} does not appear in "
+                        f"{settings.file('hwh')}; settings.json disagrees with the bitfile, "
+                        "regenerate the deployment package"
                     )
         self.overlay = pynq.Overlay(str(bitfile), download=download)
         if settings.fclk_mhz and hasattr(pynq, "Clocks"):
@@ -82,6 +92,49 @@ class PynqBackend(Backend):
         self.axidma = hasattr(self.idma, "sendchannel")
         self.timeout_s = timeout_s
         self._bufs: dict[int, tuple] = {}
+        #: layer -> (AXI-lite base address, where it came from) of the weights written
+        self.weight_ports: dict[str, tuple[int, str]] = {}
+        # URAM weights are not in the bitstream: write them before the first frame
+        load_runtime_weights(
+            settings.deploy_dir,
+            settings.runtime_weights,
+            self._weight_port,
+            self._flush,
+            verify=verify_weights,
+        )
+
+    def _weight_port(self, e: dict):
+        """The AXI-lite window of a runtime-writeable layer: its address from the bitfile's
+        .hwh (``overlay.ip_dict``), else the one settings.json derived from FINN's address
+        assignment (checked by the read-back)."""
+        ip_dict = getattr(self.overlay, "ip_dict", None) or {}
+        # PYNQ's .hwh parser lists an instance with several address ranges as
+        # "<instance>/<interface>", one with a single range by its name (a stitched IP's
+        # AXI-lite ports are its runtime-writeable layers')
+        keys = [f"{e['ip']}/{e['interface']}"]
+        if sum(x["ip"] == e["ip"] for x in self.s.runtime_weights) == 1:
+            keys.append(e["ip"])
+        found = next((ip_dict[k] for k in keys if k in ip_dict), None)
+        if found is not None:
+            base, size, src = int(found["phys_addr"]), int(found["addr_range"]), "hwh"
+        elif e.get("base_address") is not None:
+            base, size, src = int(e["base_address"]), 2 ** int(e["addr_width"]), "settings.json"
+        else:
+            raise DriverError(
+                f"{self.s.path}: AXI-lite port {keys[0]} of layer {e['layer']} is not in the "
+                "overlay's ip_dict and settings.json has no address for it"
+            )
+        if size < 4 * int(e["words"]):
+            raise DriverError(
+                f"layer {e['layer']}: AXI-lite window {size} bytes at 0x{base:x} ({src}) is "
+                f"smaller than its {e['words']} weight words"
+            )
+        self.weight_ports[e["layer"]] = (base, src)
+        return self.pynq.MMIO(base, size)
+
+    def _flush(self, frames: int) -> None:
+        """Dummy frames: the weight streamers drop what they fetched before the write."""
+        self.run(np.zeros((frames, *self.s.inp.packed[1:]), dtype=np.uint8))
 
     def _ip(self, name: str):
         ip = getattr(self.overlay, name, None)

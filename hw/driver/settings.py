@@ -10,7 +10,12 @@ Layout (written by ``fewerbits.hw.deploy``)::
      "host": {"pre": [ops], "post": [ops]},
      "batch": {"max": N}, "fclk_mhz": F, "platform": "zynq-iodma", "board": "...",
      "files": {"hw_graph" | "bitfile" | "hwh": {"path", "sha256"} | null},
-     "runtime_weights": [paths], "build_dir": "..."}
+     "runtime_weights": [{"layer", "path", "sha256", "words", "ip", "interface",
+                          "addr_width", "base_address", "depth", ...}],
+     "build_dir": "..."}
+
+``runtime_weights`` lists the layers whose weights the driver writes over AXI-lite before the
+first frame (URAM weights; :mod:`.runtime_weights`), in graph order.
 """
 
 from __future__ import annotations
@@ -73,6 +78,11 @@ class Settings:
     post: list[dict]
     max_batch: int
     fclk_mhz: float | None
+
+    @property
+    def runtime_weights(self) -> list[dict]:
+        """Layers whose weights the driver writes at start-up (checked by load_settings)."""
+        return list(self.raw.get("runtime_weights") or [])
 
     @property
     def deploy_dir(self) -> Path:
@@ -171,5 +181,29 @@ def load_settings(deploy_dir: Path | str) -> Settings:
     max_batch = int((raw.get("batch") or {}).get("max", 1))
     if max_batch < 1:
         raise DriverError(f"{path}: batch.max must be >= 1")
+    _check_runtime_weights(raw.get("runtime_weights"), path)
     fclk = raw.get("fclk_mhz")
     return Settings(path, raw, mi, mo, inp, out, pre, post, max_batch, fclk)
+
+
+#: keys every settings.json runtime_weights entry has
+RUNTIME_WEIGHT_KEYS = ("layer", "path", "words", "ip", "interface", "addr_width", "depth")
+
+
+def _check_runtime_weights(entries, path: Path) -> None:
+    if entries in (None, []):
+        return
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise DriverError(f"{path}: runtime_weights must be a list of layer entries")
+    for k, e in enumerate(entries):
+        missing = [key for key in RUNTIME_WEIGHT_KEYS if key not in e]
+        if missing:
+            raise DriverError(
+                f"{path}: runtime_weights[{k}] ({e.get('layer', '?')}) lacks {', '.join(missing)}; "
+                "regenerate the deployment package"
+            )
+        if 4 * int(e["words"]) > 2 ** int(e["addr_width"]):
+            raise DriverError(
+                f"{path}: runtime_weights[{k}] ({e['layer']}): {e['words']} words do not fit "
+                f"its {2 ** int(e['addr_width'])}-byte AXI-lite window"
+            )

@@ -12,6 +12,7 @@ end (:mod:`fewerbits.hw.sim`) compiles.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 
 from fewerbits.compat.finn import rtllib as verilator_rtllib
 
+from ..runtime_weights import streamer_geometry
 from ..sim import Design, RtlSimError
 
 #: FINN RTL layers that carry a weight streamer in internal_decoupled mode
@@ -77,6 +79,9 @@ class NodeDesign:
     inputs: list[tuple[str, str, int]] = field(default_factory=list)
     outputs: list[tuple[str, str, int]] = field(default_factory=list)
     words_in: list[int] = field(default_factory=list)  # words per frame on each input
+    #: address bits of the weight streamer's AXI-lite port when it is a port of the module
+    #: (``node_design(..., axilite=True)``), else 0
+    axilite_width: int = 0
 
 
 def _add_source(sources: dict[str, str], path: Path, text: str | None = None) -> None:
@@ -86,8 +91,13 @@ def _add_source(sources: dict[str, str], path: Path, text: str | None = None) ->
     sources[path.name] = text
 
 
-def node_design(model, node) -> NodeDesign:
-    """Sources and geometry of one RTL node of a code-generated (step_hw_codegen) model."""
+def node_design(model, node, axilite: bool = False) -> NodeDesign:
+    """Sources and geometry of one RTL node of a code-generated (step_hw_codegen) model.
+
+    ``axilite``: a runtime-writeable layer's weight memory starts empty (no init file, as URAM
+    on the board) and its weight streamer's AXI-lite port ``s_axilite_*`` is a port of the
+    node's module, for the driver to write the weights (hw/rtlsim/axilite.py); otherwise URAM
+    weights are preloaded and the port is tied off."""
     from qonnx.custom_op.registry import getCustomOp
 
     inst = getCustomOp(node)
@@ -130,13 +140,18 @@ def node_design(model, node) -> NodeDesign:
             for old, new in renames.items():
                 text = text.replace(old, new)
             if decoupled and f == ms[0]:
-                text = _preload_runtime_weights(text, inst, renames, gen)
+                text = (
+                    _empty_weight_memory(text, inst)
+                    if axilite
+                    else _preload_runtime_weights(text, inst, renames, gen)
+                )
         _add_source(d.sources, f, text)
     if decoupled:
         d.module = f"fb_{node.name}"
         wwidth = inst.get_instream_width_padded(1)
+        aw = d.axilite_width = _axilite_width(inst) if axilite else 0
         d.extra_module = _decoupled_wrapper(
-            d.module, top, ms[0].stem, d.in_width, d.out_width, wwidth
+            d.module, top, ms[0].stem, d.in_width, d.out_width, wwidth, aw
         )
         d.sources[f"{d.module}.sv"] = d.extra_module
     d.sources = verilator_rtllib.patch_sources(d.sources)
@@ -155,19 +170,72 @@ def _preload_runtime_weights(text: str, inst, renames: dict[str, str], gen: Path
     return text.replace('INIT_FILE = ""', f'INIT_FILE = "{init}"', 1)
 
 
-def _decoupled_wrapper(name: str, core: str, streamer: str, iw: int, ow: int, ww: int) -> str:
-    """Weight streamer -> core in1_V, as FINN's IPI hierarchy does it."""
+def _empty_weight_memory(text: str, inst) -> str:
+    """The weight streamer with no init file: memory starts as on the board with URAM."""
+    if not inst.get_nodeattr("runtime_writeable_weights"):
+        raise RtlSimError(
+            f"node {inst.onnx_node.name}: weights are not runtime-writeable, no AXI-lite port"
+        )
+    return re.sub(r'INIT_FILE = "[^"]*"', 'INIT_FILE = ""', text, count=1)
+
+
+def _axilite_width(inst) -> int:
+    """Address bits of the weight streamer's AXI-lite port (as the board's block design)."""
+    return streamer_geometry(inst)["addr_width"]
+
+
+#: AXI-lite signals of finn-rtllib's memstream wrapper: (name, direction, width; 0 = address)
+AXILITE_PORTS = (
+    ("AWVALID", "input", 1),
+    ("AWREADY", "output", 1),
+    ("AWADDR", "input", 0),
+    ("WVALID", "input", 1),
+    ("WREADY", "output", 1),
+    ("WDATA", "input", 32),
+    ("WSTRB", "input", 4),
+    ("BVALID", "output", 1),
+    ("BREADY", "input", 1),
+    ("BRESP", "output", 2),
+    ("ARVALID", "input", 1),
+    ("ARREADY", "output", 1),
+    ("ARADDR", "input", 0),
+    ("RVALID", "output", 1),
+    ("RREADY", "input", 1),
+    ("RDATA", "output", 32),
+    ("RRESP", "output", 2),
+)
+
+
+def _axilite_connections(aw: int) -> tuple[str, str]:
+    """(port declarations of the wrapper, the streamer's AXI-lite connections): exposed when
+    ``aw`` > 0, else tied off."""
+    if not aw:
+        ties = (
+            ".s_axilite_AWVALID(1'b0), .s_axilite_AWPROT(3'b0), .s_axilite_AWADDR('0),\n"
+            "    .s_axilite_WVALID(1'b0), .s_axilite_WDATA(32'b0), .s_axilite_WSTRB(4'b0),\n"
+            "    .s_axilite_BREADY(1'b0), .s_axilite_ARVALID(1'b0), .s_axilite_ARPROT(3'b0),\n"
+            "    .s_axilite_ARADDR('0), .s_axilite_RREADY(1'b0),"
+        )
+        return "", ties
+    decl = "".join(f",\n  {d} [{(w or aw) - 1}:0] s_axilite_{n}" for n, d, w in AXILITE_PORTS)
+    conn = " ".join(f".s_axilite_{n}(s_axilite_{n})," for n, _, _ in AXILITE_PORTS)
+    return decl, conn + " .s_axilite_AWPROT(3'b0), .s_axilite_ARPROT(3'b0),"
+
+
+def _decoupled_wrapper(
+    name: str, core: str, streamer: str, iw: int, ow: int, ww: int, aw: int = 0
+) -> str:
+    """Weight streamer -> core in1_V, as FINN's IPI hierarchy does it; with ``aw`` address
+    bits the streamer's AXI-lite port is the wrapper's ``s_axilite_*``."""
+    decl, axil = _axilite_connections(aw)
     return f"""// generated by fewerbits (hw/rtlsim/design.py): {core} with its weight streamer
 module {name}(
   input ap_clk, input ap_rst_n,
   input [{iw - 1}:0] in0_V_TDATA, input in0_V_TVALID, output in0_V_TREADY,
-  output [{ow - 1}:0] out0_V_TDATA, output out0_V_TVALID, input out0_V_TREADY);
+  output [{ow - 1}:0] out0_V_TDATA, output out0_V_TVALID, input out0_V_TREADY{decl});
   wire [{ww - 1}:0] w_tdata; wire w_tvalid, w_tready;
   {streamer} wstrm(.ap_clk(ap_clk), .ap_clk2x(ap_clk), .ap_rst_n(ap_rst_n),
-    .s_axilite_AWVALID(1'b0), .s_axilite_AWPROT(3'b0), .s_axilite_AWADDR('0),
-    .s_axilite_WVALID(1'b0), .s_axilite_WDATA(32'b0), .s_axilite_WSTRB(4'b0),
-    .s_axilite_BREADY(1'b0), .s_axilite_ARVALID(1'b0), .s_axilite_ARPROT(3'b0),
-    .s_axilite_ARADDR('0), .s_axilite_RREADY(1'b0),
+    {axil}
     .s_axis_0_tvalid(1'b0), .s_axis_0_tdata('0),
     .m_axis_0_tdata(w_tdata), .m_axis_0_tvalid(w_tvalid), .m_axis_0_tready(w_tready));
   {core} core(.ap_clk(ap_clk), .ap_clk2x(ap_clk), .ap_rst_n(ap_rst_n),
@@ -178,12 +246,33 @@ endmodule
 """
 
 
-def _instance(d: NodeDesign, idx: int, i: str, o: str) -> str:
+def _instance(d: NodeDesign, idx: int, i: str, o: str, axil: str = "") -> str:
+    """The node's instance; ``axil``: the top's AXI-lite port prefix for its weight streamer."""
     clk2x = ".ap_clk2x(ap_clk), " if "ap_clk2x" in _ports_of(d) else ""
+    lite = "".join(f", .s_axilite_{n}({axil}_{n})" for n, _, _ in AXILITE_PORTS) if axil else ""
     return (
         f"  {d.module} n{idx}(.ap_clk(ap_clk), {clk2x}.ap_rst_n(ap_rst_n),\n"
         f"    .in0_V_TDATA({i}_tdata), .in0_V_TVALID({i}_tvalid), .in0_V_TREADY({i}_tready),\n"
-        f"    .out0_V_TDATA({o}_tdata), .out0_V_TVALID({o}_tvalid), .out0_V_TREADY({o}_tready));\n"
+        f"    .out0_V_TDATA({o}_tdata), .out0_V_TVALID({o}_tvalid), .out0_V_TREADY({o}_tready){lite});\n"
+    )
+
+
+def axilite_prefixes(designs: list[NodeDesign]) -> list[str]:
+    """Per design the top's AXI-lite port prefix (``axil<j>``, j counting the designs whose
+    weight streamer has its AXI-lite port exposed, in order), "" for the others."""
+    out, j = [], 0
+    for d in designs:
+        out.append(f"axil{j}" if d.axilite_width else "")
+        j += 1 if d.axilite_width else 0
+    return out
+
+
+def _axilite_top_ports(designs: list[NodeDesign]) -> str:
+    return "".join(
+        f",\n  {dr} [{(w or d.axilite_width) - 1}:0] {p}_{n}"
+        for d, p in zip(designs, axilite_prefixes(designs), strict=True)
+        if p
+        for n, dr, w in AXILITE_PORTS
     )
 
 
@@ -379,7 +468,9 @@ def stitched_top(
     ``taps``: also the outputs ``fb_tap_fire`` (bit k: layer k's output handshakes) and
     ``fb_tap_data`` (layer k's output word at byte offset ``sum(tap_bytes[:k])``), for
     locating the first layer whose stream differs (:func:`tap_bytes`). ``limits``: each FIFO's
-    capacity limited at run time (:func:`_fifo_lines`)."""
+    capacity limited at run time (:func:`_fifo_lines`). A node whose weight streamer's AXI-lite
+    port is exposed (``node_design(..., axilite=True)``) has it as the top's ``axil<j>_*``
+    ports (:func:`axilite_prefixes`; a chain only)."""
     from finn.util.settings import get_settings
 
     depths = link_depths(designs, fifo_depths)
@@ -393,11 +484,14 @@ def stitched_top(
         fifo = Path(get_settings().finn_rtllib) / "fifo/hdl/fifo.sv"
         sources = verilator_rtllib.patch_sources({**sources, "fifo.sv": fifo.read_text()})
     tapped = tap_bytes(designs) if taps else ()
+    lite = axilite_prefixes(designs)
     if not is_chain(designs):
+        if any(lite):
+            raise RtlSimError("AXI-lite weight ports in a top with forks and joins: not supported")
         sources["fb_top.sv"] = _graph_top(designs, depths, fifo_style, limits, tapped)
         return sources
     iw, ow = designs[0].in_width, designs[-1].out_width
-    monitor_ports = _port_lines(len(depths), tapped)
+    monitor_ports = _port_lines(len(depths), tapped) + _axilite_top_ports(designs)
     body = [
         "// generated by fewerbits (hw/rtlsim/design.py)\n",
         "module fb_top(input ap_clk, input ap_rst_n,\n",
@@ -411,7 +505,7 @@ def stitched_top(
         o = "out" if last else f"s{k}"
         if not last:
             body.append(f"  wire [{d.out_width - 1}:0] {o}_tdata; wire {o}_tvalid, {o}_tready;\n")
-        body.append(_instance(d, k, prev, o))
+        body.append(_instance(d, k, prev, o, lite[k]))
         if tapped:
             body.append(_tap_line(k, o, tapped))
         if not last:

@@ -19,6 +19,7 @@ from :attr:`StreamJob.workdir` (:meth:`Design.stage_data` copies them there).
 from __future__ import annotations
 
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -141,3 +142,17 @@ class SimBackend(Protocol):
     def run(self, binary: Binary, stream: StreamJob) -> StreamResult:
         """Stream ``stream.words`` through ``binary``; packed outputs and cycle counts."""
         ...
+
+
+def stop_bench(proc: subprocess.Popen, quit_cmd: bytes = b"Q") -> None:
+    """End a persistent simulation bench (pipe protocol): send ``quit_cmd``, wait, else kill;
+    close its pipes."""
+    if proc.poll() is None:
+        try:
+            proc.stdin.write(quit_cmd)
+            proc.stdin.flush()
+            proc.wait(timeout=10)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            proc.kill()
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        f.close()

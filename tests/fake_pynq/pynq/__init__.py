@@ -13,6 +13,11 @@ The accelerator is ``FAKE_PYNQ_HW``:
   address (FINN unpacks, the folded hardware graph executes, FINN packs);
 - ``recorded:FILE.npz``: replay of ``packed_in``/``packed_out`` recorded from the python back
   end (for a venv without FINN); an input buffer that differs from the recording raises.
+- ``axilite-rtlsim``: the package's hw graph (a chain of RTL layers) in Verilator with the
+  weight memories of its runtime-writeable layers empty (fewerbits.hw.rtlsim.axilite), their
+  AXI-lite ports in ``Overlay.ip_dict`` (as PYNQ lists them from the .hwh, at addresses of the
+  stand-in's own from ``FAKE_PYNQ_AXILITE_BASE``, 64 KiB apart; not listed with
+  ``FAKE_PYNQ_HWH_PORTS=0``) and behind ``MMIO``, so the driver's weight writes reach them.
 """
 
 from __future__ import annotations
@@ -53,8 +58,66 @@ class Clocks:
     fclk0_mhz = 100.0
 
 
-def _hardware(deploy_dir: Path):
+#: AXI-lite windows of the overlay: (base, size, port with write(offset, v) / read(offset))
+_WINDOWS: list[tuple[int, int, object]] = []
+
+
+class MMIO:
+    """pynq.MMIO(base, length): 32-bit reads/writes at byte offsets of a mapped window."""
+
+    def __init__(self, base_addr: int, length: int = 4, **_kw) -> None:
+        for base, size, port in _WINDOWS:
+            if base <= base_addr and base_addr + length <= base + size:
+                self.port, self.offset = port, base_addr - base
+                LOG.append(f"mmio 0x{base_addr:x} {length}")
+                return
+        raise RuntimeError(f"fake pynq: nothing mapped at 0x{base_addr:x} (+{length})")
+
+    def write(self, offset: int, value: int) -> None:
+        if offset % 4 or not 0 <= int(value) < 1 << 32:
+            raise ValueError(f"fake pynq: MMIO write of {value!r} at offset {offset}")
+        self.port.write(self.offset + offset, int(value))
+
+    def read(self, offset: int, length: int = 4) -> int:
+        return self.port.read(self.offset + offset)
+
+
+class _AxiLiteHW:
+    """The accelerator in Verilator with empty URAM weight memories and their AXI-lite ports."""
+
+    def __init__(self, deploy_dir: Path, overlay) -> None:
+        from fewerbits.hw.driver.backends import load_hw_graph
+        from fewerbits.hw.driver.settings import load_settings
+        from fewerbits.hw.rtlsim.axilite import AxiLiteSim
+
+        s = load_settings(deploy_dir)
+        self.s, self.sim = s, AxiLiteSim(load_hw_graph(s.check_file("hw_graph")))
+        if [e["layer"] for e in s.runtime_weights] != self.sim.ports:
+            raise RuntimeError("fake pynq: settings.json runtime_weights != the design's ports")
+        base = int(os.environ.get("FAKE_PYNQ_AXILITE_BASE", "0xB0010000"), 0)
+        _WINDOWS.clear()
+        for j, e in enumerate(s.runtime_weights):
+            size = max(4096, 2 ** int(e["addr_width"]))
+            _WINDOWS.append((base + j * 0x10000, size, self.sim.port(j)))
+            # PYNQ's hwh parser keys an instance with one address range by its name, one with
+            # several by "<name>/<interface>" (pynq/pl_server/hwh_parser.py _parse_ip_dict)
+            alone = sum(x["ip"] == e["ip"] for x in s.runtime_weights) == 1
+            key = e["ip"] if alone else f"{e['ip']}/{e['interface']}"
+            if os.environ.get("FAKE_PYNQ_HWH_PORTS", "1") == "1":  # "0": a .hwh without them
+                overlay.ip_dict[key] = {"phys_addr": base + j * 0x10000, "addr_range": size}
+
+    def __call__(self, packed: np.ndarray) -> np.ndarray:
+        n, i, o = packed.shape[0], self.s.inp, self.s.out
+        words = np.ascontiguousarray(packed).reshape(n * i.words, i.packed[-1])
+        out = self.sim.stream(words, n * o.words)
+        LOG.append(f"rtlsim frames {n}")
+        return out.reshape(n, *o.packed[1:])
+
+
+def _hardware(deploy_dir: Path, overlay):
     spec = os.environ.get("FAKE_PYNQ_HW", "python")
+    if spec == "axilite-rtlsim":
+        return _AxiLiteHW(deploy_dir, overlay)
     if spec.startswith("recorded:"):
         with np.load(spec.split(":", 1)[1]) as rec:
             pin, pout = rec["packed_in"], rec["packed_out"]
@@ -115,7 +178,8 @@ class Overlay:
         self.idma_name, self.odma_name = acc["input"]["dma"], acc["output"]["dma"]
         setattr(self, self.idma_name, _DMA(self, self.idma_name, axi))
         setattr(self, self.odma_name, _DMA(self, self.odma_name, axi))
-        self.hw = _hardware(deploy)
+        self.ip_dict: dict[str, dict] = {}
+        self.hw = _hardware(deploy, self)
 
     def _maybe_run_iodma(self):
         i, o = getattr(self, self.idma_name), getattr(self, self.odma_name)
