@@ -12,8 +12,10 @@ occurs, so the user writes no custom steps.
   join ``Add`` in float (``step_convert_to_hw``: "float input ... Im2Col"). Where both branches
   are integers of one scale (a quantizer shared by both, Brevitas' idiom), FINN's own fork/join
   passes move the scale and the layout transposes through, so the add runs on integers and the
-  fork becomes a DuplicateStreams layer; any other residual add is refused before conversion,
-  in one line naming it and the user's quantizers.
+  fork becomes a DuplicateStreams layer. Two different scalar scales whose sum goes straight
+  into an activation quantizer are built as an exact integer weighted sum
+  (:mod:`.residual_scales`, ``step_fewerbits_residual_scales``); any other residual add is
+  refused before conversion, in one line naming it and the user's quantizers.
 * :func:`step_fewerbits_depthwise_scales` -- a per-channel scale ``Mul`` in front of a
   depthwise conv (an activation quantizer with one scale per channel, as in Brevitas'
   MobileNet-v1): FINN's streamlining moves scalar scales past convolutions but not
@@ -51,7 +53,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fewerbits.compat.finn.thresholds import set_float_type
+from fewerbits.compat.finn.thresholds import _is_act_quant, set_float_type
 from fewerbits.core.quant_tags import BUILT, set_tag
 
 from .steps import (
@@ -163,7 +165,7 @@ def residual_scale_problem(model: ModelWrapper, add) -> str | None:
         # built exactly as an integer weighted sum when the sum is quantized right after the
         # add (hw/build/residual_scales.py, proved after streamlining); anything else refused
         after = _sum_consumer(model, add)
-        if after is not None and _is_quant(model, after):
+        if after is not None and _is_act_quant(model, after):
             return None
         got = f"{after.name} ({after.op_type})" if after is not None else "more than one node"
         return (
@@ -183,12 +185,6 @@ def _sum_consumer(model: ModelWrapper, add):
     if len(users) == 1 and users[0].op_type == "Relu":
         users = model.find_consumers(users[0].output[0]) or []
     return users[0] if len(users) == 1 else None
-
-
-def _is_quant(model: ModelWrapper, node) -> bool:
-    from fewerbits.compat.finn.thresholds import _is_act_quant
-
-    return _is_act_quant(model, node)
 
 
 @register_step(RESIDUAL_CHECK)
