@@ -115,6 +115,23 @@ def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
+def _verify_all_levels_pass(tmp_path: Path) -> np.ndarray:
+    """`fewerbits verify b` on 8 random pixel inputs (rtl_nodes left out: node tests cover it):
+    exit 0, every FINN level and rtl_stitched pass, no level that ran fails; the inputs."""
+    x = np.random.default_rng(SEED).integers(0, 256, (8, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    p = _cli("verify", "b", "--input", "x.npy", "--skip", "rtl_nodes", "-q", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = json.loads((tmp_path / "x.verify.json").read_text())
+    levels = {lv["name"]: lv for lv in res["levels"]}
+    for name in ("qonnx", "finn_onnx", "streamlined", "hw_graph", "folded_hw_graph"):
+        assert levels[name]["status"] == "pass", levels[name]
+    assert levels["rtl_stitched"]["status"] == "pass", levels["rtl_stitched"]
+    ran = [lv for lv in res["levels"] if lv["status"] != "skipped"]
+    assert all(lv["status"] == "pass" for lv in ran), [(lv["name"], lv["status"]) for lv in ran]
+    return x
+
+
 @pytest.mark.usefixtures("rtlsim_cache")
 def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     """A ResNet-style block with Brevitas' default quantizers through `fewerbits export`,
@@ -137,24 +154,7 @@ def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     ]
     assert {"DuplicateStreams_rtl", "AddStreams_rtl"} <= set(ops), ops
     assert all(o.endswith("_rtl") for o in ops), ops
-    x = np.random.default_rng(SEED).integers(0, 256, (8, 1, 8, 8)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    p = _cli("verify", "b", "--input", "x.npy", "--skip", "rtl_nodes", "-q", cwd=tmp_path)
-    assert p.returncode == 0, p.stdout + p.stderr
-    res = json.loads((tmp_path / "x.verify.json").read_text())
-    levels = {lv["name"]: lv for lv in res["levels"]}
-    assert levels["rtl_stitched"]["status"] == "pass", levels["rtl_stitched"]
-    for name in (
-        "qonnx",
-        "finn_onnx",
-        "streamlined",
-        "hw_graph",
-        "folded_hw_graph",
-        "rtl_stitched",
-    ):
-        assert levels[name]["status"] == "pass", levels[name]
-    ran = [lv for lv in res["levels"] if lv["status"] != "skipped"]
-    assert all(lv["status"] == "pass" for lv in ran), [(lv["name"], lv["status"]) for lv in ran]
+    x = _verify_all_levels_pass(tmp_path)
     # FIFO sizing by simulation handles pipelines only: refused in one line, nothing written
     p = _cli("fifo", "b", "-q", cwd=tmp_path)
     assert p.returncode == 1 and "forks and joins" in p.stderr, p.stderr
@@ -214,17 +214,7 @@ def test_resnet_block_with_two_scales_builds_exactly_all_rtl(tmp_path):
     assert all(o.endswith("_rtl") for o in ops), ops
     add = hw.get_nodes_by_op_type("AddStreams_rtl")[0]
     assert getCustomOp(add).get_output_datatype().bitwidth() <= 24  # exact in float32
-    x = np.random.default_rng(SEED).integers(0, 256, (8, 1, 8, 8)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    p = _cli("verify", "b", "--input", "x.npy", "--skip", "rtl_nodes", "-q", cwd=tmp_path)
-    assert p.returncode == 0, p.stdout + p.stderr
-    res = json.loads((tmp_path / "x.verify.json").read_text())
-    levels = {lv["name"]: lv for lv in res["levels"]}
-    for name in ("qonnx", "finn_onnx", "streamlined", "hw_graph", "folded_hw_graph"):
-        assert levels[name]["status"] == "pass", levels[name]
-    assert levels["rtl_stitched"]["status"] == "pass", levels["rtl_stitched"]
-    ran = [lv for lv in res["levels"] if lv["status"] != "skipped"]
-    assert all(lv["status"] == "pass" for lv in ran), [(lv["name"], lv["status"]) for lv in ran]
+    _verify_all_levels_pass(tmp_path)
 
     # a wrong weight: the post-add quantizer's integers differ from PyTorch's
     f = tmp_path / "b/intermediate_models/step_fewerbits_fix_thresholds.onnx"

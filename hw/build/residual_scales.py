@@ -98,9 +98,14 @@ def exact(x: float) -> Fraction:
     return Fraction(float(x))
 
 
-def _over_common_denominator(values: list[Fraction]) -> tuple[list[int], int]:
-    d = max(v.denominator for v in values)  # powers of two: the largest is a common multiple
-    return [v.numerator * (d // v.denominator) for v in values], d
+def _as_integers(s1: float | Fraction, s2: float | Fraction, thresholds: np.ndarray):
+    """``s1``, ``s2`` and every threshold as integers over one common denominator (binary
+    fractions: the largest power-of-two denominator is a common multiple): ``n1``, ``n2``, and
+    the thresholds as an object array of Python integers of their shape."""
+    values = [Fraction(s1), Fraction(s2), *(exact(t) for t in np.ravel(thresholds))]
+    d = max(v.denominator for v in values)
+    n1, n2, *ts = (v.numerator * (d // v.denominator) for v in values)
+    return n1, n2, np.array(ts, dtype=object).reshape(np.shape(thresholds))
 
 
 def split_points(
@@ -114,10 +119,9 @@ def split_points(
     integer ``b`` with ``s1*a + s2*b >= T``, computed exactly and clipped to
     ``[b_lo - 1, b_hi + 1]`` (no pair above / every pair above); int64, shape
     ``(C, K, len(a_range))``."""
-    flat = [exact(t) for t in np.asarray(thresholds, np.float64).ravel()]
-    (n1, n2, *ts), _ = _over_common_denominator([s1, s2, *flat])
+    n1, n2, t = _as_integers(s1, s2, np.asarray(thresholds, np.float64))
     a = np.arange(a_range[0], a_range[1] + 1, dtype=object)
-    t = np.array(ts, dtype=object).reshape(*np.shape(thresholds), 1)
+    t = t[..., None]
     bstar = -((n1 * a - t) // n2)  # ceil((t - n1 a) / n2), exact integer division
     bstar = np.minimum(np.maximum(bstar, b_range[0] - 1), b_range[1] + 1)
     return bstar.astype(np.int64)
@@ -204,14 +208,12 @@ def exact_on_all_pairs(
 ) -> bool:
     """Brute force, independent of the construction: every pair of the ranges and every
     threshold compared both ways in exact rational arithmetic (for tests and small ranges)."""
-    thresholds = np.atleast_2d(np.asarray(thresholds, np.float64))
-    flat = [exact(t) for t in thresholds.ravel()]
-    (n1, n2, *ts), _ = _over_common_denominator([exact(s1), exact(s2), *flat])
+    n1, n2, ts = _as_integers(exact(s1), exact(s2), np.asarray(thresholds, np.float64))
     a = np.arange(a_range[0], a_range[1] + 1, dtype=object)[:, None]
     b = np.arange(b_range[0], b_range[1] + 1, dtype=object)[None, :]
     lhs = n1 * a + n2 * b
     ws = (w.q * a + w.p * b).astype(np.int64)
-    for t, t2 in zip(ts, np.asarray(w.thresholds).ravel(), strict=True):
+    for t, t2 in zip(ts.ravel(), np.ravel(w.thresholds), strict=True):
         if not np.array_equal(lhs >= t, ws >= int(t2)):
             return False
     return True
