@@ -41,6 +41,7 @@ weights up to the bound are exact.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -375,10 +376,11 @@ class WeightTwoScaleJoins:
 
 @register_step(RESIDUAL_SCALES)
 def step_fewerbits_residual_scales(model: ModelWrapper, cfg) -> ModelWrapper:
-    """After FINN's streamlining: the residual fork/join moves (as ``step_fewerbits_residual``),
-    then :class:`WeightTwoScaleJoins`; a model without such joins is returned unchanged."""
+    """After FINN's streamlining: the residual fork/join moves (as ``step_fewerbits_residual``)
+    on a copy, then :class:`WeightTwoScaleJoins`; a model without a join of two different
+    scales is returned unchanged (its joins are ``step_fewerbits_residual``'s)."""
     if not residual_joins(model):
         return model
-    model = move_through_joins(model)
-    model, _ = WeightTwoScaleJoins().apply(model)
-    return model
+    moved = move_through_joins(copy.deepcopy(model))
+    moved, changed = WeightTwoScaleJoins().apply(moved)
+    return moved if changed else model
