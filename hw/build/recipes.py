@@ -99,6 +99,8 @@ def step_fewerbits_conv1d_as_2d(model: ModelWrapper, cfg) -> ModelWrapper:
 _LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "MaxPool", "MaxPoolNHWC", "Identity")
 #: the model metadata key the export writes (QONNX quantizer name -> the user's module path)
 _LAYER_NAMES_KEY = "fewerbits.layer_names"
+#: model metadata key: the residual adds of two different branch scales (JSON list of names)
+TWO_SCALE_JOINS_KEY = "fewerbits.two_scale_joins"
 
 
 def residual_joins(model: ModelWrapper) -> list:
@@ -190,11 +192,20 @@ def _sum_consumer(model: ModelWrapper, add):
 @register_step(RESIDUAL_CHECK)
 def step_fewerbits_residual_check(model: ModelWrapper, cfg) -> ModelWrapper:
     """Refuse (one line naming the add and the user's quantizers) a residual add that cannot
-    be built exactly (:func:`residual_scale_problem`); a model without joins passes as is."""
-    for add in residual_joins(model):
+    be built exactly (:func:`residual_scale_problem`); a model without joins passes as is.
+    The joins of two different scales are recorded (:data:`TWO_SCALE_JOINS_KEY`) for
+    ``step_fewerbits_residual_scales``."""
+    joins = residual_joins(model)
+    two_scales = []
+    for add in joins:
         problem = residual_scale_problem(model, add)
         if problem is not None:
             raise BuildError(problem)
+        scales = [model.get_initializer(_branch_quant(model, t).input[1]) for t in add.input]
+        if not np.array_equal(*(np.asarray(s, np.float32) for s in scales)):
+            two_scales.append(add.name)
+    if joins:
+        model.set_metadata_prop(TWO_SCALE_JOINS_KEY, json.dumps(two_scales))
     return model
 
 

@@ -52,7 +52,13 @@ import numpy as np
 
 from fewerbits.core.quant_tags import node_tag
 
-from .recipes import _LAYER_NAMES_KEY, _LAYOUT_OPS, move_through_joins, residual_joins
+from .recipes import (
+    _LAYER_NAMES_KEY,
+    _LAYOUT_OPS,
+    TWO_SCALE_JOINS_KEY,
+    move_through_joins,
+    residual_joins,
+)
 from .steps import RESIDUAL_SCALES, BuildError, register_step
 
 if TYPE_CHECKING:
@@ -378,8 +384,10 @@ class WeightTwoScaleJoins:
 def step_fewerbits_residual_scales(model: ModelWrapper, cfg) -> ModelWrapper:
     """After FINN's streamlining: the residual fork/join moves (as ``step_fewerbits_residual``)
     on a copy, then :class:`WeightTwoScaleJoins`; a model without a join of two different
-    scales is returned unchanged (its joins are ``step_fewerbits_residual``'s)."""
-    if not residual_joins(model):
+    scales (none recorded by ``step_fewerbits_residual_check``, or none found) is returned
+    unchanged: its joins are ``step_fewerbits_residual``'s."""
+    recorded = model.get_metadata_prop(TWO_SCALE_JOINS_KEY)  # step_fewerbits_residual_check
+    if not residual_joins(model) or (recorded is not None and not json.loads(recorded)):
         return model
     moved = move_through_joins(copy.deepcopy(model))
     moved, changed = WeightTwoScaleJoins().apply(moved)
