@@ -192,7 +192,8 @@ def test_resnet_block_with_two_scales_builds_exactly_all_rtl(tmp_path):
     level that runs passes with the post-add quantizer's integers compared by identity. Then
     the rewrite made wrong (a branch weight one off in the streamlined model) fails the
     streamlined level at that quantizer, and a sum that is not quantized right after the add
-    is refused in one line naming the add and both quantizers."""
+    is refused in one line naming the add and both quantizers. The verifier's slack at the
+    post-add quantizer is the join's derived float32 error."""
     (tmp_path / "net.py").write_text(RESNET_PY)
     p = _cli(
         "export", "net.py:separate", "--input-shape", "1,8,8", "--out", "e", "-q", cwd=tmp_path
@@ -214,7 +215,7 @@ def test_resnet_block_with_two_scales_builds_exactly_all_rtl(tmp_path):
     assert all(o.endswith("_rtl") for o in ops), ops
     add = hw.get_nodes_by_op_type("AddStreams_rtl")[0]
     assert getCustomOp(add).get_output_datatype().bitwidth() <= 24  # exact in float32
-    _verify_all_levels_pass(tmp_path)
+    x = _verify_all_levels_pass(tmp_path)
 
     # a wrong weight: the post-add quantizer's integers differ from PyTorch's
     f = tmp_path / "b/intermediate_models/step_fewerbits_fix_thresholds.onnx"
@@ -237,6 +238,21 @@ def test_resnet_block_with_two_scales_builds_exactly_all_rtl(tmp_path):
     res = json.loads((tmp_path / "x.verify.json").read_text())
     bad = {lv["name"]: lv for lv in res["levels"]}["streamlined"]
     assert bad["status"] == "fail" and "block.relu_out" in (bad.get("node") or ""), bad
+
+    # the verifier's slack at the post-add quantizer: the join's derived float32 error
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from fewerbits.core.float_tail import U, pre_quant_error
+
+    q = ModelWrapper(str(tmp_path / "e/model.onnx"))
+    ctx = execute_onnx(q, {q.graph.input[0].name: x[:1]}, True)
+    add = next(
+        n for n in q.graph.node if n.op_type == "Add" and q.get_initializer(n.input[1]) is None
+    )
+    after = q.find_consumer(q.find_consumer(add.output[0]).output[0])  # Relu -> Quant
+    err = pre_quant_error(q, ctx, after)
+    parts = sum(np.abs(ctx[t].astype(np.float64)) for t in add.input)
+    assert err is not None and np.all(err >= 2 * U * parts) and np.all(err <= 8 * U * parts + 1e-30)
 
     # the sum into a max-pool before its quantizer: refused before FINN's conversion
     from fewerbits.hw.build import BuildError
