@@ -169,6 +169,13 @@ def default_resblock() -> nn.Module:
     return _calibrated(_randomize_bn(TinyResNet()), (1, 16, 16))
 
 
+def default_resblock_2scales() -> nn.Module:
+    """The same block without the shared quantizer: the residual branch has its own default
+    QuantReLU, so two float scales meet in the add (built as an exact integer weighted sum)."""
+    torch.manual_seed(0)
+    return _calibrated(_randomize_bn(TinyResNet(shared=False)), (1, 16, 16))
+
+
 def mobilenet_v1_w4a4(size: int = 64) -> nn.Module:
     """Brevitas' MobileNet-v1 w4a4 (imagenet_classification ``quant_mobilenet_v1_4b``) at a
     reduced ``size`` x ``size`` input (downsampled 32x, so the final average pool covers
@@ -199,6 +206,10 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     "default_resblock": (
         (1, 16, 16),
         "Brevitas default quantizers, one residual block (shared quantizer)",
+    ),
+    "default_resblock_2scales": (
+        (1, 16, 16),
+        "residual add, two quantizers (float scales)",
     ),
     "resnet18_4w4a": ((3, 32, 32), "Brevitas zoo ResNet-18 4w4a: residual adds, TruncAvgPool"),
     "mobilenet_v1_w4a4": ((3, 64, 64), "Brevitas MobileNet-v1 w4a4 at 64x64, depthwise convs"),

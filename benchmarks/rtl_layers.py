@@ -41,6 +41,7 @@ NODE_CASES = [
     ("LabelTopK_rtl", rg.label_select, 4),
     ("DuplicateStreams_rtl", rg.duplicate_streams, 4),
     ("AddStreams_rtl", lambda r: rg.add_streams(r, signed=True), 4),
+    ("MulConst_rtl", rg.mul_const, 4),
     (
         "MVAUBinary_rtl as CNV-w1a1 layer 2 (3,028 FPS folding)",
         lambda r: rg.mvau_binary(r, True, dict(mw=576, mh=64, simd=36, pe=32, vecs=[1, 28, 28])),

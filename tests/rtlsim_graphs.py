@@ -433,6 +433,43 @@ def add_streams(rng, signed: bool | None = None):
     return m, PART_7, f"{shape} PE{pe} {a}+{b}->{odt}"
 
 
+def mul_const(rng):
+    """FINN's ElementwiseMul of a stream by one integer constant as InferElementwiseBinaryOperation
+    makes it for a residual branch weight (hw/build/residual_scales.py), after
+    minimize_bit_width: the constant's smallest type, the output the product's."""
+    from onnx import helper
+    from qonnx.core.datatype import DataType
+
+    ch = int(rng.choice([1, 2, 4, 6]))
+    pe = int(rng.choice([d for d in (1, 2, 3, 6) if ch % d == 0]))
+    a = str(rng.choice(["UINT8", "INT4", "UINT3", "INT8"]))
+    c = int(rng.choice([-1, 1]) * rng.integers(2, 1000))
+    cdt = DataType.get_smallest_possible(c)
+    signed = DataType[a].signed() or c < 0
+    odt = f"{'INT' if signed else 'UINT'}{DataType[a].bitwidth() + cdt.bitwidth()}"
+    shape = [1, int(rng.integers(1, 4)), int(rng.integers(1, 4)), ch]
+    node = helper.make_node(
+        "ElementwiseMul",
+        ["in0", "weight"],
+        ["outp"],
+        domain="finn.custom_op.fpgadataflow",
+        backend="fpgadataflow",
+        lhs_shape=shape,
+        rhs_shape=[1],
+        out_shape=shape,
+        lhs_dtype=a,
+        rhs_dtype=cdt.name,
+        out_dtype=odt,
+        lhs_style="input",
+        rhs_style="const",
+        PE=pe,
+    )
+    m = _graph_ports(node, {"in0": (shape, a)}, {"outp": (shape, odt)})
+    m.set_initializer("weight", np.array([c], dtype=np.float32))
+    m.set_tensor_datatype("weight", cdt)
+    return m, PART_7, f"{shape} PE{pe} {a}*{c}->{odt}"
+
+
 def vvau(rng, fixed: dict | None = None, thresholds: bool = False):
     """FINN's VVAU (depthwise conv) as InferVectorVectorActivation makes it with standalone
     thresholds (noActivation=1) or, ``thresholds``, a MultiThreshold absorbed (noActivation=0:

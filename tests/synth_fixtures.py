@@ -23,6 +23,7 @@ MAKERS = {
     "label_select": graphs.label_select,
     "duplicate_streams": graphs.duplicate_streams,
     "add_streams": graphs.add_streams,
+    "mul_const": graphs.mul_const,
     "vvau": graphs.vvau,
     "vvau_thresholds": lambda rng: graphs.vvau(rng, fixed={"c": 6, "pe": 3}, thresholds=True),
     "global_acc_pool": lambda rng: graphs.global_acc_pool(rng, signed=True),

@@ -46,6 +46,7 @@ def codegen(model, work: Path):
 CASES = {
     "dup": (rg.duplicate_streams, ("assign out1_V_TDATA = ", "assign out1_V_TDATA = ~")),
     "add": (lambda r: rg.add_streams(r, signed=True), (".B_SIGNED(1)", ".B_SIGNED(0)")),
+    "mul": (rg.mul_const, (".C(", ".C(1 + ")),
 }
 
 
@@ -61,7 +62,9 @@ def test_residual_layer_matches_python_and_mutation_is_caught(case, tmp_path):
     model, _, desc = make(rng)
     model = codegen(model, tmp_path / "finn")
     node = model.graph.node[0]
-    assert node.op_type in ("DuplicateStreams_rtl", "AddStreams_rtl"), f"{case}: {node.op_type}"
+    assert node.op_type in ("DuplicateStreams_rtl", "AddStreams_rtl", "MulConst_rtl"), (
+        f"{case}: {node.op_type}"
+    )
     stall = (int(rng.integers(0, 60)), int(rng.integers(0, 60)))
     res = simulate_node(model, node, tmp_path / "sim", frames=4, stall=stall, seed=SEED)
     print(f"{case}: {desc}, stalls {stall}: {res.exact}/{res.outputs} exact")
@@ -112,6 +115,23 @@ def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
+def _verify_all_levels_pass(tmp_path: Path) -> np.ndarray:
+    """`fewerbits verify b` on 8 random pixel inputs (rtl_nodes left out: node tests cover it):
+    exit 0, every FINN level and rtl_stitched pass, no level that ran fails; the inputs."""
+    x = np.random.default_rng(SEED).integers(0, 256, (8, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    p = _cli("verify", "b", "--input", "x.npy", "--skip", "rtl_nodes", "-q", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = json.loads((tmp_path / "x.verify.json").read_text())
+    levels = {lv["name"]: lv for lv in res["levels"]}
+    for name in ("qonnx", "finn_onnx", "streamlined", "hw_graph", "folded_hw_graph"):
+        assert levels[name]["status"] == "pass", levels[name]
+    assert levels["rtl_stitched"]["status"] == "pass", levels["rtl_stitched"]
+    ran = [lv for lv in res["levels"] if lv["status"] != "skipped"]
+    assert all(lv["status"] == "pass" for lv in ran), [(lv["name"], lv["status"]) for lv in ran]
+    return x
+
+
 @pytest.mark.usefixtures("rtlsim_cache")
 def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     """A ResNet-style block with Brevitas' default quantizers through `fewerbits export`,
@@ -134,24 +154,7 @@ def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     ]
     assert {"DuplicateStreams_rtl", "AddStreams_rtl"} <= set(ops), ops
     assert all(o.endswith("_rtl") for o in ops), ops
-    x = np.random.default_rng(SEED).integers(0, 256, (8, 1, 8, 8)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    p = _cli("verify", "b", "--input", "x.npy", "--skip", "rtl_nodes", "-q", cwd=tmp_path)
-    assert p.returncode == 0, p.stdout + p.stderr
-    res = json.loads((tmp_path / "x.verify.json").read_text())
-    levels = {lv["name"]: lv for lv in res["levels"]}
-    assert levels["rtl_stitched"]["status"] == "pass", levels["rtl_stitched"]
-    for name in (
-        "qonnx",
-        "finn_onnx",
-        "streamlined",
-        "hw_graph",
-        "folded_hw_graph",
-        "rtl_stitched",
-    ):
-        assert levels[name]["status"] == "pass", levels[name]
-    ran = [lv for lv in res["levels"] if lv["status"] != "skipped"]
-    assert all(lv["status"] == "pass" for lv in ran), [(lv["name"], lv["status"]) for lv in ran]
+    x = _verify_all_levels_pass(tmp_path)
     # FIFO sizing by simulation handles pipelines only: refused in one line, nothing written
     p = _cli("fifo", "b", "-q", cwd=tmp_path)
     assert p.returncode == 1 and "forks and joins" in p.stderr, p.stderr
@@ -181,21 +184,94 @@ def test_resnet_block_exports_builds_and_verifies_all_rtl(tmp_path):
     assert ok.layer is None, ok.line()
 
 
-def test_residual_add_without_shared_quantizer_is_refused_in_one_line(tmp_path):
-    """Branches with their own float scales: the sum is no integer of one scale; the build
-    stops before FINN's conversion with one line naming the add, and --out is not written."""
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_resnet_block_with_two_scales_builds_exactly_all_rtl(tmp_path):
+    """The residual branch with its own QuantReLU (two float scales into the add, Brevitas'
+    defaults): `fewerbits export`, `build` and `verify` exit 0, the join is an integer
+    weighted sum (MulConst_rtl weights, AddStreams_rtl) in an all-RTL accelerator, and every
+    level that runs passes with the post-add quantizer's integers compared by identity. Then
+    the rewrite made wrong (a branch weight one off in the streamlined model) fails the
+    streamlined level at that quantizer, and a sum that is not quantized right after the add
+    is refused in one line naming the add and both quantizers. The verifier's slack at the
+    post-add quantizer is the join's derived float32 error."""
     (tmp_path / "net.py").write_text(RESNET_PY)
     p = _cli(
         "export", "net.py:separate", "--input-shape", "1,8,8", "--out", "e", "-q", cwd=tmp_path
     )
     assert p.returncode == 0, p.stderr
     p = _cli("build", "e", "--out", "b", "-q", cwd=tmp_path)
-    assert p.returncode == 1
-    line = p.stderr.strip().splitlines()
-    assert len(line) == 1 and "residual add Add_0" in line[0] and "different scales" in line[0], (
-        p.stderr
+    assert p.returncode == 0, p.stderr
+    log = (tmp_path / "b/build.log").read_text()
+    assert "residual add Add_0 of Quant_7 (block.relu2.act_quant)" in log, log[-2000:]
+    from fewerbits.hw import rtl_lib
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    prepare_finn(tmp_path / "finn")
+    rtl_lib.register()
+    hw = ModelWrapper(str(tmp_path / "b/intermediate_models/step_hw_codegen.onnx"))
+    ops = [n.op_type for n in hw.graph.node]
+    assert {"DuplicateStreams_rtl", "AddStreams_rtl", "MulConst_rtl"} <= set(ops), ops
+    assert all(o.endswith("_rtl") for o in ops), ops
+    add = hw.get_nodes_by_op_type("AddStreams_rtl")[0]
+    assert getCustomOp(add).get_output_datatype().bitwidth() <= 24  # exact in float32
+    x = _verify_all_levels_pass(tmp_path)
+
+    # a wrong weight: the post-add quantizer's integers differ from PyTorch's
+    f = tmp_path / "b/intermediate_models/step_fewerbits_fix_thresholds.onnx"
+    m = ModelWrapper(str(f))
+    mul = next(
+        n
+        for n in m.graph.node
+        if n.op_type == "Mul" and m.find_consumer(n.output[0]).op_type == "Add"
     )
-    assert not (tmp_path / "b").exists()
+    w = m.get_initializer(mul.input[1])
+    m.set_initializer(mul.input[1], w + 1)
+    m.save(str(f))
+    skip = [
+        a
+        for lv in ("hw_graph", "folded_hw_graph", "rtl_nodes", "rtl_stitched")
+        for a in ("--skip", lv)
+    ]
+    p = _cli("verify", "b", "--input", "x.npy", *skip, "-q", cwd=tmp_path)
+    assert p.returncode == 1, p.stdout + p.stderr
+    res = json.loads((tmp_path / "x.verify.json").read_text())
+    bad = {lv["name"]: lv for lv in res["levels"]}["streamlined"]
+    assert bad["status"] == "fail" and "block.relu_out" in (bad.get("node") or ""), bad
+
+    # the verifier's slack at the post-add quantizer: the join's derived float32 error
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from fewerbits.core.float_tail import U, pre_quant_error
+
+    q = ModelWrapper(str(tmp_path / "e/model.onnx"))
+    ctx = execute_onnx(q, {q.graph.input[0].name: x[:1]}, True)
+    add = next(
+        n for n in q.graph.node if n.op_type == "Add" and q.get_initializer(n.input[1]) is None
+    )
+    after = q.find_consumer(q.find_consumer(add.output[0]).output[0])  # Relu -> Quant
+    err = pre_quant_error(q, ctx, after)
+    parts = sum(np.abs(ctx[t].astype(np.float64)) for t in add.input)
+    assert err is not None and np.all(err >= 2 * U * parts) and np.all(err <= 8 * U * parts + 1e-30)
+
+    # the sum into a max-pool before its quantizer: refused before FINN's conversion
+    from fewerbits.hw.build import BuildError
+    from fewerbits.hw.build.recipes import step_fewerbits_residual_check
+    from onnx import helper
+
+    q = ModelWrapper(str(tmp_path / "e/model.onnx"))
+    add = next(
+        n for n in q.graph.node if n.op_type == "Add" and q.get_initializer(n.input[1]) is None
+    )
+    relu = q.find_consumer(add.output[0])
+    pool = helper.make_node("MaxPool", [add.output[0]], ["pooled"], kernel_shape=[1, 1])
+    relu.input[0] = "pooled"
+    q.graph.node.insert(list(q.graph.node).index(relu), pool)
+    with pytest.raises(BuildError) as e:
+        step_fewerbits_residual_check(q, None)
+    line = str(e.value)
+    assert "\n" not in line and "residual add Add_0" in line and "different scales" in line
+    assert "block.relu2.act_quant" in line and "relu.act_quant" in line and "MaxPool" in line
 
 
 def test_without_the_recipe_finn_refuses_the_fork(tmp_path, monkeypatch):

@@ -195,15 +195,16 @@ def _conv_abs(node, ctx: dict) -> np.ndarray:
 
 def pre_quant_error(wrapper, ctx: dict, quant_node) -> np.ndarray | None:
     """First-order float32 error of the value an activation quantizer rounds (its input), from
-    the reduction that produced it (MatMul/Gemm/Conv) through Relu and constant elementwise /
-    BatchNormalization ops; None for any other producer chain (then no slack is granted)."""
+    the reduction that produced it (MatMul/Gemm/Conv) or the residual join of two quantizers'
+    outputs (:func:`_join_error`) through Relu and constant elementwise / BatchNormalization
+    ops; None for any other producer chain (then no slack is granted)."""
     chain = []
     tensor = quant_node.input[0]
     while True:
         node = wrapper.find_producer(tensor)
         if node is None:
             return None
-        if node.op_type in ("MatMul", "Gemm", "Conv"):
+        if node.op_type in ("MatMul", "Gemm", "Conv") or _is_join(wrapper, node):
             break
         if node.op_type not in _PRE_QUANT_OPS:
             return None
@@ -219,12 +220,40 @@ def pre_quant_error(wrapper, ctx: dict, quant_node) -> np.ndarray | None:
         err = k * U * _conv_abs(node, ctx)
         if len(node.input) > 2:
             err = err + U * np.abs(np.asarray(ctx[node.output[0]], np.float64))
+    elif node.op_type == "Add":
+        err = _join_error(wrapper, node, ctx)
+        if err is None:
+            return None
     else:
         err = _reduction_error(node, ctx)
     for n in chain[::-1]:
         c = wrapper.get_initializer(n.input[1]) if n.op_type in TAIL_OPS else None
         err = _propagate(wrapper, n, None if c is None else np.asarray(c, np.float64), ctx, err)
     return 2 * err  # two float32 evaluations (the reference's and the graph's) may differ by both
+
+
+#: ops a residual branch may pass through between its quantizer and the join (layout only)
+_LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "MaxPool", "Identity")
+
+
+def _is_join(wrapper, node) -> bool:
+    """An Add of two computed tensors (a residual join)."""
+    return node.op_type == "Add" and all(wrapper.get_initializer(i) is None for i in node.input)
+
+
+def _join_error(wrapper, node, ctx: dict) -> np.ndarray | None:
+    """First-order error of one float32 residual join ``v1 + v2`` of two quantizers' outputs
+    (each ``int * scale``, one rounding: ``u*|v_i|``) and its sum (``u*|v1 + v2|``); None if an
+    input is not an activation quantizer's output through layout ops."""
+    err = U * np.abs(np.asarray(ctx[node.output[0]], np.float64))
+    for t in node.input:
+        src = wrapper.find_producer(t)
+        while src is not None and src.op_type in _LAYOUT_OPS:
+            src = wrapper.find_producer(src.input[0])
+        if src is None or src.op_type not in ("Quant", "BipolarQuant"):
+            return None
+        err = err + U * np.abs(np.asarray(ctx[t], np.float64))
+    return err
 
 
 class LazyTailBound:

@@ -13,7 +13,7 @@ Importing this package registers every custom step.
 
 from __future__ import annotations
 
-from . import custom_steps, impl_style, quant_tags, recipes  # noqa: F401 - importing registers the steps
+from . import custom_steps, impl_style, quant_tags, recipes, residual_scales  # noqa: F401 - importing registers the steps
 from .context import BuildContext
 from .result import BuildResult, StepRecord
 from .runner import (

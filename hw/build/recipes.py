@@ -12,8 +12,10 @@ occurs, so the user writes no custom steps.
   join ``Add`` in float (``step_convert_to_hw``: "float input ... Im2Col"). Where both branches
   are integers of one scale (a quantizer shared by both, Brevitas' idiom), FINN's own fork/join
   passes move the scale and the layout transposes through, so the add runs on integers and the
-  fork becomes a DuplicateStreams layer; any other residual add is refused before conversion,
-  in one line naming it and the user's quantizers.
+  fork becomes a DuplicateStreams layer. Two different scalar scales whose sum goes straight
+  into an activation quantizer are built as an exact integer weighted sum
+  (:mod:`.residual_scales`, ``step_fewerbits_residual_scales``); any other residual add is
+  refused before conversion, in one line naming it and the user's quantizers.
 * :func:`step_fewerbits_depthwise_scales` -- a per-channel scale ``Mul`` in front of a
   depthwise conv (an activation quantizer with one scale per channel, as in Brevitas'
   MobileNet-v1): FINN's streamlining moves scalar scales past convolutions but not
@@ -51,7 +53,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fewerbits.compat.finn.thresholds import set_float_type
+from fewerbits.compat.finn.thresholds import _is_act_quant, set_float_type
 from fewerbits.core.quant_tags import BUILT, set_tag
 
 from .steps import (
@@ -97,6 +99,8 @@ def step_fewerbits_conv1d_as_2d(model: ModelWrapper, cfg) -> ModelWrapper:
 _LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "MaxPool", "MaxPoolNHWC", "Identity")
 #: the model metadata key the export writes (QONNX quantizer name -> the user's module path)
 _LAYER_NAMES_KEY = "fewerbits.layer_names"
+#: model metadata key: the residual adds of two different branch scales (JSON list of names)
+TWO_SCALE_JOINS_KEY = "fewerbits.two_scale_joins"
 
 
 def residual_joins(model: ModelWrapper) -> list:
@@ -160,27 +164,48 @@ def residual_scale_problem(model: ModelWrapper, add) -> str | None:
             )
         return None
     if a.item() != b.item():
-        # exact would be integer weights M_a, M_b on the branches (float32 scales are
-        # m * 2**e): not implemented, see docs/user-guide.md "Residual networks"
+        # built exactly as an integer weighted sum when the sum is quantized right after the
+        # add (hw/build/residual_scales.py, proved after streamlining); anything else refused
+        after = _sum_consumer(model, add)
+        if after is not None and _is_act_quant(model, after):
+            return None
+        got = f"{after.name} ({after.op_type})" if after is not None else "more than one node"
         return (
             f"residual add {add.name}: branches {_user_name(model, quants[0])} (scale "
-            f"{a.item():.6g}) and {_user_name(model, quants[1])} (scale {b.item():.6g}, ratio "
-            f"{b.item() / a.item():.6g}) have different scales, so the sum is not an integer of "
-            "one scale; make both one QuantIdentity/QuantReLU(return_quant_tensor=True) object, "
-            "as Brevitas' bnn_pynq ResNet passes the quantizer that made the block's input to "
-            "the residual branch (relu2 = shared_quant_act)"
+            f"{a.item():.6g}) and {_user_name(model, quants[1])} (scale {b.item():.6g}) have "
+            f"different scales and the sum goes to {got}, not straight into an activation "
+            "quantizer, so it is not an integer of one scale; quantize the sum right after the "
+            "add (QuantReLU/QuantIdentity) or make both branches one QuantIdentity/QuantReLU"
+            "(return_quant_tensor=True) object, as Brevitas' bnn_pynq ResNet does"
         )
     return None
+
+
+def _sum_consumer(model: ModelWrapper, add):
+    """The one node the add's sum goes to, past a Relu (None: the sum forks or is the output)."""
+    users = model.find_consumers(add.output[0]) or []
+    if len(users) == 1 and users[0].op_type == "Relu":
+        users = model.find_consumers(users[0].output[0]) or []
+    return users[0] if len(users) == 1 else None
 
 
 @register_step(RESIDUAL_CHECK)
 def step_fewerbits_residual_check(model: ModelWrapper, cfg) -> ModelWrapper:
     """Refuse (one line naming the add and the user's quantizers) a residual add that cannot
-    be built exactly (:func:`residual_scale_problem`); a model without joins passes as is."""
-    for add in residual_joins(model):
+    be built exactly (:func:`residual_scale_problem`); a model without joins passes as is.
+    The joins of two different scales are recorded (:data:`TWO_SCALE_JOINS_KEY`) for
+    ``step_fewerbits_residual_scales``."""
+    joins = residual_joins(model)
+    two_scales = []
+    for add in joins:
         problem = residual_scale_problem(model, add)
         if problem is not None:
             raise BuildError(problem)
+        scales = [model.get_initializer(_branch_quant(model, t).input[1]) for t in add.input]
+        if not np.array_equal(*(np.asarray(s, np.float32) for s in scales)):
+            two_scales.append(add.name)
+    if joins:
+        model.set_metadata_prop(TWO_SCALE_JOINS_KEY, json.dumps(two_scales))
     return model
 
 
@@ -203,12 +228,43 @@ def _residual_passes() -> list:
     ]
 
 
+def move_through_joins(model: ModelWrapper) -> ModelWrapper:
+    """:func:`_residual_passes` until nothing moves (scales and transposes past forks/joins)."""
+    for _ in range(4 * len(residual_joins(model)) + 2):  # each round moves everything one node
+        before = model.model.SerializeToString()
+        for p in _residual_passes():
+            model = model.transform(p)
+        if model.model.SerializeToString() == before:
+            break
+    return model
+
+
+def integer_range(model: ModelWrapper, tensor: str) -> tuple[int, int]:
+    """The range of an integer tensor: its FINN type, or, for a ``Mul`` by an integer constant
+    (hw/build/residual_scales.py's branch weights), its input's range times that constant."""
+    node = model.find_producer(tensor)
+    while node is not None and node.op_type in _LAYOUT_OPS:
+        node = model.find_producer(node.input[0])
+    if (
+        node is not None
+        and node.op_type == "Mul"
+        and model.get_initializer(node.input[1]) is not None
+    ):
+        c = np.asarray(model.get_initializer(node.input[1]))
+        if c.size == 1 and float(c.item()).is_integer():
+            lo, hi = integer_range(model, node.input[0])
+            ends = (lo * int(c.item()), hi * int(c.item()))
+            return min(ends), max(ends)
+    dt = model.get_tensor_datatype(tensor)
+    return int(dt.min()), int(dt.max())
+
+
 def _sum_datatype(model: ModelWrapper, add):
     """The narrowest FINN integer type holding the sum of the add's two integer inputs."""
     from qonnx.core.datatype import DataType  # lazy: qonnx import
 
-    a, b = (model.get_tensor_datatype(t) for t in add.input)
-    lo, hi = a.min() + b.min(), a.max() + b.max()
+    (alo, ahi), (blo, bhi) = (integer_range(model, t) for t in add.input)
+    lo, hi = alo + blo, ahi + bhi
     bits = int(max(hi, -lo - 1)).bit_length()
     return DataType[f"INT{bits + 1}"] if lo < 0 else DataType[f"UINT{max(1, bits)}"]
 
@@ -219,15 +275,9 @@ def step_fewerbits_residual(model: ModelWrapper, cfg) -> ModelWrapper:
     (scale and layout moved past the fork and the join, the scale absorbed into the next
     thresholds), the sum typed by its exact range. A join left with a float input is refused
     in one line (it would not map to hardware)."""
-    joins = residual_joins(model)
-    if not joins:
+    if not residual_joins(model):
         return model
-    for _ in range(4 * len(joins) + 2):  # each round moves every scale/transpose one node on
-        before = model.model.SerializeToString()
-        for p in _residual_passes():
-            model = model.transform(p)
-        if model.model.SerializeToString() == before:
-            break
+    model = move_through_joins(model)
     for add in residual_joins(model):
         dts = [model.get_tensor_datatype(t) for t in add.input]
         if not all(dt.is_integer() for dt in dts):

@@ -40,6 +40,7 @@ RECORD_ROUNDING = "step_fewerbits_record_rounding"  # compat/finn/thresholds.py
 CONV1D_AS_2D = "step_fewerbits_conv1d_as_2d"  # hw/build/recipes.py
 RESIDUAL_CHECK = "step_fewerbits_residual_check"  # hw/build/recipes.py
 RESIDUAL = "step_fewerbits_residual"  # hw/build/recipes.py
+RESIDUAL_SCALES = "step_fewerbits_residual_scales"  # hw/build/residual_scales.py
 DEPTHWISE_SCALES = "step_fewerbits_depthwise_scales"  # hw/build/recipes.py
 QONNX_TO_FINN = "step_qonnx_to_finn"
 CARRY_QUANTIZER_TAGS = "step_fewerbits_carry_quantizer_tags"  # hw/build/quant_tags.py
@@ -91,6 +92,7 @@ SOFTWARE_STEPS = [
     DEPTHWISE_SCALES,
     FLOAT64_PARAMS,
     STREAMLINE,
+    RESIDUAL_SCALES,
     RESIDUAL,
     GLOBAL_ACC_POOL,
     FIX_THRESHOLDS,

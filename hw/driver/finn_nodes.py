@@ -21,6 +21,7 @@ RTL_LIB_BASE_OPS = {
     "VVAUFabric_rtl": "VVAU",
     "GlobalSum_rtl": "GlobalAccPool",
     "AvgPoolTrunc_rtl": "Pool",
+    "MulConst_rtl": "ElementwiseMul",
 }
 
 

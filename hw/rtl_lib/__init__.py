@@ -13,6 +13,8 @@ decides.
 * ``LabelTopK_rtl`` (:mod:`.label_topk`): ``LabelSelect`` (top-K label indices);
 * ``DuplicateStreams_rtl`` (:mod:`.stream_dup`): ``DuplicateStreams`` (a residual fork);
 * ``AddStreams_rtl`` (:mod:`.add_streams`): ``ElementwiseAdd`` of two integer streams (the join).
+* ``MulConst_rtl`` (:mod:`.mul_const`): ``ElementwiseMul`` of an integer stream by one integer
+  constant (a join's branch weight, hw/build/residual_scales.py).
 * ``VVAUFabric_rtl`` (:mod:`.vvau_fabric`): ``VVAU`` (depthwise conv) on non-Versal parts,
   and with embedded thresholds on any part;
 * ``GlobalSum_rtl`` (:mod:`.pool_acc_global`): ``GlobalAccPool`` (global sum pooling);
@@ -29,6 +31,7 @@ from ..driver.finn_nodes import RTL_LIB_BASE_OPS
 from . import (
     add_streams,
     label_topk,
+    mul_const,
     mvau_binary,
     pool_acc_global,
     pool_avg,
@@ -46,6 +49,7 @@ OPS = (
     vvau_fabric,
     pool_acc_global,
     pool_avg,
+    mul_const,
 )
 
 FPGADATAFLOW_DOMAIN = "finn.custom_op.fpgadataflow"
@@ -63,6 +67,7 @@ FOLDING_AS = {
     vvau_fabric.OP_TYPE: "VVAU_hls",
     pool_acc_global.OP_TYPE: "GlobalAccPool_hls",
     pool_avg.OP_TYPE: "Pool_hls",
+    mul_const.OP_TYPE: "ElementwiseMul_hls",
 }
 
 
@@ -92,6 +97,8 @@ def rtl_lib_op(node, fpgapart: str | None = None) -> str | None:
         return stream_dup.OP_TYPE
     if node.op_type == "ElementwiseAdd" and add_streams.implements(getCustomOp(node)):
         return add_streams.OP_TYPE
+    if node.op_type == "ElementwiseMul" and mul_const.implements(getCustomOp(node)):
+        return mul_const.OP_TYPE
     if node.op_type == "VVAU" and vvau_fabric.routes_here(getCustomOp(node), fpgapart):
         return vvau_fabric.OP_TYPE
     if node.op_type == "GlobalAccPool" and pool_acc_global.supports(
