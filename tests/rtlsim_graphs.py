@@ -83,6 +83,27 @@ def thresholding(rng, signed: bool):
     return m, PART_7, f"C{c} PE{pe} {idt}->{odt}"
 
 
+def _mvau_node(op, mw, mh, simd, pe, idt, wdt, odt, nvec):
+    """A FINN MVAU node (weights from memstream, no activation)."""
+    return _node(
+        op,
+        ["inp", "w"],
+        MW=mw,
+        MH=mh,
+        SIMD=simd,
+        PE=pe,
+        inputDataType=idt,
+        weightDataType=wdt,
+        outputDataType=odt,
+        accDataType=odt,
+        noActivation=1,
+        binaryXnorMode=0,
+        mem_mode="internal_decoupled",
+        resType="dsp",
+        numInputVectors=nvec,
+    )
+
+
 def mvau(rng, signed_act: bool, narrow_part: bool):
     mw = int(rng.choice([8, 12, 16, 24]))
     mh = int(rng.choice([4, 6, 8]))
@@ -97,23 +118,7 @@ def mvau(rng, signed_act: bool, narrow_part: bool):
     amax = 2 ** (ab - 1) if signed_act else 2**ab - 1
     acc_bits = int(np.ceil(np.log2(mw * amax * 2 ** (wb - 1) + 1))) + 1
     odt = f"INT{acc_bits}"
-    node = _node(
-        "MVAU",
-        ["inp", "w"],
-        MW=mw,
-        MH=mh,
-        SIMD=simd,
-        PE=pe,
-        inputDataType=idt,
-        weightDataType=f"INT{wb}",
-        outputDataType=odt,
-        accDataType=odt,
-        noActivation=1,
-        binaryXnorMode=0,
-        mem_mode="internal_decoupled",
-        resType="dsp",
-        numInputVectors=[1, 3],
-    )
+    node = _mvau_node("MVAU", mw, mh, simd, pe, idt, f"INT{wb}", odt, [1, 3])
     m = _model(node, (1, 3, mw), (1, 3, mh), idt, {"w": (w, f"INT{wb}")}, odt)
     part = PART_7 if narrow_part else PART_US
     return m, part, f"MW{mw} MH{mh} SIMD{simd} PE{pe} {idt} x INT{wb} on {part[:7]}"
@@ -573,3 +578,19 @@ def maxpool_converted(rng, fixed: dict | None = None):
     pool.set_nodeattr("PE", pe)
     desc = f"{'1-D' if one_d else '2-D'} in{idim} k{[kh, k]} s{[sh, s]} C{c} PE{pe} {dt}"
     return m, PART_7, desc
+
+
+def mvau_rtl_layer(mw: int, mh: int, wdt: str, idt: str, pe: int = 1, simd: int = 1, seed=0):
+    """One FINN ``MVAU_rtl`` (weights in memstream, ``noActivation``) with random ``wdt``
+    weights: a layer's shape for the cost model and the folding search (no code generation)."""
+    from qonnx.core.datatype import DataType
+
+    w = DataType[wdt]
+    acc = (
+        f"INT{int(np.ceil(np.log2(mw * max(abs(w.min()), w.max()) * DataType[idt].max() + 1))) + 1}"
+    )
+    node = _mvau_node("MVAU_rtl", mw, mh, simd, pe, idt, wdt, acc, [1])
+    node.domain = "finn.custom_op.fpgadataflow.rtl"
+    node.name = "MVAU_rtl_0"
+    weights = np.random.default_rng(seed).integers(w.min(), w.max() + 1, (mw, mh))
+    return _model(node, (1, mw), (1, mh), idt, {"w": (weights, wdt)}, acc)
