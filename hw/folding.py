@@ -19,7 +19,9 @@ weights stream from FINN's memstream (``mem_mode`` internal_decoupled) also has 
 with its weight memory in URAM (FINN's ``ram_style="ultra"``, which on UltraScale+ needs
 ``runtime_writeable_weights=1``: URAM has no bitstream initialisation, the driver writes the
 weights), estimated by FINN's ``uram_estimation``; the search then trades BRAM against URAM as
-against any other resource. The VVAU keeps its (small, K*K*C) weights in BRAM/LUTRAM.
+against any other resource. The VVAU keeps its (small, K*K*C) weights in BRAM/LUTRAM. With
+``--target-fps`` (FINN's SetFolding chooses PE/SIMD), :func:`place_weights` makes the same
+BRAM/URAM choice at that folding when its weights overflow the block RAM.
 """
 
 from __future__ import annotations
