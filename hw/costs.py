@@ -42,12 +42,19 @@ DEFAULT_COST_MODEL = "synth"
 CALIBRATION_FILE = Path(__file__).with_name("data") / "cost_calibration_xc7.json"
 #: the budget's resources, in hw/folding.py's order (URAM: FINN's estimate, xc7 has none)
 BUDGET_RESOURCES = ("luts", "brams", "dsps")
-#: weight memories at most this deep are taken to be distributed RAM (xc7 RAM64M), deeper
-#: ones block RAM as FINN estimates them: a heuristic of what Yosys' memory mapping chose in
-#: the calibration (depth 72 and 144: LUTRAM, depth 576: BRAM); the fit absorbs the rest
-LUTRAM_DEPTH = 256
+#: LUTs of single-port distributed RAM (RAM64X1S ... RAM256X1S) that Yosys spends on a
+#: memory before it prefers block RAM, per RAMB18 that memory would take: Yosys maps FINN's
+#: memstream (one port) to LUTRAM iff ``ceil(depth/64) * width <= 64 * RAMB18s`` -- on every
+#: shape measured (64x64, 128x64, 36x256, 256x8: LUTRAM; 192x64, 144x128, 72x512, 98x1024,
+#: 128x576: block RAM; benchmarks/bram_shapes.py). It replaces a depth <= 256 rule that put
+#: the 98x1024 and 128x576 memories (14.5 and 8 BRAM36 in Yosys) in LUTRAM.
+LUTRAM_LUTS_PER_RAMB18 = 64
 #: FINN estimator attributes that are features
 _FINN = {"finn_lut": "LUT", "finn_bram": "BRAM_18K", "finn_dsp": "DSP"}
+#: Xilinx 7-series RAMB18E1 aspect ratios (depth, data + parity bits; UG473: 512x36 in simple
+#: dual-port mode, as memstream's one read and one write port are); a RAMB36E1 tile holds two
+#: (twice the depth at each width, 512x72)
+XC7_RAMB18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
 
 class CostModelError(FewerbitsError):
@@ -59,6 +66,41 @@ def _bits(inst, i: int = 0) -> int:
         return int(inst.get_input_datatype(i).bitwidth())
     except Exception:  # noqa: BLE001 - ops without a typed input i
         return 1
+
+
+def bram36_for_memory(
+    depth: int, width: int, shapes: tuple[tuple[int, int], ...] = XC7_RAMB18_SHAPES
+) -> float:
+    """BRAM36 tiles of a ``depth`` x ``width`` memory in block RAM of the device's aspect
+    ratios: one ratio ``d x w`` for the whole memory, the one needing the fewest RAMB18
+    (``ceil(width / w) * ceil(depth / d)``), two RAMB18 to a BRAM36 tile. What Yosys maps a
+    memstream-like memory (one registered read port and one write port) to, exactly, on every
+    shape of benchmarks/bram_shapes.py; FINN's ``bram_estimation`` is this formula with the
+    ratio chosen from the width alone and the unpadded width."""
+    if depth <= 0 or width <= 0:
+        return 0.0
+    return min(-(-int(width) // w) * -(-int(depth) // d) for d, w in shapes) / 2
+
+
+def memory_in_lutram(depth: int, width: int) -> bool:
+    """Whether Yosys (``synth_xilinx``) maps a one-port ``depth`` x ``width`` memory to
+    distributed RAM rather than block RAM (:data:`LUTRAM_LUTS_PER_RAMB18`)."""
+    return -(-depth // 64) * width <= LUTRAM_LUTS_PER_RAMB18 * 2 * bram36_for_memory(depth, width)
+
+
+def weight_memory_shape(inst) -> tuple[int, int]:
+    """(depth, width in bits) of an MVAU's weight memory as Yosys maps it: FINN's memstream
+    (``get_instream_width_padded(1)``) pads the word of ``PE*SIMD`` weights to whole bytes and,
+    being writeable (its AXI-lite port), keeps the padding -- a 2-bit PE=SIMD=1 memory is an
+    8-bit one, 3.6x FINN's estimate of it, the point that skewed the first calibration. This
+    project's ``weight_stream.sv`` (``mvu_binary.sv`` pads ``WWIDTH`` too) is a ROM whose
+    constant-zero padding Yosys removes: its width is ``PE*SIMD*wbits``."""
+    pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
+    depth = int(inst.get_nodeattr("MW")) * int(inst.get_nodeattr("MH")) // (pe * simd)
+    width = pe * simd * _bits(inst, 1)
+    if hasattr(inst, "weight_memory_style"):  # hw/rtl_lib: weight_stream.sv, a ROM
+        return depth, width
+    return depth, -(-width // 8) * 8
 
 
 def features(inst, fpgapart: str) -> dict[str, float]:
@@ -84,19 +126,25 @@ def features(inst, fpgapart: str) -> dict[str, float]:
             pass
         wbits = _bits(inst, 1)
         abits = _bits(inst, 0)
-        depth = mw * mh // (pe * simd)
         f["lanes"] = float(pe * simd)
         f["lane_bits"] = float(pe * simd * wbits * abits)
         f["pe_acc"] = float(pe * acc)
-        # the weight memory (depth x PE*SIMD*wbits): Yosys maps a shallow one to LUTRAM, a deep
-        # one to block RAM (as FINN estimates it)
-        shallow = depth <= LUTRAM_DEPTH
+        # the weight memory (depth x PE*SIMD*wbits, padded): Yosys maps it to LUTRAM or block
+        # RAM by the cost of each (memory_in_lutram)
+        shallow = memory_in_lutram(*weight_memory_shape(inst))
+        style = inst.get_nodeattr("ram_style") if "ram_style" in inst.get_nodeattr_types() else ""
+        if style in ("block", "distributed"):  # memstream's RAM_STYLE, as the user set it
+            shallow = style == "distributed"
         if hasattr(inst, "weight_memory_style"):  # hw/rtl_lib: the op chooses (weight_stream.sv)
             shallow = inst.weight_memory_style() != "block"
-        if "ram_style" in inst.get_nodeattr_types() and inst.get_nodeattr("ram_style") == "ultra":
+        in_uram = style == "ultra"
+        if in_uram:
             shallow = False  # in URAM (FINN's uram_estimation), neither LUTRAM nor BRAM
         f["mem_lutram_bits"] = float(mw * mh * wbits) if shallow else 0.0
         f["finn_bram_deep"] = 0.0 if shallow else f["finn_bram"]
+        # the weight memory's block RAM by its shape (URAM: FINN's uram_estimation instead)
+        in_bram = not (shallow or in_uram)
+        f["mem_bram36"] = bram36_for_memory(*weight_memory_shape(inst)) if in_bram else 0.0
     if op.startswith("Thresholding"):
         steps = int(inst.get_nodeattr("numSteps"))
         f["pe_thr"] = float(inst.get_nodeattr("PE") * steps * _bits(inst))
@@ -123,12 +171,12 @@ class OpModel:
 FEATURE_SETS: dict[str, dict[str, list[str]]] = {
     "MVAUBinary_rtl": {
         "luts": ["one", "lanes", "pe_acc", "mem_lutram_bits"],
-        "brams": ["finn_bram_deep"],
+        "brams": ["mem_bram36"],
         "dsps": [],
     },
     "MVAU_rtl": {
         "luts": ["one", "lanes", "pe_acc", "mem_lutram_bits"],
-        "brams": ["finn_bram_deep"],
+        "brams": ["mem_bram36"],
         "dsps": ["finn_dsp", "lanes"],
     },
     "Thresholding_rtl": {"luts": ["one", "pe_thr", "in_w"], "brams": ["finn_bram"], "dsps": []},
@@ -336,6 +384,8 @@ def measure(model, node, fpgapart: str, clk_ns: float = 10.0, family: str = "xc7
     out = {
         "luts": rs["LUT"] + rs["LUTRAM"],
         "brams": rs["BRAM36"] + rs["BRAM18"] / 2,
+        "bram36_cells": rs["BRAM36"],
+        "bram18_cells": rs["BRAM18"],
         "dsps": rs["DSP"],
         "ff": rs["FF"],
         "seconds": res.seconds,

@@ -19,7 +19,9 @@ weights stream from FINN's memstream (``mem_mode`` internal_decoupled) also has 
 with its weight memory in URAM (FINN's ``ram_style="ultra"``, which on UltraScale+ needs
 ``runtime_writeable_weights=1``: URAM has no bitstream initialisation, the driver writes the
 weights), estimated by FINN's ``uram_estimation``; the search then trades BRAM against URAM as
-against any other resource. The VVAU keeps its (small, K*K*C) weights in BRAM/LUTRAM.
+against any other resource. The VVAU keeps its (small, K*K*C) weights in BRAM/LUTRAM. With
+``--target-fps`` (FINN's SetFolding chooses PE/SIMD), :func:`place_weights` makes the same
+BRAM/URAM choice at that folding when its weights overflow the block RAM.
 """
 
 from __future__ import annotations
@@ -181,13 +183,28 @@ def _node_options(model, node) -> list[dict[str, int]] | None:
     return None
 
 
+def _current_mvau_folding(model, node) -> list[dict[str, int]] | None:
+    """The one folding a node has now, for a URAM-capable MVAU (every other node: fixed)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    inst = getCustomOp(node)
+    if not uram_capable(inst):
+        return None
+    return [{a: int(inst.get_nodeattr(a)) for a in ("SIMD", "PE")}]
+
+
 def make_knobs(
-    model, fpgapart: str, cost: CostModel | None = None, urams: bool = False
+    model,
+    fpgapart: str,
+    cost: CostModel | None = None,
+    urams: bool = False,
+    node_options=_node_options,
 ) -> tuple[list[Knob], dict[str, tuple[int, np.ndarray]]]:
     """Knobs with the estimate (by ``cost``, default FINN's) of every option, and the fixed
     (unfoldable) nodes' estimates. With ``urams`` (the part has UltraRAM) a URAM-capable MVAU
     has every folding twice: weights in BRAM/LUTRAM as FINN chooses, and in URAM
-    (:data:`URAM_ATTRS`). Works on a copy: the model's own attributes are not changed."""
+    (:data:`URAM_ATTRS`). ``node_options(model, node)``: a node's foldings (None: fixed).
+    Works on a copy: the model's own attributes are not changed."""
     from finn.util.fpgadataflow import is_hls_node, is_rtl_node
     from qonnx.custom_op.registry import getCustomOp
 
@@ -197,7 +214,7 @@ def make_knobs(
     linked: set[str] = set()
     hw_nodes = [n for n in model.graph.node if is_hls_node(n) or is_rtl_node(n)]
     for node in hw_nodes:
-        opts = _node_options(model, node)
+        opts = node_options(model, node)
         if opts is None:
             continue
         names = [node.name]
@@ -386,6 +403,36 @@ def fit_folding(
         bottleneck=max(per, key=per.get),
         cost_model=cost.describe(),
     )
+
+
+def place_weights(
+    model, fpgapart: str, budget: Budget, clk_ns: float, cost_model: str = DEFAULT_COST_MODEL
+) -> list[str]:
+    """At the model's own folding (FINN's ``SetFolding``: ``--target-fps``), when the weights
+    overflow the budget's block RAM on a part with UltraRAM: move MVAU weight memories to URAM
+    (:data:`URAM_ATTRS`) as ``--fit`` does -- the same knobs, costs and search, each MVAU's
+    only choice being where its weights live; only BRAM and URAM are budgeted (SetFolding
+    already chose the LUTs and DSPs). Sets the attributes on ``model`` (in place) and returns
+    the names moved: ``[]`` when BRAM suffices, the part has no URAM, or nothing fits."""
+    if budget.urams <= 0:
+        return []
+    if model_estimates(model, fpgapart, clk_ns, cost_model)["brams"] <= budget.brams + 1e-9:
+        return []
+    cost = CostModel(cost_model)
+    knobs, fixed = make_knobs(model, fpgapart, cost, True, _current_mvau_folding)
+    unlimited = 1e18  # LUTs and DSPs: not this placement's business
+    memory = Budget(unlimited, budget.brams, unlimited, budget.urams, budget.fraction)
+    choice, _ = search(knobs, fixed, memory, clk_ns)
+    if choice is None:
+        return []
+    moved = [
+        name
+        for k, i in zip(knobs, choice, strict=True)
+        for name, attrs in k.configs[i].items()
+        if attrs.get("ram_style") == URAM_ATTRS["ram_style"]
+    ]
+    apply_folding(model, dict.fromkeys(moved, URAM_ATTRS))
+    return moved
 
 
 def _caps(budget: Budget) -> list[tuple[str, float]]:

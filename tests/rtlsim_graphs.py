@@ -83,12 +83,11 @@ def thresholding(rng, signed: bool):
     return m, PART_7, f"C{c} PE{pe} {idt}->{odt}"
 
 
-def mvau_model(w, idt: str, wdt: str, odt: str, simd: int, pe: int, **attrs):
-    """One MVAU (weights ``w`` (MW, MH), no activation: accumulator out, internal_decoupled
-    weights) over 3 input vectors; ``attrs`` override or add node attributes."""
-    mw, mh = w.shape
-    node = _node(
-        "MVAU",
+def _mvau_node(op, mw, mh, simd, pe, idt, wdt, odt, nvec, **attrs):
+    """A FINN MVAU node (weights from memstream, no activation); ``attrs`` override or add
+    node attributes."""
+    return _node(
+        op,
         ["inp", "w"],
         **{
             "MW": mw,
@@ -103,10 +102,17 @@ def mvau_model(w, idt: str, wdt: str, odt: str, simd: int, pe: int, **attrs):
             "binaryXnorMode": 0,
             "mem_mode": "internal_decoupled",
             "resType": "dsp",
-            "numInputVectors": [1, 3],
+            "numInputVectors": nvec,
             **attrs,
         },
     )
+
+
+def mvau_model(w, idt: str, wdt: str, odt: str, simd: int, pe: int, **attrs):
+    """One MVAU (weights ``w`` (MW, MH), no activation: accumulator out, internal_decoupled
+    weights) over 3 input vectors; ``attrs`` override or add node attributes."""
+    mw, mh = w.shape
+    node = _mvau_node("MVAU", mw, mh, simd, pe, idt, wdt, odt, [1, 3], **attrs)
     return _model(node, (1, 3, mw), (1, 3, mh), idt, {"w": (w, wdt)}, odt)
 
 
@@ -620,3 +626,19 @@ def maxpool_converted(rng, fixed: dict | None = None):
     pool.set_nodeattr("PE", pe)
     desc = f"{'1-D' if one_d else '2-D'} in{idim} k{[kh, k]} s{[sh, s]} C{c} PE{pe} {dt}"
     return m, PART_7, desc
+
+
+def mvau_rtl_layer(mw: int, mh: int, wdt: str, idt: str, pe: int = 1, simd: int = 1, seed=0):
+    """One FINN ``MVAU_rtl`` (weights in memstream, ``noActivation``) with random ``wdt``
+    weights: a layer's shape for the cost model and the folding search (no code generation)."""
+    from qonnx.core.datatype import DataType
+
+    w = DataType[wdt]
+    acc = (
+        f"INT{int(np.ceil(np.log2(mw * max(abs(w.min()), w.max()) * DataType[idt].max() + 1))) + 1}"
+    )
+    node = _mvau_node("MVAU_rtl", mw, mh, simd, pe, idt, wdt, acc, [1])
+    node.domain = "finn.custom_op.fpgadataflow.rtl"
+    node.name = "MVAU_rtl_0"
+    weights = np.random.default_rng(seed).integers(w.min(), w.max() + 1, (mw, mh))
+    return _model(node, (1, mw), (1, mh), idt, {"w": (weights, wdt)}, acc)

@@ -526,3 +526,58 @@ def test_fit_search_mixes_identical_layers_between_bram_and_uram():
     choice, frontier = search(knobs, {}, Budget(luts=1, brams=10, dsps=1, urams=10), 10.0)
     assert choice is not None and sorted(choice) == [0, 1]
     assert frontier[-1]["feasible"] and frontier[-1]["brams"] == frontier[-1]["urams"] == 10
+
+
+def test_target_fps_puts_weights_in_uram_when_block_ram_overflows(tmp_path):
+    """--target-fps on ZCU104: FINN's SetFolding ignores the part, and at 4096 cycles/frame
+    a 2048x1024 INT8 layer's weight memory (4096 x 4096 bits) needs 456 BRAM36 > 312. The
+    folding step then places it as --fit would: in URAM (57 of 96), PE/SIMD untouched, and
+    FINN's own estimators of the result agree; a part without URAM, or a target whose memory
+    fits in neither, leaves the model as it was."""
+    from functools import partial
+
+    from fewerbits.hw.boards import get_board
+    from fewerbits.hw.build.context import BuildContext
+    from fewerbits.hw.build.custom_steps import step_fewerbits_folding
+    from fewerbits.hw.build.finn_config import dataflow_config
+    from fewerbits.hw.folding import Budget, model_estimates, place_weights
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+    from qonnx.custom_op.registry import getCustomOp
+    from rtlsim_graphs import mvau_rtl_layer
+
+    from fewerbits.compat.finn.env import prepare_finn
+    from fewerbits.core.artifacts import BuildDir
+    from fewerbits.core.config import BuildConfig
+
+    prepare_finn(tmp_path / "finn")
+    zcu = get_board("ZCU104")
+
+    def _big_mvau_rtl():  # 16 Mbit of INT8 weights: more than a ZCU104's 312 BRAM36 hold
+        return mvau_rtl_layer(2048, 1024, "INT8", "UINT4")
+
+    model = _big_mvau_rtl().transform(SetFolding(4096, two_pass_relaxation=True))
+    inst = getCustomOp(model.graph.node[0])
+    fold = (inst.get_nodeattr("PE"), inst.get_nodeattr("SIMD"))
+    before = model_estimates(model, zcu.part, 10.0, "synth")
+    assert before["brams"] > zcu.brams and before["urams"] == 0
+    cfg = BuildConfig(board="ZCU104", target_fps=24_000)
+    ctx = BuildContext(cfg, BuildDir(tmp_path / "b"), zcu.part, zcu)
+    model = step_fewerbits_folding(model, dataflow_config(cfg, tmp_path / "b"), ctx)
+    assert ctx.info["uram_weights"] == ["MVAU_rtl_0"]
+    inst = getCustomOp(model.graph.node[0])
+    assert (inst.get_nodeattr("PE"), inst.get_nodeattr("SIMD")) == fold
+    assert inst.get_nodeattr("ram_style") == "ultra"
+    assert inst.get_nodeattr("runtime_writeable_weights") == 1
+    after = model_estimates(model, zcu.part, 10.0, "synth")
+    assert after["brams"] <= zcu.brams and 0 < after["urams"] <= zcu.urams
+    assert after["cycles"] == before["cycles"]
+    per_node = model.analysis(partial(res_estimation, fpgapart=zcu.part))
+    assert sum(r.get("BRAM_18K", 0) for r in per_node.values()) / 2 <= zcu.brams
+    assert sum(r.get("URAM", 0) for r in per_node.values()) == after["urams"]
+    # no URAM on the part: nothing to place; fully folded (2M x 8 bits): 512 URAM > 96
+    plain = _big_mvau_rtl().transform(SetFolding(4096, two_pass_relaxation=True))
+    assert place_weights(plain, zcu.part, Budget(1e9, 312, 1e9, 0), 10.0) == []
+    deep = _big_mvau_rtl()
+    assert place_weights(deep, zcu.part, Budget.of_board(zcu, 1.0), 10.0) == []
+    assert getCustomOp(deep.graph.node[0]).get_nodeattr("ram_style") == "auto"

@@ -22,11 +22,14 @@ from fewerbits.compat.finn import thresholds as finn_thresholds
 from fewerbits.compat.finn.build import is_hw_node
 
 from ..folding import (
+    URAM_ATTRS,
     Budget,
+    apply_folding,
     avoid_mvau_rtl_overflow,
     check_folding_file,
     fit_folding,
     illegal_folding,
+    place_weights,
     write_fit,
 )
 from ..vivado import write_ipgen_script
@@ -199,6 +202,16 @@ def step_fewerbits_folding(model: ModelWrapper, cfg, ctx: BuildContext) -> Model
                 f"--target-fps {b.target_fps}: FINN's SetFolding chose an illegal folding "
                 f"({'; '.join(bad)}); use --fit or a --folding file"
             )
+        if ctx.board is not None and ctx.board.urams > 0:  # weights over BRAM: URAM, as --fit
+            from finn.builder.build_dataflow_steps import _minimize_bit_width  # lazy: FINN
+
+            est_model = _minimize_bit_width(copy.deepcopy(model), cfg)
+            moved = place_weights(
+                est_model, ctx.part, Budget.of_board(ctx.board, 1.0), b.clock_ns, b.cost_model
+            )
+            if moved:
+                apply_folding(model, dict.fromkeys(moved, URAM_ATTRS))
+                ctx.info["uram_weights"] = moved
     if b.folding is not None:
         check_folding_file(model, Path(b.folding))
         shutil.copyfile(b.folding, ctx.out.folding)

@@ -118,6 +118,7 @@ def write_build_report(out: BuildDir, result: BuildResult) -> None:
         "steps": {"ran": result.steps.ran, "skipped": result.steps.skipped},
         "folding": result.folding,
         "fit": result.info.get("fit"),
+        "uram_weights": result.info.get("uram_weights"),  # --target-fps: MVAUs put in URAM
         "implementations": result.info.get("implementations"),
         "board": result.info.get("board"),  # the open-FPGA board bitstream (hw/board)
         "artifacts": {"final_model": f"{BuildDir.INTERMEDIATE}/{result.final_model.name}"},
