@@ -44,6 +44,34 @@ def _op_types(build_dir: Path) -> set[str]:
     return {n.op_type for n in onnx.load(str(path)).graph.node}
 
 
+def _trunc_step(export_model: Path) -> int:
+    """``2**s`` of the exported model's (one) Trunc: its output scale over its input scale."""
+    from onnx import numpy_helper
+
+    m = onnx.load(str(export_model))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    (trunc,) = [n for n in m.graph.node if n.op_type == "Trunc"]
+    return int(round(float(inits[trunc.input[4]] / inits[trunc.input[1]])))
+
+
+def _half_even(step: int, lowest: int, highest: int) -> np.ndarray:
+    """Where ``round(S / step)`` (half to even) reaches level j = lowest+1..highest, on
+    integers S: at the tie ``(j - 1/2) * step`` itself when j is even, one above when odd."""
+    j = np.arange(lowest + 1, highest + 1)
+    return (j - 0.5) * step + (j % 2)
+
+
+def _pool_thresholds(build_dir: Path) -> np.ndarray:
+    """The thresholds of the quantizer the build made from the Trunc (after the fix)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fewerbits.core.quant_tags import BUILT, node_tag
+
+    m = ModelWrapper(str(BuildDir(build_dir).model_after(S.FIX_THRESHOLDS)))
+    (mt,) = [n for n in m.graph.node if node_tag(m, n) == BUILT + "Trunc_0"]
+    return m.get_initializer(mt.input[1])[0]
+
+
 def _all_pass(levels: list[dict], must_run: tuple[str, ...]) -> dict:
     by = {lv["name"]: lv for lv in levels}
     for lv in levels:
@@ -78,6 +106,9 @@ def test_trunc_global_avg_pool_round_exact(tmp_path):
     build(e / "model.onnx", tmp_path / "b", BuildConfig(until="estimates"), progress=False)
     ops = _op_types(tmp_path / "b")
     assert "GlobalSum_rtl" in ops and "Trunc" not in ops, ops
+    step = _trunc_step(e / "model.onnx")
+    assert step == 128  # 10x10 sums of 8-bit codes: 15 bits in, 8 out
+    np.testing.assert_array_equal(_pool_thresholds(tmp_path / "b"), _half_even(step, 0, 255))
     out = verify_directory(
         tmp_path / "b", _inputs(tmp_path), progress=False, skip=("rtl_nodes", "rtl_stitched")
     )
@@ -158,6 +189,8 @@ def test_trunc_avg_pool_round_ties_half_to_even_every_level(tmp_path):
     )
     ops = {n.op_type for n in BuildGraphs(tmp_path / "b").nodes}
     assert "AvgPoolTrunc_rtl" in ops and all(o.endswith("_rtl") for o in ops), ops
+    assert _trunc_step(tmp_path / "export" / "model.onnx") == 4  # 10 bits in, 8 out
+    np.testing.assert_array_equal(_pool_thresholds(tmp_path / "b"), _half_even(4, -128, 127))
 
     model = _factory("trunc_avgpool_round_ties")
     x = np.random.default_rng(1).integers(-40, 41, (6, *shape)).astype(np.float32)

@@ -65,8 +65,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fewerbits.compat.finn.thresholds import _is_act_quant, set_float_type
-from fewerbits.core.quant_tags import BUILT, set_tag
+from fewerbits.compat.finn.thresholds import _is_act_quant, _records, set_float_type
+from fewerbits.core.quant_tags import BUILT, node_tag, set_tag
 
 from .steps import (
     CONV1D_AS_2D,
@@ -394,7 +394,39 @@ def step_fewerbits_global_acc_pool(model: ModelWrapper, cfg) -> ModelWrapper:
         InferDataTypes(),
     ):
         model = model.transform(t)
+    _exact_sum_thresholds(model)
     return model
+
+
+#: model metadata key: JSON {quantizer tag: 2**s} for each ROUND quantizer that a global
+#: pooling's Trunc became: its thresholds on the integer sum are exactly (m + 1/2) * 2**s
+SUM_STEPS_KEY = "fewerbits.pool_sum_steps"
+
+
+def _exact_sum_thresholds(model: ModelWrapper) -> None:
+    """Thresholds of the quantizers recorded under :data:`SUM_STEPS_KEY` set to their exact
+    values ``(m + 1/2) * 2**s`` on the GlobalAccPool sum. FINN computes them in float32 at
+    ``step_qonnx_to_finn`` (``(m + 1/2) * out_scale``, ~6e-8 relative off), which is far above
+    the threshold fix's tie tolerance: the ties of even levels would round up."""
+    raw = model.get_metadata_prop(SUM_STEPS_KEY)
+    steps = json.loads(raw) if raw else {}
+    lowest = {r.get("tag"): r["min_int"] for r in _records(model)}
+    for mt in model.get_nodes_by_op_type("MultiThreshold"):
+        tag = node_tag(model, mt)
+        if tag not in steps:
+            continue
+        src = model.find_producer(mt.input[0])
+        while src is not None and src.op_type == "Transpose":
+            src = model.find_producer(src.input[0])
+        t = model.get_initializer(mt.input[1])
+        exact = (lowest[tag] + np.arange(t.shape[-1]) + 0.5) * steps[tag]
+        exact = np.broadcast_to(exact, t.shape)
+        if src is None or src.op_type != "GlobalAccPool" or not np.allclose(t, exact, rtol=1e-6):
+            raise BuildError(
+                f"{mt.name} ({tag[len(BUILT) :]} as a quantizer): expected the thresholds "
+                f"(m + 1/2) * {steps[tag]} on a GlobalAccPool sum after streamlining"
+            )
+        model.set_initializer(mt.input[1], exact.astype(t.dtype))
 
 
 def _trunc_mode(node) -> str:
@@ -537,6 +569,10 @@ def step_fewerbits_trunc_avg_pool(model: ModelWrapper, cfg) -> ModelWrapper:
             )
             model.graph.node.insert(list(model.graph.node).index(trunc), add)
         quant = _quant_for_trunc(model, trunc, quant_in, base)
+        if mode != "FLOOR":  # FLOOR's shifted thresholds are never ties
+            raw = model.get_metadata_prop(SUM_STEPS_KEY)
+            steps = {**(json.loads(raw) if raw else {}), BUILT + trunc.name: 2**shift}
+            model.set_metadata_prop(SUM_STEPS_KEY, json.dumps(steps))
         idx = list(model.graph.node).index(trunc)
         model.graph.node.remove(trunc)
         model.graph.node.insert(idx, quant)
