@@ -42,8 +42,11 @@ occurs, so the user writes no custom steps.
   the grid of its ``scale``) is replaced by the activation quantizer computing the same
   ``round_mode(clip(S / 2**s)) * out_scale`` -- ``Quant`` with ``out_scale`` and ``ROUND``, and
   for ``FLOOR`` an input shift by ``(2**-(s+1) - 1/2) * out_scale``, which never lands on a
-  half step -- so the usual exact threshold path builds it. Non-global ``FLOOR`` is left to
-  FINN's ``QuantAvgPool2d`` (exact: a truncating shift). Non-global ``ROUND`` (Brevitas'
+  half step -- so the usual exact threshold path builds it. For ``ROUND`` the thresholds on
+  the GlobalAccPool sum are set to their exact ``(m + 1/2) * 2**s`` after streamlining (FINN
+  computes ``(m + 1/2) * out_scale`` in float32: ~6e-8 relative off, above the threshold
+  fix's tie tolerance, which rounded 75 of 255 even-level ties up). Non-global ``FLOOR`` is
+  left to FINN's ``QuantAvgPool2d`` (exact: a truncating shift). Non-global ``ROUND`` (Brevitas'
   default ``RoundTo8bit``: ``torch.round``, half to even, after ``S / 2**s`` with ``2**s`` =
   ``2**(in_bits - out_bits)``, then clipped to the output bits; output scale ``scale * 2**s``)
   is a window sum followed by that quantizer on the integer ``S``: ``Mul(1/scale)`` in front
