@@ -1,8 +1,8 @@
 """Average pooling as Brevitas' docs write it (default quantizers, float scales), through
 export, build and verify with no user steps (hw/build/recipes.py, hw/rtl_lib): global average
 pooling (``nn.AdaptiveAvgPool2d(1)``, ``TruncAdaptiveAvgPool2d``) and ``TruncAvgPool2d``
-(FLOOR and ROUND built exactly, other roundings refused in one line). The factories are the benchmark's
-(benchmarks/external_models.py)."""
+(FLOOR and ROUND built exactly, other roundings refused in one line). The factories are the
+benchmark's (benchmarks/external_models.py)."""
 
 from __future__ import annotations
 
