@@ -42,8 +42,23 @@ occurs, so the user writes no custom steps.
   the grid of its ``scale``) is replaced by the activation quantizer computing the same
   ``round_mode(clip(S / 2**s)) * out_scale`` -- ``Quant`` with ``out_scale`` and ``ROUND``, and
   for ``FLOOR`` an input shift by ``(2**-(s+1) - 1/2) * out_scale``, which never lands on a
-  half step -- so the usual exact threshold path builds it. Non-global ``FLOOR`` is left to
-  FINN's ``QuantAvgPool2d`` (exact: a truncating shift); non-global ``ROUND`` is refused.
+  half step -- so the usual exact threshold path builds it. For ``ROUND`` the thresholds on
+  the GlobalAccPool sum are set to their exact ``(m + 1/2) * 2**s`` after streamlining (FINN
+  computes ``(m + 1/2) * out_scale`` in float32: ~6e-8 relative off, above the threshold
+  fix's tie tolerance, which rounded 75 of 255 even-level ties up). Non-global ``FLOOR`` is
+  left to FINN's ``QuantAvgPool2d`` (exact: a truncating shift). Non-global ``ROUND`` (Brevitas'
+  default ``RoundTo8bit``: ``torch.round``, half to even, after ``S / 2**s`` with ``2**s`` =
+  ``2**(in_bits - out_bits)``, then clipped to the output bits; output scale ``scale * 2**s``)
+  is a window sum followed by that quantizer on the integer ``S``: ``Mul(1/scale)`` in front
+  of the pool makes its mean the integer sum, the ``Trunc`` becomes a shift-0 ``FLOOR`` one
+  (FINN's ``QuantAvgPool2d`` sum, this library's ``AvgPoolTrunc_rtl``), then ``Quant(S,
+  2**s, ROUND)`` and ``Mul(scale)``. The quantizer's thresholds ``(m + 1/2) * 2**s`` are
+  exact in float32, so the threshold fix sees the ties exactly and puts level ``m + 1`` at
+  ``(m + 1/2) * 2**s`` when ``m + 1`` is even, one above when odd (a Quant on the float
+  mean would carry float32 threshold errors of ~6e-8 relative, far above the tie tolerance,
+  and round even-level ties up). Refused, in one line: other rounding modes, padding or a
+  non-square kernel (FINN's QuantAvgPool2d has neither), a Trunc whose declared input bits
+  are not the window sum's (FINN would shift the sum).
 """
 
 from __future__ import annotations
@@ -53,8 +68,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fewerbits.compat.finn.thresholds import _is_act_quant, set_float_type
-from fewerbits.core.quant_tags import BUILT, set_tag
+from fewerbits.compat.finn.thresholds import _is_act_quant, _records, set_float_type
+from fewerbits.core.quant_tags import BUILT, node_tag, set_tag
 
 from .steps import (
     CONV1D_AS_2D,
@@ -382,7 +397,39 @@ def step_fewerbits_global_acc_pool(model: ModelWrapper, cfg) -> ModelWrapper:
         InferDataTypes(),
     ):
         model = model.transform(t)
+    _exact_sum_thresholds(model)
     return model
+
+
+#: model metadata key: JSON {quantizer tag: 2**s} for each ROUND quantizer that a global
+#: pooling's Trunc became: its thresholds on the integer sum are exactly (m + 1/2) * 2**s
+SUM_STEPS_KEY = "fewerbits.pool_sum_steps"
+
+
+def _exact_sum_thresholds(model: ModelWrapper) -> None:
+    """Thresholds of the quantizers recorded under :data:`SUM_STEPS_KEY` set to their exact
+    values ``(m + 1/2) * 2**s`` on the GlobalAccPool sum. FINN computes them in float32 at
+    ``step_qonnx_to_finn`` (``(m + 1/2) * out_scale``, ~6e-8 relative off), which is far above
+    the threshold fix's tie tolerance: the ties of even levels would round up."""
+    raw = model.get_metadata_prop(SUM_STEPS_KEY)
+    steps = json.loads(raw) if raw else {}
+    lowest = {r.get("tag"): r["min_int"] for r in _records(model)}
+    for mt in model.get_nodes_by_op_type("MultiThreshold"):
+        tag = node_tag(model, mt)
+        if tag not in steps:
+            continue
+        src = model.find_producer(mt.input[0])
+        while src is not None and src.op_type == "Transpose":
+            src = model.find_producer(src.input[0])
+        t = model.get_initializer(mt.input[1])
+        exact = (lowest[tag] + np.arange(t.shape[-1]) + 0.5) * steps[tag]
+        exact = np.broadcast_to(exact, t.shape)
+        if src is None or src.op_type != "GlobalAccPool" or not np.allclose(t, exact, rtol=1e-6):
+            raise BuildError(
+                f"{mt.name} ({tag[len(BUILT) :]} as a quantizer): expected the thresholds "
+                f"(m + 1/2) * {steps[tag]} on a GlobalAccPool sum after streamlining"
+            )
+        model.set_initializer(mt.input[1], exact.astype(t.dtype))
 
 
 def _trunc_mode(node) -> str:
@@ -392,12 +439,112 @@ def _trunc_mode(node) -> str:
     return (a.s.decode() if a is not None else "FLOOR").upper()
 
 
+def _trunc_params(model: ModelWrapper, trunc, where: str) -> tuple[np.float32, np.float32, int]:
+    """``(scale, out_scale, shift)`` of a Trunc (v2) whose output is ``round_mode(clip(S /
+    2**shift)) * out_scale`` for the integer ``S = x / scale``; refused unless the scales and
+    bit widths are scalar constants, the zero point 0 and ``out_scale = scale * 2**shift``."""
+    vals = [model.get_initializer(t) for t in trunc.input[1:]]
+    if any(v is None or np.asarray(v).size != 1 for v in vals):
+        raise BuildError(f"{where}: needs scalar constant scale, zero point and bit width")
+    scale_v, zp_v, _, out_v, _ = (np.float32(np.asarray(v).item()) for v in vals)
+    shift = int(np.round(np.log2(out_v / scale_v)))
+    if zp_v != 0 or np.float32(scale_v * np.float32(2.0**shift)) != out_v or shift < 0:
+        raise BuildError(
+            f"{where}: expected zero point 0 and output scale = scale * 2**shift "
+            f"(got zero point {zp_v}, scales {scale_v}, {out_v})"
+        )
+    return scale_v, out_v, shift
+
+
+def _quant_for_trunc(
+    model: ModelWrapper,
+    trunc,
+    quant_in: str,
+    base: str,
+    scale: float | None = None,
+    out: str | None = None,
+):
+    """The activation quantizer ``Quant(quant_in, scale, 0, out_bits, ROUND)`` (default
+    ``scale``: the Trunc's output scale; the Trunc's sign, narrow range and, by default, its
+    output tensor), tagged as a quantizer the build made."""
+    from onnx import helper
+    from qonnx.util.basic import get_by_name
+
+    out_v = np.asarray(model.get_initializer(trunc.input[4])).item() if scale is None else scale
+    bits_v = np.asarray(model.get_initializer(trunc.input[5])).item()
+    model.set_initializer(base + "_scale", np.float32(out_v))
+    model.set_initializer(base + "_zp", np.float32(0.0))
+    model.set_initializer(base + "_bits", np.float32(bits_v))
+    quant = helper.make_node(
+        "Quant",
+        [quant_in, base + "_scale", base + "_zp", base + "_bits"],
+        [out or trunc.output[0]],
+        name=trunc.name,
+        domain="qonnx.custom_op.general",
+        signed=int(get_by_name(trunc.attribute, "signed").i),
+        narrow=int(get_by_name(trunc.attribute, "narrow").i),
+        rounding_mode="ROUND",
+    )
+    set_tag(model, quant.output[0], BUILT + trunc.name)  # no exported quantizer to pair
+    return quant
+
+
+def _window_sum_then_round(model: ModelWrapper, pool, trunc, where: str) -> None:
+    """Windowed ROUND as ``Mul(1/scale) -> AveragePool -> Trunc(shift 0, FLOOR) ->
+    Quant(ROUND, 2**s) -> Mul(scale)`` (see the module docstring): FINN's QuantAvgPool2d
+    with shift 0 computes the integer window sum ``S`` and the quantizer on ``S`` has the
+    float32-exact thresholds ``(m + 1/2) * 2**s``, decided half to even by the threshold fix."""
+    from onnx import helper
+    from qonnx.util.basic import get_by_name
+
+    kernel = list(get_by_name(pool.attribute, "kernel_shape").ints)
+    pads = get_by_name(pool.attribute, "pads")
+    if len(kernel) != 2 or kernel[0] != kernel[1] or (pads is not None and any(pads.ints)):
+        raise BuildError(
+            f"{where}: FINN builds a windowed average pooling only with a square 2-D "
+            f"kernel and no padding (got kernel {kernel}, pads {list(pads.ints) if pads else []})"
+        )
+    scale_v, _, shift = _trunc_params(model, trunc, where)
+    in_bits = int(np.asarray(model.get_initializer(trunc.input[3])).item())
+    k2 = kernel[0] * kernel[1]
+    ibits = int(np.floor(np.log2(2.0**in_bits / k2)))  # FINN's QuantAvgPool2d input bits
+    acc_bits = int((2**ibits - 1) * k2).bit_length()
+    if acc_bits != in_bits:  # FINN's QuantAvgPool2d would shift the sum
+        raise BuildError(
+            f"{where}: the window sum needs {acc_bits} bits where the Trunc declares "
+            f"{in_bits}; FINN's QuantAvgPool2d would shift it"
+        )
+    base = trunc.name + "_as_quant"
+    nodes = list(model.graph.node)
+    quant = _quant_for_trunc(model, trunc, base + "_sum", base, 2.0**shift, base + "_levels")
+    # the pooling on k*k times the input's integers: its mean is the integer sum S
+    model.set_initializer(base + "_to_int", np.float32(1.0 / np.float64(scale_v)))
+    to_int = helper.make_node(
+        "Mul", [pool.input[0], base + "_to_int"], [base + "_int"], name=base + "_to_int"
+    )
+    pool.input[0] = base + "_int"
+    one, bits = base + "_one", base + "_sum_bits"
+    model.set_initializer(one, np.float32(1.0))
+    model.set_initializer(bits, np.float32(in_bits))
+    out = trunc.output[0]
+    trunc.input[1], trunc.input[4], trunc.input[5] = one, one, bits
+    trunc.output[0] = base + "_sum"
+    get_by_name(trunc.attribute, "rounding_mode").s = b"FLOOR"
+    trunc.name = base + "_window_sum"
+    model.set_initializer(base + "_out_scale", np.float32(scale_v))
+    rescale = helper.make_node(
+        "Mul", [base + "_levels", base + "_out_scale"], [out], name=base + "_rescale"
+    )
+    model.graph.node.insert(nodes.index(pool), to_int)
+    model.graph.node.insert(list(model.graph.node).index(trunc) + 1, quant)
+    model.graph.node.insert(list(model.graph.node).index(quant) + 1, rescale)
+
+
 @register_step(TRUNC_AVG_POOL)
 def step_fewerbits_trunc_avg_pool(model: ModelWrapper, cfg) -> ModelWrapper:
     """Truncating average pooling exact or refused (see the module docstring)."""
     from onnx import helper
     from qonnx.transformation.infer_shapes import InferShapes
-    from qonnx.util.basic import get_by_name
 
     changed = False
     for trunc in model.get_nodes_by_op_type("Trunc"):
@@ -406,50 +553,31 @@ def step_fewerbits_trunc_avg_pool(model: ModelWrapper, cfg) -> ModelWrapper:
             continue
         mode = _trunc_mode(trunc)
         where = f"average pooling {pool.name} (its Trunc {trunc.name}, rounding_mode {mode})"
-        if pool.op_type == "AveragePool":
-            if mode != "FLOOR":
-                raise BuildError(
-                    f"{where}: FINN builds a windowed average pooling only as a truncating "
-                    "sum (FLOOR); use TruncAvgPool2d(..., float_to_int_impl_type='FLOOR') or "
-                    "global average pooling (exact in every rounding mode)"
-                )
-            continue  # FINN's AvgPoolAndTruncToQuantAvgPool (QuantAvgPool2d)
         if mode not in ("ROUND", "HALF_EVEN", "FLOOR"):
             raise BuildError(f"{where}: only ROUND and FLOOR are built; use one of those")
-        x, scale, zp, _, out_scale, out_bits = trunc.input
-        vals = [model.get_initializer(t) for t in (scale, zp, out_scale, out_bits)]
-        if any(v is None or np.asarray(v).size != 1 for v in vals):
-            raise BuildError(f"{where}: needs scalar constant scale, zero point and bit width")
-        scale_v, zp_v, out_v, bits_v = (np.float32(np.asarray(v).item()) for v in vals)
-        shift = int(np.round(np.log2(out_v / scale_v)))
-        if zp_v != 0 or np.float32(scale_v * np.float32(2.0**shift)) != out_v or shift < 0:
-            raise BuildError(
-                f"{where}: expected zero point 0 and output scale = scale * 2**shift "
-                f"(got zero point {zp_v}, scales {scale_v}, {out_v})"
-            )
+        if pool.op_type == "AveragePool":
+            if mode == "FLOOR":
+                continue  # FINN's AvgPoolAndTruncToQuantAvgPool (QuantAvgPool2d)
+            _window_sum_then_round(model, pool, trunc, where)
+            changed = True
+            continue
+        _, out_v, shift = _trunc_params(model, trunc, where)
         base = trunc.name + "_as_quant"
-        quant_in = x
+        quant_in = trunc.input[0]
         if mode == "FLOOR":  # floor(y) = round(y - 1/2 + 2**-(s+1)) on the grid y in Z/2**s
             model.set_initializer(base + "_shift", np.float32((2.0 ** -(shift + 1) - 0.5) * out_v))
             quant_in = base + "_in"
-            add = helper.make_node("Add", [x, base + "_shift"], [quant_in], name=base + "_floor")
+            add = helper.make_node(
+                "Add", [trunc.input[0], base + "_shift"], [quant_in], name=base + "_floor"
+            )
             model.graph.node.insert(list(model.graph.node).index(trunc), add)
-        model.set_initializer(base + "_scale", np.float32(out_v))
-        model.set_initializer(base + "_zp", np.float32(0.0))
-        model.set_initializer(base + "_bits", np.float32(bits_v))
-        quant = helper.make_node(
-            "Quant",
-            [quant_in, base + "_scale", base + "_zp", base + "_bits"],
-            list(trunc.output),
-            name=trunc.name,
-            domain="qonnx.custom_op.general",
-            signed=int(get_by_name(trunc.attribute, "signed").i),
-            narrow=int(get_by_name(trunc.attribute, "narrow").i),
-            rounding_mode="ROUND",
-        )
+        quant = _quant_for_trunc(model, trunc, quant_in, base)
+        if mode != "FLOOR":  # FLOOR's shifted thresholds are never ties
+            raw = model.get_metadata_prop(SUM_STEPS_KEY)
+            steps = {**(json.loads(raw) if raw else {}), BUILT + trunc.name: 2**shift}
+            model.set_metadata_prop(SUM_STEPS_KEY, json.dumps(steps))
         idx = list(model.graph.node).index(trunc)
         model.graph.node.remove(trunc)
         model.graph.node.insert(idx, quant)
-        set_tag(model, quant.output[0], BUILT + trunc.name)  # no exported quantizer to pair
         changed = True
     return model.transform(InferShapes()) if changed else model
