@@ -238,6 +238,12 @@ def _codes(ref: ActivationTrace, got: ActivationTrace):
     bipolar) or None if the two tensors cannot be aligned."""
     r = np.asarray(ref.codes, dtype=np.float64)
     v = np.asarray(got.codes, dtype=np.float64)
+    if v.ndim == 4 and r.ndim == 3:  # a 1-D tensor [N, C, L] built as [N, C, L, 1] (conv1d)
+        as_nchw = v.transpose(0, 3, 1, 2) if v.shape[1:] == (r.shape[2], 1, r.shape[1]) else v
+        if got.layout == ("N", "H", "W", "C"):
+            as_nchw = v.transpose(0, 3, 1, 2)
+        if as_nchw.shape == (*r.shape, 1):
+            v = as_nchw[..., 0]
     nhwc = got.layout == ("N", "H", "W", "C") and v.ndim == 4 == r.ndim
     if nhwc and v.transpose(0, 3, 1, 2).shape == r.shape:
         v = v.transpose(0, 3, 1, 2)  # by the annotation: (1, 4, 4, 4) has no telling shape
