@@ -114,3 +114,37 @@ def test_a_level_rounding_a_tie_the_other_way_passes_only_if_everything_after_fo
     q1[2] += 1
     res = ladder(q1)
     assert res.status == "fail", res.reason
+
+
+class OutputLevel(Level):
+    """A level that only gives outputs (as rtl_stitched: no integer tensors to trace)."""
+
+    name = "rtl_stitched"
+    can_trace = False
+
+    def __init__(self, y) -> None:
+        self.y = np.asarray(y, np.float32)
+
+    def run(self, x):
+        return self.y
+
+
+def test_an_output_only_level_at_a_tie_passes_only_with_the_settled_levels_output(tmp_path):
+    """rtl_stitched cannot be traced: on a sample the FINN level before it passed with its tie
+    pinned, it passes only if its output is bit-identical to that level's."""
+    from fewerbits.verify.levels.qonnx import QonnxLevel
+
+    qonnx = QonnxLevel(_model(tmp_path))
+    ref = qonnx.run(X)
+    q1 = qonnx.trace(X)[0].codes[0].copy()
+    q1[0] = 8  # the tie rounded the other way, the next layer following from it
+    q2 = np.clip(np.round((q1 * S1) @ W2 / S2), 0, 63)
+    finn = IntegerLevel(q1, q2)
+    same, other = finn.run(X), finn.run(X).copy()
+    other[0, 1] += S2  # one more level of the last layer
+    assert run_ladder(ref, X, [OutputLevel(same)], trace_reference=qonnx)[0].status == "fail"
+    res = run_ladder(ref, X, [finn, OutputLevel(same)], trace_reference=qonnx)
+    assert [r.status for r in res] == ["pass", "pass"], res[1].reason
+    assert "bit-identical to streamlined's output" in res[1].reason
+    res = run_ladder(ref, X, [finn, OutputLevel(other)], trace_reference=qonnx)
+    assert res[1].status == "fail"
