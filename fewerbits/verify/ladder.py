@@ -116,15 +116,10 @@ def _resolve_ties(
         return []
     pins: dict[str, int] = {}
     for i in bad:
-        x1 = x[i : i + 1]
-        try:
-            p = pin(x1, level.trace(x1), np.asarray(out)[i : i + 1])
-        except PairingError:
-            return []  # localisation says why
-        if not p.ok or not p.pins:
+        p = _pinned(ref_level, level, x, out, i)
+        if p is None:
             return []
-        for node, count in p.pins.items():
-            key = ref_level.layer_of(node)
+        for key, count in p.items():
             pins[key] = pins.get(key, 0) + count
     where = ", ".join(f"{k} ({v})" for k, v in sorted(pins.items()))
     res.status = "pass"
@@ -135,6 +130,27 @@ def _resolve_ties(
         "tensor is equal and the output within the derived float-tail bound"
     )
     return bad
+
+
+def _pinned(ref_level, level, x, out, i: int) -> dict[str, int] | None:
+    """Sample ``i`` decided with the level's integers pinned at the reference's float32 ties
+    (the trace reference's ``pin``): the pinned elements per layer, or None if that does not
+    make every later integer equal and the output within its bound."""
+    pin = getattr(ref_level, "pin", None)
+    if not callable(pin):
+        return None
+    x1 = x[i : i + 1]
+    try:
+        p = pin(x1, level.trace(x1), np.asarray(out)[i : i + 1])
+    except PairingError:
+        return None  # localisation says why
+    if not p.ok or not p.pins:
+        return None
+    per_layer: dict[str, int] = {}
+    for node, count in p.pins.items():
+        key = ref_level.layer_of(node)
+        per_layer[key] = per_layer.get(key, 0) + count
+    return per_layer
 
 
 def _failing_samples(reference, out, ulp_bound, bound) -> list[int]:
@@ -232,7 +248,7 @@ def _check_integer_tensors(
     )
     if not len(inexact):
         return
-    at_boundary = 0
+    at_boundary, pinned = 0, 0
     for i in inexact[:TRACE_CHECK_SAMPLES]:
         try:
             pairs = paired(ref_level.trace(x[i : i + 1]), level.trace(x[i : i + 1]), level.name)
@@ -240,12 +256,18 @@ def _check_integer_tensors(
             res.status, res.first_failing_sample = "fail", int(i)
             res.reason = f"integer activations not checked: {e}"
             return
+        ties = 0
         for r, g in pairs:
             if codes_equal(r, g) is False:
+                # after a tie rounded the other way every later integer may follow from it
+                if ties and _pinned(ref_level, level, x, out, int(i)) is not None:
+                    pinned += 1
+                    break
                 res.status, res.node, res.first_failing_sample = "fail", g.node, int(i)
                 res.reason = f"integer output of {g.node} differs (float output within ULP bound)"
                 return
-            at_boundary += boundary_roundings(r, g)
+            ties += boundary_roundings(r, g)
+        at_boundary += ties
     checked = min(len(inexact), TRACE_CHECK_SAMPLES)
     within = (
         f"the derived float-tail bound (<= {res.tail_bound:.3g})"
@@ -258,6 +280,11 @@ def _check_integer_tensors(
         else f"equal but {at_boundary} element(s) one level apart where PyTorch's own value is "
         "within its float32 error of the rounding boundary"
     )
+    if pinned:
+        exact += (
+            f"; on {pinned} of them the later integers follow from a tie rounded the other way "
+            "(decided with the level's integers pinned there)"
+        )
     res.reason = (
         f"{len(inexact)} sample(s) within {within} (float tail); integer "
         f"activations {exact} on {checked} checked"
