@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 import time
 import traceback
@@ -115,6 +116,7 @@ def run_model(
         )
         row["verify"] = {lv["name"]: lv["status"] for lv in ver["levels"]}
         row["verify_reasons"] = {lv["name"]: lv.get("reason") for lv in ver["levels"]}
+        row["verify_nodes"] = {lv["name"]: lv["node"] for lv in ver["levels"] if lv.get("node")}
         row["verify_summary"] = ver["summary"]
         st = (ver.get("rtl") or {}).get("rtl_stitched") or {}
         if st.get("cycles_per_frame"):
@@ -160,11 +162,21 @@ def _cycles(row: dict) -> str:
 
 def reasons(row: dict) -> list[str]:
     """The row's one-line reasons: a refused stage's error line, each failing level's reason."""
-    out = [row["error"]] if row.get("error") else []
+    # the error's pointer to this machine's kept staging folder is no reason
+    out = (
+        [re.sub(r" \(the failed build is kept in [^)]*\)", "", row["error"])]
+        if row.get("error")
+        else []
+    )
+    why_of = row.get("verify_reasons") or {}
     for name, status in (row.get("verify") or {}).items():
+        why = (why_of.get(name) or "").strip()
+        node = (row.get("verify_nodes") or {}).get(name)
         if status == "fail":
-            why = ((row.get("verify_reasons") or {}).get(name) or "no reason recorded").strip()
-            out.append(f"{name}: {why.splitlines()[0]}")
+            why = "; ".join(w for w in (why.splitlines()[0] if why else "", node) if w)
+            out.append(f"{name}: {why or 'no reason recorded'}")
+        elif name == "rtl_stitched" and status == "skipped" and "not requested" not in why:
+            out.append(f"{name} skipped: {why}")
     return out
 
 
