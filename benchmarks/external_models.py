@@ -15,7 +15,9 @@ from __future__ import annotations
 import brevitas.nn as qnn
 import torch
 import torch.nn as nn
+from brevitas.quant import Int8WeightPerChannelFloat
 from brevitas_examples.bnn_pynq.models import model_with_cfg
+from fewerbits.export.exporter import random_inputs
 from fewerbits.train.resnet import TinyResNet
 
 
@@ -41,13 +43,14 @@ def bnn_pynq(name: str) -> nn.Module:
     return nn.Sequential(Scale(), _randomize_bn(model)).eval()
 
 
-def _calibrated(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
-    """A few forward passes in train mode so Brevitas' runtime statistics set the scales."""
+def _calibrated(model: nn.Module, shape: tuple[int, ...], dtype: str = "UINT8") -> nn.Module:
+    """A few forward passes in train mode so Brevitas' runtime statistics set the scales, on
+    random inputs of the model's input datatype ``dtype`` (as the export check draws them)."""
     torch.manual_seed(0)
     model.train()
     with torch.no_grad():
-        for _ in range(8):
-            model(torch.rand(32, *shape) * 255)
+        for i in range(8):
+            model(torch.from_numpy(random_inputs(dtype, shape, 32, seed=100 + i)))
     return model.eval()
 
 
@@ -207,6 +210,188 @@ def mobilenet_v1_w4a4(size: int = 64) -> nn.Module:
     return _calibrated(nn.Sequential(Scale(), _randomize_bn(model)), (3, size, size))
 
 
+def vgg10_1d() -> nn.Module:
+    """RadioML VGG10 style, small: three Conv1d (k3, padding 1) -> BN -> QuantReLU ->
+    MaxPool1d(2) stages on 2 x 128 I/Q samples (INT8), then two linear layers; Brevitas'
+    default quantizers."""
+    torch.manual_seed(0)
+    stages = []
+    for c_in in (2, 16, 16):
+        stages += [
+            qnn.QuantConv1d(c_in, 16, 3, padding=1, bias=False),
+            nn.BatchNorm1d(16),
+            qnn.QuantReLU(),
+            nn.MaxPool1d(2),
+        ]
+    model = nn.Sequential(
+        qnn.QuantIdentity(),
+        *stages,
+        nn.Flatten(),
+        qnn.QuantLinear(16 * 16, 32, bias=False),
+        nn.BatchNorm1d(32),
+        qnn.QuantReLU(),
+        qnn.QuantLinear(32, 24, bias=True),
+    )
+    return _calibrated(model, (2, 128), "INT8")
+
+
+class CybSecMLPForExport(nn.Module):
+    """FINN's tutorial wrapper (end2end_example/cybersecurity): bipolar {-1, 1} inputs shifted
+    to the {0, 1} the MLP was trained on, the output quantized to one bipolar bit."""
+
+    def __init__(self, mlp: nn.Module):
+        super().__init__()
+        self.pretrained = mlp
+        self.qnt_output = qnn.QuantIdentity(
+            quant_type="binary", scaling_impl_type="const", bit_width=1, min_val=-1.0, max_val=1.0
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.qnt_output(self.pretrained((x + 1.0) / 2.0))
+
+
+def cybsec_mlp() -> nn.Module:
+    """FINN's tutorial cybersecurity MLP (UNSW-NB15): 593 binarized features padded to 600
+    BIPOLAR inputs (the padded weight columns zero, as the tutorial's export does), 64-64-64
+    -> 1 with 2-bit weights and activations, BN and dropout; random weights, BN statistics
+    calibrated."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for n_in in (600, 64, 64):
+        layers += [
+            qnn.QuantLinear(n_in, 64, bias=True, weight_bit_width=2),
+            nn.BatchNorm1d(64),
+            nn.Dropout(0.5),
+            qnn.QuantReLU(bit_width=2),
+        ]
+    mlp = nn.Sequential(*layers, qnn.QuantLinear(64, 1, bias=True, weight_bit_width=2))
+    with torch.no_grad():
+        mlp[0].weight[:, 593:] = 0.0
+    return _calibrated(CybSecMLPForExport(mlp), (600,), "BIPOLAR")
+
+
+def _mlp(act: type, **act_kwargs) -> nn.Module:
+    """784 -> 64 -> 32 -> 10 with Brevitas' default weight quantizers and activation ``act``."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        Scale(),
+        qnn.QuantIdentity(),
+        nn.Flatten(),
+        qnn.QuantLinear(784, 64, bias=True),
+        nn.BatchNorm1d(64),
+        act(**act_kwargs),
+        qnn.QuantLinear(64, 32, bias=True),
+        nn.BatchNorm1d(32),
+        act(**act_kwargs),
+        qnn.QuantLinear(32, 10, bias=True),
+    )
+
+
+def hardtanh_mlp() -> nn.Module:
+    """``QuantHardTanh`` activations (Brevitas' default Int8ActPerTensorFloatMinMaxInit, signed
+    8-bit in [-1, 1]) between default-quantized linear layers."""
+    return _calibrated(_mlp(qnn.QuantHardTanh, min_val=-1.0, max_val=1.0), (1, 28, 28))
+
+
+def linear_bias() -> nn.Module:
+    """Linear layers with biases and no BatchNorm to absorb them (Brevitas' defaults)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        Scale(),
+        qnn.QuantIdentity(),
+        nn.Flatten(),
+        qnn.QuantLinear(784, 32, bias=True),
+        qnn.QuantReLU(),
+        qnn.QuantLinear(32, 10, bias=True),
+    )
+    return _calibrated(model, (1, 28, 28))
+
+
+def all_8bit() -> nn.Module:
+    """8 bits everywhere, spelled out: 8-bit input quantizer, 8-bit weights, 8-bit ReLUs and
+    an 8-bit signed output quantizer (the graph's output is an integer tensor times a scale)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        Scale(),
+        qnn.QuantIdentity(bit_width=8),
+        qnn.QuantConv2d(1, 8, 3, bias=False, weight_bit_width=8),
+        nn.BatchNorm2d(8),
+        qnn.QuantReLU(bit_width=8),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        qnn.QuantLinear(8 * 13 * 13, 10, bias=True, weight_bit_width=8),
+        qnn.QuantIdentity(bit_width=8),
+    )
+    return _calibrated(model, (1, 28, 28))
+
+
+def _conv_net(conv_kwargs: dict, size: int, features: int) -> nn.Module:
+    """Two convs (``conv_kwargs``) -> BN -> QuantReLU, then a linear layer; default quantizers."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        Scale(),
+        qnn.QuantIdentity(),
+        qnn.QuantConv2d(1, 8, 3, bias=False, **conv_kwargs),
+        nn.BatchNorm2d(8),
+        qnn.QuantReLU(),
+        qnn.QuantConv2d(8, 8, 3, bias=False, **conv_kwargs),
+        nn.BatchNorm2d(8),
+        qnn.QuantReLU(),
+        nn.Flatten(),
+        qnn.QuantLinear(
+            features, 10, bias=True, **{k: v for k, v in conv_kwargs.items() if k == "weight_quant"}
+        ),
+    )
+    return _calibrated(model, (1, size, size))
+
+
+def int8_per_channel() -> nn.Module:
+    """``Int8WeightPerChannelFloat`` weights (one float scale per output channel) everywhere."""
+    return _conv_net({"weight_quant": Int8WeightPerChannelFloat}, 28, 8 * 24 * 24)
+
+
+def conv_pad_stride() -> nn.Module:
+    """Convs with padding 1 and stride 2 (28 -> 14 -> 7), Brevitas' defaults."""
+    return _conv_net({"stride": 2, "padding": 1}, 28, 8 * 7 * 7)
+
+
+def _act(channels: int, per_channel: bool) -> nn.Module:
+    """A default QuantReLU, with one scale per channel where ``per_channel`` (as Brevitas'
+    MobileNet-v1 ConvBlock writes it)."""
+    return qnn.QuantReLU(
+        per_channel_broadcastable_shape=(1, channels, 1, 1),
+        scaling_stats_permute_dims=(1, 0, 2, 3),
+        scaling_per_output_channel=per_channel,
+    )
+
+
+def dw_separable() -> nn.Module:
+    """A small MobileNet-v1: a stride-2 stem conv, then two depthwise-separable blocks
+    (``QuantConv2d(groups=C)`` 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU) with
+    per-channel activation scales where MobileNet-v1 has them (the stem's and every pointwise
+    ReLU but the last stage's: the ones feeding a depthwise conv), default quantizers, 16 x 16
+    RGB."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [
+        Scale(),
+        qnn.QuantIdentity(),
+        qnn.QuantConv2d(3, 8, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        _act(8, per_channel=True),
+    ]
+    for c_in, c_out, stride, last in ((8, 16, 1, False), (16, 16, 2, True)):
+        layers += [
+            qnn.QuantConv2d(c_in, c_in, 3, stride=stride, padding=1, groups=c_in, bias=False),
+            nn.BatchNorm2d(c_in),
+            _act(c_in, per_channel=False),
+            qnn.QuantConv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            _act(c_out, per_channel=not last),
+        ]
+    layers += [nn.Flatten(), qnn.QuantLinear(16 * 4 * 4, 10, bias=True)]
+    return _calibrated(_randomize_bn(nn.Sequential(*layers)), (3, 16, 16))
+
+
 #: factory name -> (input shape, what it exercises)
 MODELS: dict[str, tuple[tuple[int, ...], str]] = {
     "tfc_1w1a": ((1, 28, 28), "Brevitas zoo, XNOR-popcount MLP, x.view() input"),
@@ -236,10 +421,25 @@ MODELS: dict[str, tuple[tuple[int, ...], str]] = {
         (1, 12, 12),
         "default quantizers, TruncAvgPool2d(2) ROUND (half to even)",
     ),
+    "vgg10_1d": ((2, 128), "RadioML VGG10 style: Conv1d (padding 1) + MaxPool1d, INT8 input"),
+    "cybsec_mlp": ((600,), "FINN tutorial cybersecurity MLP: BIPOLAR input, 2-bit, bipolar out"),
+    "hardtanh_mlp": ((1, 28, 28), "QuantHardTanh activations (signed 8-bit, default quantizer)"),
+    "int8_per_channel": ((1, 28, 28), "Int8WeightPerChannelFloat weights, conv + linear"),
+    "all_8bit": ((1, 28, 28), "8 bits everywhere incl. an 8-bit output quantizer"),
+    "conv_pad_stride": ((1, 28, 28), "default quantizers, conv padding 1 stride 2"),
+    "linear_bias": ((1, 28, 28), "default quantizers, linear bias without BN"),
+    "dw_separable": ((3, 16, 16), "depthwise-separable convs, per-channel activation scales"),
 }
+#: factory name -> QONNX input datatype, where it is not the default (UINT8 pixels); the
+#: export check, the calibration and the verification inputs follow it
+INPUT_DTYPES: dict[str, str] = {"vgg10_1d": "INT8", "cybsec_mlp": "BIPOLAR"}
 #: factory name -> board, where it is not the benchmark's default (Pynq-Z1)
 BOARDS: dict[str, str] = {
     "mobilenet_v1_w4a4": "ZCU104",
     # 1,214 BRAM36 fully folded: more than a Pynq-Z1 (140) or a ZCU104 (312 + 96 URAM)
     "resnet18_4w4a": "U250",
+}
+#: factory name -> --fit cost model, where it is not the default (synth: Yosys-calibrated, xc7)
+COST_MODELS: dict[str, str] = {
+    "resnet18_4w4a": "finn",  # the synth model is calibrated on xc7 and refuses a U250
 }

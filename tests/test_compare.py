@@ -68,3 +68,24 @@ def test_one_level_apart_only_at_a_rounding_boundary_within_the_derived_error():
     tie = ActivationTrace("Quant_4", ref_codes, lowest=0, pre=np.array([[5.5, 2.1, 7.0]]))
     tie.slack = slack
     assert codes_equal(tie, flipped) is False
+
+
+def test_a_1d_activation_built_as_nhwc_compares_in_the_reference_layout():
+    """A Conv1d net's [N, C, L] activation is [N, L, 1, C] in FINN's graphs after the conv1d
+    recipe: read in that layout it is equal; read by a flat reshape (what paired the wrong
+    elements) it is not."""
+    from fewerbits.verify.ladder import codes_equal, level_codes
+    from fewerbits.verify.level import ActivationTrace
+
+    ref_codes = np.arange(2 * 3 * 5, dtype=np.float64).reshape(2, 3, 5)  # N, C, L
+    nhwc = ref_codes.transpose(0, 2, 1)[:, :, None, :]  # N, L, 1, C
+    ref = ActivationTrace("Quant_1", ref_codes, lowest=0)
+    for layout in (("N", "H", "W", "C"), None):
+        got = ActivationTrace("Thresholding_1", nhwc, layout=layout)
+        assert np.array_equal(level_codes(ref, got), ref_codes)
+        assert codes_equal(ref, got) is True
+    nchw = ActivationTrace("Thresholding_1", ref_codes[..., None], layout=("N", "C", "H", "W"))
+    assert codes_equal(ref, nchw) is True
+    wrong = nhwc.copy()
+    wrong[0, 4, 0, 2] += 1
+    assert codes_equal(ref, ActivationTrace("Thresholding_1", wrong)) is False

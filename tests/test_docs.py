@@ -119,3 +119,22 @@ def test_readme_quotes_the_measured_demo_numbers():
 def _docs_numbers() -> dict:
     """The globals of benchmarks/docs_numbers.py (run as a file, not imported as a package)."""
     return runpy.run_path(str(ROOT / "benchmarks" / "docs_numbers.py"), run_name="docs_numbers")
+
+
+def test_models_table_in_docs_is_the_generated_one():
+    """docs/benchmarks.md's external-models table is benchmarks/models.py's output for
+    benchmarks/results/models.json (`--combine ... --docs`), not typed: every row of the JSON
+    is a line of the block with its measured FPS, and the block has no other model row."""
+    import json
+
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    begin, end = "<!-- benchmarks/models.py table: begin", "<!-- benchmarks/models.py table: end"
+    block = text.split(begin, 1)[1].split(end, 1)[0]
+    rows = json.loads((ROOT / "benchmarks/results/models.json").read_text())["rows"]
+    lines = {ln.split("|")[1].strip(): ln for ln in block.splitlines() if ln.startswith("| ")}
+    lines.pop("model", None)
+    assert set(lines) == {r["model"] for r in rows}
+    for r in rows:
+        fps = (r.get("build") or {}).get("fps")
+        assert (f"{fps:,.0f} FPS" if fps else "| – |") in lines[r["model"]], r["model"]
+        assert r.get("date", "") in lines[r["model"]]

@@ -101,11 +101,11 @@ def has_3d_tensors(model: ModelWrapper) -> bool:
 @register_step(CONV1D_AS_2D)
 def step_fewerbits_conv1d_as_2d(model: ModelWrapper, cfg) -> ModelWrapper:
     """[N, C, L] tensors as [N, C, L, 1] (qonnx Change3DTo4DTensors) where a 1-D conv occurs."""
-    from qonnx.transformation.change_3d_tensors_to_4d import Change3DTo4DTensors  # lazy: qonnx
+    from fewerbits.compat.qonnx.change3d import Change3DTo4DTensorsWithPoolDilations  # lazy
 
     if not has_3d_tensors(model):
         return model
-    return model.transform(Change3DTo4DTensors())
+    return model.transform(Change3DTo4DTensorsWithPoolDilations())
 
 
 # ---- residual networks -------------------------------------------------------------------------

@@ -22,7 +22,16 @@ import numpy as np
 
 from ..sim import get_backend
 from . import design, packing
-from .sim import Stitched, geometry, python_exec, python_exec_ports
+from .sim import (
+    Stitched,
+    _python_reads_stream,
+    _window_channels,
+    geometry,
+    python_exec,
+    python_exec_ports,
+    window_folds,
+    window_order,
+)
 
 #: cycles of waveform before / after the first wrong beat
 TRACE_BEFORE, TRACE_AFTER = 400, 100
@@ -143,14 +152,21 @@ def locate_mismatch(
             (values[t] if t in produced else x).reshape(n, *geometry(inst, in_port=i).in_normal[1:])
             for i, t in enumerate(streamed)
         ]
+        # Python's values stay in the normal window order; a depthwise window generator with
+        # SIMD < channels streams (C/SIMD, K2, SIMD) (hw/rtlsim/sim.py window_folds)
+        in_fold, out_fold = window_folds(model, node)
+        ch = _window_channels(node) if in_fold or out_fold else 0
         if len(streamed) > 1 or len(node.output) > 1:  # a fork or a join
             outs = python_exec_ports(model, node, xs)
         else:
-            outs = [python_exec(model, node, xs[0])]
+            reads_stream = _python_reads_stream(model, node)
+            x0 = window_order(xs[0], in_fold, ch, to_stream=True) if reads_stream else xs[0]
+            outs = [python_exec(model, node, x0)]
         for p, out in enumerate(outs):
             values[node.output[p]] = out
             geo = geometry(inst, out_port=p)
-            want = out.reshape(n * geo.out_words, geo.out_folded[-1])
+            streamed_out = window_order(out, out_fold, ch, to_stream=True)
+            want = streamed_out.reshape(n * geo.out_words, geo.out_folded[-1])
             wrong = _compare(node, geo, res.taps[tap[(k, p)]], want, n)
             if wrong is not None:
                 found = wrong
