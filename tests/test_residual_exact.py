@@ -109,8 +109,9 @@ def _qonnx_join(n: int):
     return ModelWrapper(helper.make_model(graph, opset_imports=opsets))
 
 
-def _build_join(model, tmp_path: Path):
-    """The build's steps from the QONNX model to the exact thresholds (as the plan runs them)."""
+def _build_join(model, tmp_path: Path, edit=None):
+    """The build's steps from the QONNX model to the exact thresholds (as the plan runs them);
+    ``edit(model)`` runs right before ``step_fewerbits_residual_scales``."""
     prepare_finn(tmp_path / "finn")
     from fewerbits.hw.build.quant_tags import carry_tags, tag_quantizers
     from fewerbits.hw.build.recipes import step_fewerbits_residual_check
@@ -132,6 +133,8 @@ def _build_join(model, tmp_path: Path):
     for t in (GiveUniqueNodeNames(), InferShapes(), InferDataTypes()):
         model = model.transform(t)
     model = th.set_float_type(model, np.float64).transform(Streamline())
+    if edit is not None:
+        edit(model)
     model = step_fewerbits_residual_scales(model, None)
     return th.fix_thresholds(model)[0]
 
@@ -152,6 +155,18 @@ def test_the_join_decides_a_pair_between_finns_threshold_and_the_exact_boundary(
     i = int(np.flatnonzero((a == 125) & (b == -21))[0])
     assert got[i] == want[i] == 30, (got[i], want[i])  # step 29 taken: level 30
     assert np.array_equal(got, want), np.flatnonzero(got != want)[:10]
+
+    # a recorded quantizer that is not what FINN's thresholds were made from stops the build
+    from fewerbits.hw.build import BuildError
+    from fewerbits.hw.build.recipes import POST_ADD_QUANTS_KEY
+
+    def wrong_scale(m):
+        rec = json.loads(m.get_metadata_prop(POST_ADD_QUANTS_KEY))
+        rec["Quant_2"]["scale"] = [S_OUT * 1.001]
+        m.set_metadata_prop(POST_ADD_QUANTS_KEY, json.dumps(rec))
+
+    with pytest.raises(BuildError, match="Quant_2: its exact boundary .* is not FINN's threshold"):
+        _build_join(_qonnx_join(16), tmp_path, wrong_scale)
 
 
 BLOCK_PY = """import brevitas.nn as qnn
