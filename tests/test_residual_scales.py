@@ -101,3 +101,39 @@ def test_random_scales_brute_force(seed):
     w = find_weights(s1, s2, a, b, t)
     assert w is not None
     assert exact_on_all_pairs(s1, s2, a, b, t, w)
+
+
+def test_quantizer_boundaries_through_a_batchnorm_against_60_digit_arithmetic():
+    """The exact boundaries of a QuantReLU behind a BatchNorm (the square root bracketed,
+    hw/build/residual_scales.py ``quantizer_boundaries``): the weights found for them decide
+    every pair as 60-digit decimal arithmetic of ``relu(bn(s1*a + s2*b))`` against the levels
+    does (half-even ties cannot occur: the roots are irrational); a perfect square root is
+    exact (``lo is hi``)."""
+    from decimal import Decimal, getcontext
+
+    from fewerbits.hw.build.residual_scales import quantizer_boundaries
+
+    getcontext().prec = 60
+    s1, s2, s3 = f32(0.0132566, 0.0116198, 0.0201)
+    a_r, b_r = (0, 15), (-8, 7)
+    bn = {"op": "bn", "gamma": f32(0.8, 1.3), "beta": f32(0.05, -0.1), "mean": f32(0.02, 0.1),
+          "var": f32(0.7, 0.31), "eps": f32(1e-5)[0]}  # fmt: skip
+    rec = {"quant": "Quant_9", "scale": [s3], "zero_point": [0.0], "chain": [bn, {"op": "relu"}]}
+    bounds = quantizer_boundaries(rec, "even", 0, 15)
+    assert bounds.lo.shape == (2, 15) and bounds.lo is not bounds.hi
+    w = find_weights(s1, s2, a_r, b_r, bounds)
+    assert w is not None and w.thresholds.shape == (2, 15)
+    d = {k: [Decimal(v) for v in bn[k]] for k in ("gamma", "beta", "mean", "var")}
+    for c in range(2):
+        root = (d["var"][c] + Decimal(bn["eps"])).sqrt()
+        for a in range(a_r[0], a_r[1] + 1):
+            for b in range(b_r[0], b_r[1] + 1):
+                x = Decimal(s1) * a + Decimal(s2) * b
+                y = max((x - d["mean"][c]) * d["gamma"][c] / root + d["beta"][c], Decimal(0))
+                level = min(int((y / Decimal(s3)).to_integral_value()), 15)
+                assert level == int(np.sum(w.q * a + w.p * b >= w.thresholds[c])), (c, a, b)
+    exact_root = dict(bn, var=[0.25, 1.0], eps=0.0)  # sqrt = 1/2, 1: rational boundaries
+    b2 = quantizer_boundaries(dict(rec, chain=[exact_root]), "even", 0, 15)
+    assert b2.lo is b2.hi and b2.lo[0, 0] == (
+        Fraction(1, 2) * exact(s3) - exact(bn["beta"][0])
+    ) * Fraction(1, 2) / exact(bn["gamma"][0]) + exact(bn["mean"][0])

@@ -12,10 +12,13 @@ occurs, so the user writes no custom steps.
   join ``Add`` in float (``step_convert_to_hw``: "float input ... Im2Col"). Where both branches
   are integers of one scale (a quantizer shared by both, Brevitas' idiom), FINN's own fork/join
   passes move the scale and the layout transposes through, so the add runs on integers and the
-  fork becomes a DuplicateStreams layer. Two different scalar scales whose sum goes straight
-  into an activation quantizer are built as an exact integer weighted sum
-  (:mod:`.residual_scales`, ``step_fewerbits_residual_scales``); any other residual add is
-  refused before conversion, in one line naming it and the user's quantizers.
+  fork becomes a DuplicateStreams layer. Two different scalar scales whose sum goes into an
+  activation quantizer (directly, or through per-channel affine ops such as a BatchNorm, which
+  FINN's streamlining absorbs into the thresholds, and a ReLU) are built as an exact integer
+  weighted sum (:mod:`.residual_scales`, ``step_fewerbits_residual_scales``, against that
+  quantizer's exact boundaries recorded here, :func:`post_add_quantizer`); any other residual
+  add (the sum forks, pools or is the output first) is refused before conversion, in one line
+  naming it and the user's quantizers.
 * :func:`step_fewerbits_depthwise_scales` -- a per-channel scale ``Mul`` in front of a
   depthwise conv (an activation quantizer with one scale per channel, as in Brevitas'
   MobileNet-v1): FINN's streamlining moves scalar scales past convolutions but not
@@ -116,6 +119,9 @@ _LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "MaxPool", "MaxPoolNHWC", "Ide
 _LAYER_NAMES_KEY = "fewerbits.layer_names"
 #: model metadata key: the residual adds of two different branch scales (JSON list of names)
 TWO_SCALE_JOINS_KEY = "fewerbits.two_scale_joins"
+#: model metadata key: the quantizer after each two-scale join and the affine ops in between,
+#: by the quantizer's name (its tag, hw/build/quant_tags.py): :func:`post_add_quantizer`
+POST_ADD_QUANTS_KEY = "fewerbits.post_add_quantizers"
 
 
 def residual_joins(model: ModelWrapper) -> list:
@@ -188,20 +194,104 @@ def residual_scale_problem(model: ModelWrapper, add) -> str | None:
         return (
             f"residual add {add.name}: branches {_user_name(model, quants[0])} (scale "
             f"{a.item():.6g}) and {_user_name(model, quants[1])} (scale {b.item():.6g}) have "
-            f"different scales and the sum goes to {got}, not straight into an activation "
-            "quantizer, so it is not an integer of one scale; quantize the sum right after the "
-            "add (QuantReLU/QuantIdentity) or make both branches one QuantIdentity/QuantReLU"
+            f"different scales and the sum goes to {got}, not into an activation quantizer "
+            "(directly or through a BatchNorm and a ReLU), so it is not an integer of one scale; "
+            "quantize the sum right after the add (QuantReLU/QuantIdentity) or make both "
+            "branches one QuantIdentity/QuantReLU"
             "(return_quant_tensor=True) object, as Brevitas' bnn_pynq ResNet does"
         )
     return None
 
 
+#: per-channel affine ops between a residual add and its quantizer that FINN's streamlining
+#: absorbs into the quantizer's thresholds (a BatchNorm after the add; a Mul/Add by a constant)
+_AFFINE_OPS = ("BatchNormalization", "Mul", "Add")
+
+
+def _is_channel_affine(model: ModelWrapper, node) -> bool:
+    """A BatchNormalization, or a Mul/Add by a constant of one value per tensor or per channel
+    (axis 1), whose only computed input is the first."""
+    if node.op_type not in _AFFINE_OPS or model.get_initializer(node.input[0]) is not None:
+        return False
+    if node.op_type == "BatchNormalization":
+        return all(model.get_initializer(t) is not None for t in node.input[1:5])
+    c = model.get_initializer(node.input[1])
+    if c is None:
+        return False
+    shape = np.shape(c)
+    return np.size(c) == 1 or (
+        len(shape) >= 2 and all(d == 1 for i, d in enumerate(shape) if i != 1)
+    )
+
+
+def post_add_chain(model: ModelWrapper, add) -> tuple[list, object | None]:
+    """The nodes from the add's sum to the one node it ends in: per-channel affine ops
+    (:func:`_is_channel_affine`, e.g. a BatchNorm) and a Relu, each the only user of the
+    previous tensor; ``(chain, end)`` with ``end`` None when the sum (or a tensor of the chain)
+    forks or is the graph output."""
+    chain, tensor = [], add.output[0]
+    outputs = {o.name for o in model.graph.output}
+    while True:
+        users = model.find_consumers(tensor) or []
+        if len(users) != 1 or tensor in outputs:
+            return chain, None
+        node = users[0]
+        if node.op_type != "Relu" and not _is_channel_affine(model, node):
+            return chain, node
+        chain.append(node)
+        tensor = node.output[0]
+
+
 def _sum_consumer(model: ModelWrapper, add):
-    """The one node the add's sum goes to, past a Relu (None: the sum forks or is the output)."""
-    users = model.find_consumers(add.output[0]) or []
-    if len(users) == 1 and users[0].op_type == "Relu":
-        users = model.find_consumers(users[0].output[0]) or []
-    return users[0] if len(users) == 1 else None
+    """The one node the add's sum goes to, past per-channel affine ops and a Relu (None: the
+    sum forks or is the output)."""
+    return post_add_chain(model, add)[1]
+
+
+def _floats(model: ModelWrapper, tensor: str) -> list[float]:
+    return [float(v) for v in np.ravel(model.get_initializer(tensor))]
+
+
+def post_add_quantizer(model: ModelWrapper, add) -> dict | None:
+    """The exact parameters of the activation quantizer a two-scale residual sum goes into, and
+    of the per-channel affine ops in between, as JSON-ready numbers (float32 values are exact
+    in float64/JSON): ``{"quant", "scale", "zero_point", "bits", "signed", "narrow",
+    "rounding_mode", "chain"}``; ``chain`` lists ``{"op": "bn", "gamma", "beta", "mean",
+    "var", "eps"}`` / ``{"op": "mul" | "add", "c"}`` / ``{"op": "relu"}`` in graph order. None
+    if the sum does not end in a ``Quant`` (hw/build/residual_scales.py then says why)."""
+    from qonnx.util.basic import get_by_name  # lazy: qonnx import
+
+    chain, quant = post_add_chain(model, add)
+    if quant is None or quant.op_type != "Quant" or not _is_act_quant(model, quant):
+        return None
+    ops = []
+    for n in chain:
+        if n.op_type == "Relu":
+            ops.append({"op": "relu"})
+        elif n.op_type == "BatchNormalization":
+            eps = get_by_name(n.attribute, "epsilon")
+            g, b, m, v = (_floats(model, t) for t in n.input[1:5])
+            ops.append(
+                {"op": "bn", "gamma": g, "beta": b, "mean": m, "var": v,
+                 "eps": float(np.float32(eps.f if eps is not None else 1e-5))}
+            )  # fmt: skip
+        else:
+            ops.append({"op": n.op_type.lower(), "c": _floats(model, n.input[1])})
+
+    def attr(name: str, default: int | str):
+        a = get_by_name(quant.attribute, name)
+        return default if a is None else (a.s.decode() if a.type == a.STRING else a.i)
+
+    return {
+        "quant": quant.name,
+        "scale": _floats(model, quant.input[1]),
+        "zero_point": _floats(model, quant.input[2]),
+        "bits": int(np.asarray(model.get_initializer(quant.input[3])).item()),
+        "signed": int(attr("signed", 1)),
+        "narrow": int(attr("narrow", 0)),
+        "rounding_mode": str(attr("rounding_mode", "ROUND")).upper(),
+        "chain": ops,
+    }
 
 
 @register_step(RESIDUAL_CHECK)
@@ -211,7 +301,7 @@ def step_fewerbits_residual_check(model: ModelWrapper, cfg) -> ModelWrapper:
     The joins of two different scales are recorded (:data:`TWO_SCALE_JOINS_KEY`) for
     ``step_fewerbits_residual_scales``."""
     joins = residual_joins(model)
-    two_scales = []
+    two_scales, quants = [], {}
     for add in joins:
         problem = residual_scale_problem(model, add)
         if problem is not None:
@@ -219,8 +309,12 @@ def step_fewerbits_residual_check(model: ModelWrapper, cfg) -> ModelWrapper:
         scales = [model.get_initializer(_branch_quant(model, t).input[1]) for t in add.input]
         if not np.array_equal(*(np.asarray(s, np.float32) for s in scales)):
             two_scales.append(add.name)
+            rec = post_add_quantizer(model, add)
+            if rec is not None:
+                quants[rec["quant"]] = rec
     if joins:
         model.set_metadata_prop(TWO_SCALE_JOINS_KEY, json.dumps(two_scales))
+        model.set_metadata_prop(POST_ADD_QUANTS_KEY, json.dumps(quants))
     return model
 
 

@@ -18,11 +18,20 @@ fractions), for every ``a`` of its range the smallest ``b`` with ``s1*a + s2*b >
 (:func:`split_points`); since ``p > 0`` the weighted sum ``q*a + p*b`` is increasing in ``b``,
 so ``U_k`` (the smallest weighted sum of a pair above ``T_k``) and ``L_k`` (the largest of a
 pair below) over those per-``a`` splits are the extremes over *all* pairs, and ``L_k < U_k``
-is exactly the condition that ``T'_k = U_k`` reproduces every comparison. The rewrite is thus
-exact by construction (an exhaustive check of every pair and every threshold, per channel),
-not by a tolerance; a candidate that fails for one pair is rejected. Weights are kept so that
-every weighted sum and threshold stays below 2**23 in magnitude (FINN executes graphs in
-float32, exact for integers below 2**24; thresholds are stored as ``T' - 1/2``).
+is exactly the condition that ``T'_k = U_k`` reproduces every comparison. The ``T_k`` are not
+FINN's float32 thresholds (up to ~1.5 float32 ulp off, so a pair sum in between would be
+decided as FINN's floats and not as exact arithmetic) but the post-add quantizer's exact
+boundaries (:func:`exact_boundaries`): ``(min_int + k + 1/2 - z) * s`` from its float32 scale
+``s`` and zero point, tie rule of its rounding mode (``>`` where a half-even tie goes down),
+mapped back through the per-channel affine ops between the add and it (a BatchNorm's square
+root bracketed to 2**-128: its split is proven only where both ends agree), all recorded on the
+QONNX model by ``step_fewerbits_residual_check``; they must match FINN's thresholds after
+streamlining to within 1e-3 of a level step (else the build stops naming the quantizer), and
+a model without the record falls back to FINN's thresholds (the build log says which). The
+rewrite is thus exact by construction (an exhaustive check of every pair and every threshold,
+per channel), not by a tolerance; a candidate that fails for one pair is rejected. Weights are
+kept so that every weighted sum and threshold stays below 2**23 in magnitude (FINN executes
+graphs in float32, exact for integers below 2**24; thresholds are stored as ``T' - 1/2``).
 
 :class:`WeightTwoScaleJoins` rewrites ``Add(Mul(A, s1), Mul(B, s2)) -> MultiThreshold(T)`` as
 ``Add(Mul(A, q), Mul(B, p)) -> MultiThreshold(T' - 1/2)`` (a weight 1 drops its ``Mul``),
@@ -34,7 +43,8 @@ integer as a rounding tie, makes them ``T'`` again. The integer ``Mul`` nodes be
 ``ElementwiseMul`` layers with a constant operand (RTL: ``hw/rtl_lib/mul_const.py``).
 
 What stays refused, in one line naming the add and the user's quantizers: an add whose output
-goes anywhere but into one activation quantizer (it forks unquantized, a pooling follows), a
+goes anywhere but into one activation quantizer (through per-channel affine ops and a ReLU at
+most: it forks unquantized, a pooling follows), a BatchNorm/Mul scale <= 0 on the way, a
 branch that is not an integer tensor times a positive scalar scale, and scales for which no
 weights up to the bound are exact.
 """
@@ -43,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -50,11 +61,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fewerbits.compat.finn.thresholds import _records, strict_steps
 from fewerbits.core.quant_tags import node_tag
 
 from .recipes import (
     _LAYER_NAMES_KEY,
     _LAYOUT_OPS,
+    POST_ADD_QUANTS_KEY,
     TWO_SCALE_JOINS_KEY,
     move_through_joins,
     residual_joins,
@@ -105,14 +118,41 @@ def exact(x: float) -> Fraction:
     return Fraction(float(x))
 
 
-def _as_integers(s1: float | Fraction, s2: float | Fraction, thresholds: np.ndarray):
-    """``s1``, ``s2`` and every threshold as integers over one common denominator (binary
-    fractions: the largest power-of-two denominator is a common multiple): ``n1``, ``n2``, and
-    the thresholds as an object array of Python integers of their shape."""
-    values = [Fraction(s1), Fraction(s2), *(exact(t) for t in np.ravel(thresholds))]
-    d = max(v.denominator for v in values)
-    n1, n2, *ts = (v.numerator * (d // v.denominator) for v in values)
+def _as_integers(
+    s1: float | Fraction,
+    s2: float | Fraction,
+    thresholds: np.ndarray,
+    strict: np.ndarray | None = None,
+):
+    """``s1``, ``s2`` as integers ``n1``, ``n2`` over one common denominator ``d`` (the
+    float32 scales are binary fractions), and for every threshold ``t`` (a binary float or a
+    :class:`Fraction`) the smallest integer ``X`` with ``X/d >= t`` (``X/d > t`` where
+    ``strict``), so that for an integer sum ``n1*a + n2*b`` the comparison is ``>= X``; an
+    object array of Python integers of the thresholds' shape."""
+    r1, r2 = Fraction(s1), Fraction(s2)
+    d = r1.denominator * r2.denominator // math.gcd(r1.denominator, r2.denominator)
+    n1, n2 = r1.numerator * (d // r1.denominator), r2.numerator * (d // r2.denominator)
+    flat = np.ravel(strict) if strict is not None else np.zeros(np.size(thresholds), bool)
+    ts = []
+    for v, st in zip(np.ravel(thresholds), flat, strict=True):
+        v = v if isinstance(v, Fraction) else exact(v)
+        num = v.numerator * d
+        ts.append(num // v.denominator + 1 if st else -((-num) // v.denominator))
     return n1, n2, np.array(ts, dtype=object).reshape(np.shape(thresholds))
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """The post-add quantizer's decision boundaries on the sum ``x = s1*a + s2*b``, exact:
+    step ``(c, k)`` is taken for ``x >= lo`` (``x > lo`` where ``strict``) when ``lo == hi``
+    (a rational boundary); ``lo < hi`` brackets an irrational one (a BatchNorm's square root),
+    which no pair sum equals, and the split is proven only where both ends give the same
+    ``b`` for every ``a`` (:func:`boundary_split_points`). Object arrays of
+    :class:`~fractions.Fraction`, shape ``(C, K)``; ``strict`` bool of that shape."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    strict: np.ndarray
 
 
 def split_points(
@@ -121,17 +161,34 @@ def split_points(
     a_range: tuple[int, int],
     b_range: tuple[int, int],
     thresholds: np.ndarray,
+    strict: np.ndarray | None = None,
 ) -> np.ndarray:
-    """For every threshold ``T`` (shape ``(C, K)``) and every ``a`` of ``a_range``, the smallest
-    integer ``b`` with ``s1*a + s2*b >= T``, computed exactly and clipped to
-    ``[b_lo - 1, b_hi + 1]`` (no pair above / every pair above); int64, shape
-    ``(C, K, len(a_range))``."""
-    n1, n2, t = _as_integers(s1, s2, np.asarray(thresholds, np.float64))
+    """For every threshold ``T`` (shape ``(C, K)``: binary floats or :class:`Fraction` values)
+    and every ``a`` of ``a_range``, the smallest integer ``b`` with ``s1*a + s2*b >= T``
+    (``> T`` where ``strict``), computed exactly and clipped to ``[b_lo - 1, b_hi + 1]`` (no
+    pair above / every pair above); int64, shape ``(C, K, len(a_range))``."""
+    n1, n2, t = _as_integers(s1, s2, thresholds, strict)
     a = np.arange(a_range[0], a_range[1] + 1, dtype=object)
     t = t[..., None]
     bstar = -((n1 * a - t) // n2)  # ceil((t - n1 a) / n2), exact integer division
     bstar = np.minimum(np.maximum(bstar, b_range[0] - 1), b_range[1] + 1)
     return bstar.astype(np.int64)
+
+
+def boundary_split_points(
+    s1: Fraction,
+    s2: Fraction,
+    a_range: tuple[int, int],
+    b_range: tuple[int, int],
+    bounds: Boundaries,
+) -> np.ndarray | None:
+    """:func:`split_points` of exact boundaries; None if a bracketed (irrational) boundary has
+    a pair sum inside its bracket (then the bracket is too wide to decide that pair)."""
+    lo = split_points(s1, s2, a_range, b_range, bounds.lo, bounds.strict)
+    if bounds.lo is bounds.hi:
+        return lo
+    hi = split_points(s1, s2, a_range, b_range, bounds.hi, bounds.strict)
+    return lo if np.array_equal(lo, hi) else None
 
 
 def integer_thresholds(
@@ -182,15 +239,22 @@ def find_weights(
     s2: float,
     a_range: tuple[int, int],
     b_range: tuple[int, int],
-    thresholds: np.ndarray,
+    thresholds: np.ndarray | Boundaries,
     bound: int = WEIGHT_BOUND,
 ) -> Weights | None:
     """The smallest ``(q, p)`` among :func:`weight_candidates` of ``s2/s1`` for which integer
     thresholds exist (:func:`integer_thresholds`), every weighted sum and threshold below
-    ``bound`` in magnitude; None if there is none. ``s1``, ``s2`` > 0."""
+    ``bound`` in magnitude; None if there is none. ``thresholds``: the graph's float
+    thresholds (``x >= T``) or the quantizer's exact :class:`Boundaries`
+    (:func:`quantizer_boundaries`). ``s1``, ``s2`` > 0."""
     r1, r2 = exact(s1), exact(s2)
-    thresholds = np.atleast_2d(np.asarray(thresholds, np.float64))
-    bstar = split_points(r1, r2, a_range, b_range, thresholds)
+    if isinstance(thresholds, Boundaries):
+        bstar = boundary_split_points(r1, r2, a_range, b_range, thresholds)
+        if bstar is None:
+            return None
+    else:
+        thresholds = np.atleast_2d(np.asarray(thresholds, np.float64))
+        bstar = split_points(r1, r2, a_range, b_range, thresholds)
     tried = 0
     for q, p in weight_candidates(r2 / r1):
         lo, hi = sum_range(q, p, a_range, b_range)
@@ -210,20 +274,130 @@ def exact_on_all_pairs(
     s2: float,
     a_range: tuple[int, int],
     b_range: tuple[int, int],
-    thresholds: np.ndarray,
+    thresholds: np.ndarray | Boundaries,
     w: Weights,
 ) -> bool:
     """Brute force, independent of the construction: every pair of the ranges and every
-    threshold compared both ways in exact rational arithmetic (for tests and small ranges)."""
-    n1, n2, ts = _as_integers(exact(s1), exact(s2), np.asarray(thresholds, np.float64))
+    threshold compared both ways in exact rational arithmetic, ``s1*a + s2*b >= T`` (``> T``
+    where a :class:`Boundaries` is strict; its ``lo``) against ``q*a + p*b >= T'`` (for tests
+    and small ranges)."""
+    if isinstance(thresholds, Boundaries):
+        ts, strict = thresholds.lo, thresholds.strict
+    else:
+        ts, strict = np.asarray(thresholds, np.float64), None
+    # the sums on the scales' common grid d: s1*a + s2*b >= t  <=>  n1*a + n2*b >= X(t)
+    n1, n2, xs = _as_integers(exact(s1), exact(s2), ts, strict)
     a = np.arange(a_range[0], a_range[1] + 1, dtype=object)[:, None]
     b = np.arange(b_range[0], b_range[1] + 1, dtype=object)[None, :]
     lhs = n1 * a + n2 * b
     ws = (w.q * a + w.p * b).astype(np.int64)
-    for t, t2 in zip(ts.ravel(), np.ravel(w.thresholds), strict=True):
-        if not np.array_equal(lhs >= t, ws >= int(t2)):
+    for x, t2 in zip(xs.ravel(), np.ravel(w.thresholds), strict=True):
+        if not np.array_equal(lhs >= x, ws >= int(t2)):
             return False
     return True
+
+
+# ---- the post-add quantizer's exact boundaries -------------------------------------------------
+
+#: bits of the square-root bracket of a BatchNorm (relative width 2**-SQRT_BITS)
+SQRT_BITS = 128
+
+
+def _sqrt_bracket(v: Fraction) -> tuple[Fraction, Fraction]:
+    """``lo <= sqrt(v) <= hi`` with ``lo == hi`` exactly when ``v`` is a rational square."""
+    n, d = v.numerator * v.denominator, v.denominator  # sqrt(v) = sqrt(n) / d
+    r = math.isqrt(n << (2 * SQRT_BITS))
+    lo = Fraction(r, d << SQRT_BITS)
+    return lo, lo if r * r == n << (2 * SQRT_BITS) else Fraction(r + 1, d << SQRT_BITS)
+
+
+def _column(values: list[float]) -> np.ndarray:
+    """One exact value per channel (or one for all) as a (C, 1) object array of Fractions."""
+    return np.array([exact(v) for v in values], dtype=object).reshape(-1, 1)
+
+
+def quantizer_boundaries(rec: dict, tie: str, min_int: int, steps: int) -> Boundaries:
+    """The exact decision boundaries on the residual sum of the quantizer ``rec``
+    (``hw/build/recipes.py`` :func:`post_add_quantizer`, recorded on the QONNX model by
+    ``step_fewerbits_residual_check``): step ``k`` (level ``min_int + k`` to ``min_int + k + 1``)
+    at ``y/s + z = min_int + k + 1/2`` on the quantizer's input ``y`` (``y > B`` where the tie
+    goes down, :func:`~fewerbits.compat.finn.thresholds.strict_steps`), mapped back through the
+    affine ops between the add and the quantizer (BatchNorm: ``x = (y - beta) * sqrt(var +
+    eps) / gamma + mean``, the root bracketed). Raises :class:`BuildError` for what has no
+    monotone inverse (a non-positive BatchNorm/Mul scale, a Relu in front of a boundary <= 0)."""
+    s, z = _column(rec["scale"]), _column(rec["zero_point"])
+    u = np.array([Fraction(2 * (min_int + k) + 1, 2) for k in range(steps)], dtype=object)
+    lo = (u[None, :] - z) * s
+    hi = lo
+    for op in reversed(rec["chain"]):
+        if op["op"] == "relu":
+            if any(v <= 0 for v in np.ravel(lo)):
+                raise BuildError(f"{rec['quant']}: a Relu in front of a quantizer level <= 0")
+        elif op["op"] in ("mul", "bn"):
+            if op["op"] == "mul":
+                c = _column(op["c"])
+                lo_c = hi_c = 1 / c
+                if any(v <= 0 for v in np.ravel(c)):
+                    raise BuildError(f"{rec['quant']}: a scale <= 0 between the add and it")
+            else:
+                gamma = _column(op["gamma"])
+                if any(v <= 0 for v in np.ravel(gamma)):
+                    raise BuildError(f"{rec['quant']}: a BatchNorm weight <= 0 in front of it")
+                var = _column(op["var"])
+                roots = [_sqrt_bracket(v + exact(op["eps"])) for v in np.ravel(var)]
+                lo_c = np.array([r[0] for r in roots], dtype=object).reshape(-1, 1) / gamma
+                hi_c = np.array([r[1] for r in roots], dtype=object).reshape(-1, 1) / gamma
+                beta, mean = _column(op["beta"]), _column(op["mean"])
+                lo, hi = lo - beta, hi - beta
+            nonneg = np.vectorize(lambda v: v >= 0, otypes=[bool])  # interval times c > 0
+            lo, hi = (
+                np.where(nonneg(lo), lo * lo_c, lo * hi_c),
+                np.where(nonneg(hi), hi * hi_c, hi * lo_c),
+            )
+            if op["op"] == "bn":
+                lo, hi = lo + mean, hi + mean
+        else:  # add
+            c = _column(op["c"])
+            lo, hi = lo - c, hi - c
+    strict = strict_steps(tie, min_int, lo.shape)
+    if all(a == b for a, b in zip(np.ravel(lo), np.ravel(hi), strict=True)):
+        hi = lo
+    return Boundaries(lo, hi, strict)
+
+
+def exact_boundaries(model: ModelWrapper, mt, t: np.ndarray) -> tuple[Boundaries | None, str]:
+    """The exact boundaries of the MultiThreshold ``mt`` after a two-scale join, from the
+    quantizer recorded for its tag, checked against the graph's float thresholds ``t`` (the
+    same quantizer: within 1e-3 of a level step of FINN's values, shape broadcastable);
+    ``(None, why)`` when nothing is recorded (then FINN's float thresholds are used)."""
+    tag = node_tag(model, mt)
+    raw = model.get_metadata_prop(POST_ADD_QUANTS_KEY)
+    rec = (json.loads(raw) if raw else {}).get(tag)
+    rounding = {r.get("tag"): r for r in _records(model)}.get(tag)
+    if rec is None or rounding is None:
+        return None, "no quantizer recorded for it"
+    t = np.atleast_2d(np.asarray(t, np.float64))
+    b = quantizer_boundaries(rec, rounding["tie"], int(rounding["min_int"]), t.shape[1])
+    lo = np.vectorize(float, otypes=[np.float64])(b.lo)
+    rows = max(lo.shape[0], t.shape[0])
+    if lo.shape[0] not in (1, rows) or t.shape[0] not in (1, rows):
+        raise BuildError(f"{_user_quant(model, tag)}: {lo.shape[0]} channels, thresholds {t.shape}")
+    lo, t = np.broadcast_to(lo, (rows, lo.shape[1])), np.broadcast_to(t, (rows, t.shape[1]))
+    step = np.abs(np.diff(lo, axis=1)).min(axis=1, keepdims=True) if lo.shape[1] > 1 else 1.0
+    step = np.maximum(step, np.abs(lo).max(axis=1, keepdims=True) * 1e-6)
+    if not np.all(np.abs(lo - t) <= 1e-3 * step):
+        k = np.unravel_index(np.argmax(np.abs(lo - t) / step), lo.shape)
+        raise BuildError(
+            f"{_user_quant(model, tag)}: its exact boundary {lo[k]:.9g} (channel {k[0]}, step "
+            f"{k[1]}) is not FINN's threshold {t[k]:.9g} after streamlining; the ops between "
+            "the residual add and it were not absorbed as recorded"
+        )
+    if b.lo.shape[0] != rows:  # one quantizer scale, per-channel thresholds: one row each
+        bc = (rows, b.lo.shape[1])
+        b = Boundaries(
+            *(np.broadcast_to(x, bc).copy() for x in (b.lo, b.hi)), np.broadcast_to(b.strict, bc)
+        )
+    return b, "its exact boundaries"
 
 
 # ---- the graph pass ---------------------------------------------------------------------------
@@ -343,7 +517,8 @@ class WeightTwoScaleJoins:
             (_range(model, b.source) for b in branches),
         )
         t = np.asarray(model.get_initializer(mt.input[1]))
-        w = find_weights(s1, s2, ra, rb, t)
+        bounds, against = exact_boundaries(model, mt, t)
+        w = find_weights(s1, s2, ra, rb, t if bounds is None else bounds)
         if w is None:
             raise BuildError(
                 f"{where} into {_user_quant(model, node_tag(model, mt) or mt.name)}: no "
@@ -376,7 +551,8 @@ class WeightTwoScaleJoins:
         model.set_initializer(mt.input[1], (w.thresholds - 0.5).astype(old.dtype))  # same tensor
         print(
             f"fewerbits: {where}: exact as {w.q}*a + {w.p}*b with integer thresholds "
-            f"({w.tried} candidate weight pair(s) checked)"
+            f"({w.tried} candidate weight pair(s) checked against "
+            f"{against if bounds is not None else 'FINN float thresholds: ' + against})"
         )
 
 
