@@ -23,7 +23,13 @@ from ..rtlsim import design
 from ..sim import Design, RtlSimError
 
 HDL = Path(__file__).with_name("hdl")
-HDL_FILES = ("fb_uart_rx.sv", "fb_uart_tx.sv", "fb_stream_fifo.sv", "fb_board.sv")
+HDL_FILES = (
+    "fb_uart_rx.sv",
+    "fb_uart_tx.sv",
+    "fb_stream_fifo.sv",
+    "fb_frame_counter.sv",
+    "fb_board.sv",
+)
 TOP = "fb_board_top"
 BAUD = 1_000_000
 PROTOCOL = "fewerbits-uart/1"
