@@ -106,7 +106,9 @@ def main() -> None:
         text=True,
         check=True,
     ).stdout
-    new = {f: (HDL / f).read_text() for f in ("mvu_binary.sv", "weight_stream.sv")}
+    from fewerbits.hw.rtl_lib.mvau_binary import MVAUBinaryRTL
+
+    new = {f: (HDL / f).read_text() for f in MVAUBinaryRTL.core_files}
     rows = []
     t0 = time.time()
     for label, mw, mh, pe, simd in CONFIGS:

@@ -198,6 +198,33 @@ def test_every_library_op_has_a_base_op_and_folding_rule():
         assert base_op_type(op.OP_TYPE, rtl_lib.RTL_DOMAIN)[0] == rtl_lib.BASE_OP_TYPES[op.OP_TYPE]
 
 
+def test_every_library_op_lists_the_modules_its_core_instantiates():
+    """A core's ``core_files`` (the simulation and synthesis file lists, the IP-integrator TCL
+    and the copies generate_hdl makes) define every module the core instantiates: the Vivado
+    flow cannot run here, so a missing file (mvu_binary.sv uses thresholds_count.sv) would
+    show only there, or in a build folder whose copies lack it."""
+    import re
+
+    from fewerbits.hw.rtl_lib.common import HDL_DIR, RtlLibOp
+
+    inst_re = re.compile(r"^[ \t]*([A-Za-z_]\w*)\s*(?:#\s*\(|\s[A-Za-z_]\w*\s*\(\s*\.)", re.M)
+    impls = {
+        v
+        for op in rtl_lib.OPS
+        for v in vars(op).values()
+        if isinstance(v, type) and issubclass(v, RtlLibOp) and v.core
+    }
+    assert len(impls) >= len(rtl_lib.OPS) - 1, impls  # (pool_max and pool_avg may share one)
+    for impl in impls:
+        text = "".join(re.sub(r"//[^\n]*", "", (HDL_DIR / f).read_text()) for f in impl.core_files)
+        defined = set(re.findall(r"^\s*module\s+(\w+)", text, re.M))
+        used = set(inst_re.findall(text))
+        assert impl.core in defined, (impl.__name__, impl.core_files)
+        assert used <= defined, (
+            f"{impl.__name__}: {sorted(used - defined)} not in {impl.core_files}"
+        )
+
+
 def _passing_case(case: str, tmp_path: Path):
     """The configuration of node-test ``case`` code-generated and simulated (must pass; a
     cache hit when the node test ran): ``(model, node, FINN op instance, description)``."""

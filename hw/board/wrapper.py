@@ -23,7 +23,13 @@ from ..rtlsim import design
 from ..sim import Design, RtlSimError
 
 HDL = Path(__file__).with_name("hdl")
-HDL_FILES = ("fb_uart_rx.sv", "fb_uart_tx.sv", "fb_stream_fifo.sv", "fb_board.sv")
+HDL_FILES = (
+    "fb_uart_rx.sv",
+    "fb_uart_tx.sv",
+    "fb_stream_fifo.sv",
+    "fb_frame_counter.sv",
+    "fb_board.sv",
+)
 TOP = "fb_board_top"
 BAUD = 1_000_000
 PROTOCOL = "fewerbits-uart/1"
@@ -48,35 +54,46 @@ class Pins:
     source: str = ""
 
 
-#: the boards' pins, from their public constraint files
-PINS: dict[str, Pins] = {
-    "ecp5": Pins(
-        clock="clk_25mhz",
-        rx="ftdi_txd",
-        tx="ftdi_rxd",
-        leds=("led[0]", "led[1]"),
-        led_active_low=False,
-        sites={
-            "clk_25mhz": "G2",
-            "ftdi_txd": "M1",
-            "ftdi_rxd": "L4",
-            "led[0]": "B2",
-            "led[1]": "C2",
-            "wifi_gpio0": "L2",
-        },
-        constant_high=("wifi_gpio0",),
-        source="emard/ulx3s doc/constraints/ulx3s_v20.lpf (ULX3S v2.x and v3.x)",
-    ),
-    "ice40": Pins(
-        clock="CLK",
-        rx="RX",
-        tx="TX",
-        leds=("LEDG_N", "LEDR_N"),
-        led_active_low=True,
-        sites={"CLK": "35", "RX": "6", "TX": "9", "LEDG_N": "37", "LEDR_N": "11"},
-        source="YosysHQ/icestorm examples/icebreaker/icebreaker.pcf (iCEBreaker v1.0)",
-    ),
+#: the boards' pin constraint files (public), by synthesis family
+PIN_SOURCES = {
+    "ecp5": "emard/ulx3s doc/constraints/ulx3s_v20.lpf (ULX3S v2.x and v3.x)",
+    "ice40": "YosysHQ/icestorm examples/icebreaker/icebreaker.pcf (iCEBreaker v1.0)",
 }
+#: the pins the wrapper uses, from those files: (family, role, top-level port, package site);
+#: roles: clock, rx (the FPGA receives: the FTDI's TXD), tx (the FPGA transmits: the FTDI's
+#: RXD), led / led_n (busy, then error; led_n active low), high (an output driven 1)
+PIN_TABLE = (
+    ("ecp5", "clock", "clk_25mhz", "G2"),
+    ("ecp5", "rx", "ftdi_txd", "M1"),
+    ("ecp5", "tx", "ftdi_rxd", "L4"),
+    ("ecp5", "led", "led[0]", "B2"),
+    ("ecp5", "led", "led[1]", "C2"),
+    ("ecp5", "high", "wifi_gpio0", "L2"),  # keeps the ESP32 off
+    ("ice40", "clock", "CLK", "35"),
+    ("ice40", "rx", "RX", "6"),
+    ("ice40", "tx", "TX", "9"),
+    ("ice40", "led_n", "LEDG_N", "37"),
+    ("ice40", "led_n", "LEDR_N", "11"),
+)
+
+
+def _pins(family: str) -> Pins:
+    """``family``'s :class:`Pins` from its rows of :data:`PIN_TABLE`."""
+    rows = [(role, port, site) for f, role, port, site in PIN_TABLE if f == family]
+
+    def ports(*roles: str) -> tuple[str, ...]:
+        return tuple(port for role, port, _ in rows if role in roles)
+
+    (clock,), (rx,), (tx,) = ports("clock"), ports("rx"), ports("tx")
+    sites = {port: site for _, port, site in rows}
+    low = bool(ports("led_n"))
+    return Pins(
+        clock, rx, tx, ports("led", "led_n"), low, sites, ports("high"), PIN_SOURCES[family]
+    )
+
+
+#: the boards' pins, by synthesis family
+PINS: dict[str, Pins] = {family: _pins(family) for family in PIN_SOURCES}
 
 
 #: the boards a bitstream can be built for here

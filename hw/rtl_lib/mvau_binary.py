@@ -24,7 +24,7 @@ class MVAUBinaryRTL(WeightStreamOp):
     """The implementation of ``MVAUBinary_rtl`` (see :func:`op_class`)."""
 
     core = "mvu_binary"
-    core_files = ("mvu_binary.sv", "weight_stream.sv")
+    core_files = ("mvu_binary.sv", "thresholds_count.sv", "weight_stream.sv")
 
     def check_supported(self) -> None:
         name = self.onnx_node.name

@@ -36,7 +36,6 @@ module fb_board #(
   localparam int INFO_LEN = 15;
   localparam int BRK_CYCLES = 20 * CLKS_PER_BIT;
   localparam int IBW = $clog2(IN_BYTES + 1), OBW = $clog2(OUT_BYTES + 1);
-  localparam int IWW = $clog2(IN_WORDS + 1), OWW = $clog2(OUT_WORDS + 1);
 
   // ---- reset: power-on and break ---------------------------------------------------------
   logic [4:0] por = '0;
@@ -82,24 +81,26 @@ module fb_board #(
   typedef enum logic [2:0] {R_SYNC, R_CMD, R_NLO, R_NHI, R_DATA} rstate_t;
   rstate_t rs;
   logic [7:0] n_lo, rx_xor;
-  logic [15:0] r_frames;
-  logic [IWW-1:0] r_words;
   logic [IBW-1:0] r_byte;
+  logic r_word_end, r_batch_end;
   logic run_req, info_req;
   logic [15:0] run_n;
   logic [3:0] err;  // sticky until the next reply's status byte
   logic err_lost, err_cmd, err_busy, clear_err;
   wire [15:0] n_req = {rx_data, n_lo};
+  wire n_ok = n_req != 0 && n_req <= 16'(MAX_BATCH);
+  fb_frame_counter #(.BYTES(IN_BYTES), .WORDS(IN_WORDS)) rcount (
+    .clk(clk), .rst(rst), .load(rx_valid && rs == R_NHI && n_ok), .n(n_req),
+    .step(rx_valid && rs == R_DATA), .idx(r_byte), .word_end(r_word_end),
+    .batch_end(r_batch_end));
 
   always_ff @(posedge clk) begin
     push <= 1'b0;
     run_req <= 1'b0;
     info_req <= 1'b0;
     err_cmd <= 1'b0;
-    if (rst) begin
-      rs <= R_SYNC;
-      r_byte <= '0;
-    end else if (rx_valid) begin
+    if (rst) rs <= R_SYNC;
+    else if (rx_valid) begin
       case (rs)
         R_SYNC: if (rx_data == SYNC) rs <= R_CMD;
         R_CMD: begin
@@ -115,30 +116,20 @@ module fb_board #(
         R_NHI: begin
           run_req <= 1'b1;
           rx_xor <= '0;
-          if (n_req == 0 || n_req > 16'(MAX_BATCH)) begin
+          if (!n_ok) begin
             err_cmd <= 1'b1;
             run_n <= '0;
             rs <= R_SYNC;
           end else begin
             run_n <= n_req;
-            r_frames <= n_req;
-            r_words <= IWW'(IN_WORDS - 1);
-            r_byte <= '0;
             rs <= R_DATA;
           end
         end
         R_DATA: begin
           word_in[r_byte*8+:8] <= rx_data;
           rx_xor <= rx_xor ^ rx_data;
-          if (r_byte == IBW'(IN_BYTES - 1)) begin
-            push <= 1'b1;
-            r_byte <= '0;
-            if (r_words == 0) begin
-              r_words <= IWW'(IN_WORDS - 1);
-              r_frames <= r_frames - 1'b1;
-              if (r_frames == 16'd1) rs <= R_SYNC;
-            end else r_words <= r_words - 1'b1;
-          end else r_byte <= r_byte + 1'b1;
+          push <= r_word_end;
+          if (r_batch_end) rs <= R_SYNC;
         end
         default: rs <= R_SYNC;
       endcase
@@ -150,11 +141,15 @@ module fb_board #(
   typedef enum logic [2:0] {T_IDLE, T_HDR, T_DATA, T_TRAIL, T_INFO} tstate_t;
   tstate_t ts;
   logic [4:0] t_idx;
-  logic [15:0] t_n, t_frames;
-  logic [OWW-1:0] t_words;
+  logic [15:0] t_n;
   logic [OBW-1:0] t_byte;
+  logic t_word_end, t_batch_end;
   logic [7:0] tx_xor, hdr_byte, trail_byte, info_byte;
   wire fire = tx_valid && tx_ready;
+  fb_frame_counter #(.BYTES(OUT_BYTES), .WORDS(OUT_WORDS)) tcount (
+    .clk(clk), .rst(rst), .load(ts == T_IDLE && run_req), .n(run_n),
+    .step(ts == T_DATA && fire), .idx(t_byte), .word_end(t_word_end),
+    .batch_end(t_batch_end));
 
   always_comb begin
     case (t_idx[1:0])
@@ -193,7 +188,7 @@ module fb_board #(
       default: begin tx_valid = 1'b0; tx_data = 8'h00; end
     endcase
   end
-  assign pop = (ts == T_DATA) && fire && (t_byte == OBW'(OUT_BYTES - 1));
+  assign pop = (ts == T_DATA) && fire && t_word_end;
   assign err_busy = (run_req || info_req) && (ts != T_IDLE);
   assign clear_err = (ts == T_TRAIL) && fire && (t_idx[1:0] == 2'd2);
 
@@ -210,9 +205,6 @@ module fb_board #(
           if (run_req) begin
             ts <= T_HDR;
             t_n <= run_n;
-            t_frames <= run_n;
-            t_words <= OWW'(OUT_WORDS - 1);
-            t_byte <= '0;
             tx_xor <= '0;
           end else if (info_req) ts <= T_INFO;
         end
@@ -225,14 +217,7 @@ module fb_board #(
         end
         T_DATA: if (fire) begin
           tx_xor <= tx_xor ^ tx_data;
-          if (t_byte == OBW'(OUT_BYTES - 1)) begin
-            t_byte <= '0;
-            if (t_words == 0) begin
-              t_words <= OWW'(OUT_WORDS - 1);
-              t_frames <= t_frames - 1'b1;
-              if (t_frames == 16'd1) ts <= T_TRAIL;
-            end else t_words <= t_words - 1'b1;
-          end else t_byte <= t_byte + 1'b1;
+          if (t_batch_end) ts <= T_TRAIL;
         end
         T_TRAIL: if (fire) begin
           t_idx <= t_idx + 1'b1;

@@ -2,7 +2,8 @@
 //
 // For every input vector (MW bits, SIMD per beat) and every output row r (MH rows, PE per
 // fold): acc[r] = #{ i : x[i] == W[r][i] } (XNOR-popcount over bipolar values coded 0/1),
-// then either acc itself (N_THRESHOLDS == 0) or ACT_VAL + #{ t : acc >= T[r][t] }.
+// then either acc itself (N_THRESHOLDS == 0) or ACT_VAL + #{ t : acc >= T[r][t] }
+// (thresholds_count.sv; one threshold: the accumulator's sign, see stage 2).
 // Folding as FINN's MVAU: NF = MH/PE row folds, SF = MW/SIMD column folds; the input vector
 // is buffered and replayed NF times; weights stream from a ROM (weight_stream.sv) in the
 // order of FINN's memblock.dat (word nf*SF+sf, bit pe*SIMD+lane). One beat (SIMD x PE XNORs)
@@ -187,7 +188,7 @@ module mvu_binary #(
 	// One threshold (BIPOLAR output): the accumulator (one bit wider, two's complement)
 	// starts at -T and the output is 1 iff it ends >= 0, i.e. popcount >= T (T in [0, MW+1]
 	// so the sum stays within [-2**ACCU_WIDTH, 2**ACCU_WIDTH)). Several thresholds: the
-	// popcount compared with each (a comparator per threshold and PE).
+	// popcount compared with each, unsigned (thresholds_count.sv, as vvu_fabric.sv uses it).
 	localparam bit  SIGN_THRESHOLD = N_THRESHOLDS == 1;
 	localparam int unsigned  SUM_WIDTH = ACCU_WIDTH + (SIGN_THRESHOLD? 1 : 0);
 	logic [SUM_WIDTH-1:0]  Acc[PE];
@@ -195,25 +196,27 @@ module mvu_binary #(
 	uwire [SUM_WIDTH-1:0]  sum[PE];
 	logic [OUT_WIDTH-1:0]  act[PE];
 	logic [PE*OUT_WIDTH-1:0]  ODat;
-	if(N_THRESHOLDS > 0) begin : genThresholds
-		logic [THRESHOLD_WIDTH-1:0]  Thr[NF*PE*N_THRESHOLDS];
+	if(SIGN_THRESHOLD) begin : genSign
+		logic [THRESHOLD_WIDTH-1:0]  Thr[NF*PE];
 		initial $readmemh(THRESHOLD_FILE, Thr);
 		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
-			if(SIGN_THRESHOLD) begin : genSign
-				assign	init[pe] = -SUM_WIDTH'(Thr[P1.nf*PE + pe]);
-				assign	act[pe] = OUT_WIDTH'(ACT_VAL + (sum[pe][SUM_WIDTH-1]? 0 : 1));
-			end : genSign
-			else begin : genCompare
-				assign	init[pe] = '0;
-				always_comb begin
-					automatic int  cnt = ACT_VAL;
-					for(int unsigned  t = 0; t < N_THRESHOLDS; t++) begin
-						if(sum[pe] >= Thr[(P1.nf*PE + pe)*N_THRESHOLDS + t])  cnt++;
-					end
-					act[pe] = OUT_WIDTH'(cnt);
-				end
-			end : genCompare
+			assign	init[pe] = -SUM_WIDTH'(Thr[P1.nf*PE + pe]);
+			assign	act[pe] = OUT_WIDTH'(ACT_VAL + (sum[pe][SUM_WIDTH-1]? 0 : 1));
 		end : genPE
+	end : genSign
+	else if(N_THRESHOLDS > 1) begin : genThresholds
+		uwire [PE*SUM_WIDTH-1:0]  sums;
+		uwire [PE*OUT_WIDTH-1:0]  counts;
+		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
+			assign	init[pe] = '0;
+			assign	sums[pe*SUM_WIDTH +: SUM_WIDTH] = sum[pe];
+			assign	act[pe] = counts[pe*OUT_WIDTH +: OUT_WIDTH];
+		end : genPE
+		thresholds_count #(
+			.PE(PE), .NF(NF), .N_THRESHOLDS(N_THRESHOLDS), .ACC_WIDTH(SUM_WIDTH),
+			.THRESHOLD_WIDTH(THRESHOLD_WIDTH), .OUT_WIDTH(OUT_WIDTH), .ACT_VAL(ACT_VAL),
+			.SIGNED(0), .THRESHOLD_FILE(THRESHOLD_FILE)
+		) thresholds (.nf(P1.nf), .acc(sums), .act(counts));
 	end : genThresholds
 	else begin : genPopcount
 		for(genvar  pe = 0; pe < PE; pe++) begin : genPE
