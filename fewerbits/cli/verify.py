@@ -75,9 +75,11 @@ def main(a: argparse.Namespace) -> int:
         if lv["status"] == "skipped":
             print(f"  {lv['name']:<16} skipped  {lv['reason']}")
         else:
+            ints = (lv.get("integers") or {}).get("summary")
             print(
                 f"  {lv['name']:<16} {lv['status']:<8} {lv['bit_exact']}/{lv['samples']} "
                 f"bit-exact, max {lv['max_ulp']} ULP, {lv['seconds']} s"
+                + (f"; integers: {ints}" if ints else "")
                 + (f"  [{lv['reason']}]" if lv.get("reason") else "")
             )
     print(out["summary"])

@@ -228,9 +228,10 @@ def verify_directory(
     reference["seconds"] = round(time.time() - t0, 3)
     if reference.get("resolved_samples") or "qonnx" in info["source"]:
         bound = LazyTailBound(export.model, x, ref)  # |reference| enters the bound
+    # the integer tensors of every tracing level are compared with the exported graph's even
+    # when its own level is skipped (--skip qonnx) or is the reference (a QONNX file)
     trace_ref = next(
-        (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace),
-        QonnxLevel(export) if "qonnx" in info["source"] else None,
+        (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace), QonnxLevel(export)
     )
     results = run_ladder(
         ref, x, levels, progress=progress, trace_reference=trace_ref, tail_bound=bound

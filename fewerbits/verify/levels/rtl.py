@@ -59,6 +59,11 @@ class RtlNodesLevel(RtlLevel):
 
     name = "rtl_nodes"
     rank = 70
+    intermediates = (
+        "not compared with the reference's at this level: each RTL node's output is checked "
+        "bit-exact against FINN's Python execution of that node (folded_hw_graph compares "
+        "those integers with the reference)"
+    )
 
     #: set by ``fewerbits verify --trace``: a failing node also writes an FST waveform
     waveform = False
@@ -129,6 +134,10 @@ class RtlStitchedLevel(RtlLevel):
 
     name = "rtl_stitched"
     rank = 80
+    intermediates = (
+        "not observable at this level (only the output stream; the per-layer taps of the "
+        "mismatch locator are used only to name the layer of a failing sample)"
+    )
 
     def __init__(self, export, build: BuildDir) -> None:
         super().__init__(export, build)
