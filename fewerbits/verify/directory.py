@@ -189,10 +189,12 @@ def verify_directory(
     out_file: Path | None = None,
     skip_reasons: dict[str, str] | None = None,
     waveform: bool = False,
+    simulator: str | None = None,
 ) -> dict:
     """Run every level available for ``d`` and write its verify.json (:func:`verify_json_path`);
     return its content (``"json"``: where it was written). ``waveform``: a failing RTL level
-    also writes an FST waveform around the first wrong word of the first wrong layer."""
+    also writes an FST waveform around the first wrong word of the first wrong layer;
+    ``simulator``: the back end of the RTL levels (hw/sim/registry.py; default Verilator)."""
     d = Path(d)
     out_file = verify_json_path(d, input_file, out_file)
     export, build = resolve_dirs(d, export_dir)
@@ -209,6 +211,8 @@ def verify_directory(
     for lv in levels:
         if hasattr(lv, "waveform"):  # the RTL levels that can write one (--trace)
             lv.waveform = waveform
+        if simulator is not None and hasattr(lv, "use_simulator"):  # the RTL levels
+            lv.use_simulator(simulator)
     t0 = time.time()
     if "qonnx" in info["source"]:
         # no PyTorch model: the QONNX graph's own execution is the reference
