@@ -7,10 +7,12 @@ threshold on that channel in FINN's streamlined graph (all of them above any acc
 value: the channel is stuck at its lowest level) changes an intermediate integer tensor on
 every sample where the channel was active, and the output not at all. The level must fail
 there, naming that layer; without the mutation every level passes with its integer tensors
-counted."""
+counted. The same wrong integer in the exported graph (qonnx's own level, compared with
+PyTorch's integers from forward hooks) fails that level the same way."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -66,7 +68,9 @@ def test_a_wrong_integer_the_output_cannot_see_fails_the_level_naming_its_layer(
         ints = lv["integers"]
         assert ints["samples"] == 16 and ints["tensors"] >= 2, ints
         assert ints["summary"] == f"{ints['tensors']} tensors x 16 samples exact", ints
-    assert "trace reference" in intact["qonnx"]["integers"]["summary"]
+    ints = intact["qonnx"]["integers"]  # and qonnx's against PyTorch's (forward hooks)
+    want = f"{ints['tensors']} tensors x 16 samples exact against PyTorch's (forward hooks)"
+    assert ints["summary"] == want and ints["tensors"] >= 2, ints
 
     prepare_finn(tmp_path / "finn")
     from qonnx.core.modelwrapper import ModelWrapper
@@ -106,3 +110,34 @@ def test_a_wrong_integer_the_output_cannot_see_fails_the_level_naming_its_layer(
     assert "integers: " in row and f"differ at {mt.name} (layer {layer})" in row, row
     finn_onnx = next(line for line in lines if line.split()[:1] == ["finn_onnx"])
     assert "pass" in finn_onnx and "tensors x 16 samples exact" in finn_onnx, finn_onnx
+
+
+def test_a_wrong_integer_in_the_exported_graph_fails_the_qonnx_level(pruned, tmp_path):
+    """The pruned channel's BatchNorm bias lowered in the QONNX graph: qonnx's output is
+    still bit-identical to PyTorch's, its integers of that layer are not."""
+    from fewerbits.export.trace import layer_names
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fewerbits.verify import verify_directory
+
+    d, c = pruned
+    export = tmp_path / "export"
+    shutil.copytree(d / "export", export)
+    m = ModelWrapper(str(export / "model.onnx"))
+    layers = layer_names(m)
+    quant = [n for n in m.graph.node if n.name in layers and n.op_type == "Quant"][-1]
+    node = m.find_producer(quant.input[0])
+    while node.op_type != "BatchNormalization":  # back from the last hidden activation
+        node = m.find_producer(node.input[0])
+    bias = m.get_initializer(node.input[2]).copy()
+    # channel c 2.5 levels lower (at 0 where it was below that): a small change, so the derived
+    # float32 error of the value stays far below one level (no tie can explain it)
+    bias[c] -= 2.5 * float(m.get_initializer(quant.input[1]))
+    m.set_initializer(node.input[2], bias)
+    m.save(str(export / "model.onnx"))
+    res = verify_directory(export, d / "x.npy", progress=False, out_file=tmp_path / "v.json")
+    lv = {r["name"]: r for r in res["levels"]}["qonnx"]
+    assert lv["status"] == "fail" and lv["bit_exact"] == 16, json.dumps(lv)  # output unchanged
+    assert lv["node"].startswith(quant.name) and layers[quant.name] in lv["reason"], lv
+    assert "differs from PyTorch's" in lv["reason"], lv
+    assert res["summary"].startswith("verify FAILED at level qonnx"), res["summary"]

@@ -15,7 +15,7 @@ from fewerbits.core.errors import UsageError
 from fewerbits.core.files import write_json
 from fewerbits.core.float_tail import LazyTailBound
 from fewerbits.export.exporter import source_model
-from fewerbits.export.trace import act_calls, resolve_reference
+from fewerbits.export.trace import act_calls, compare_act_integers, resolve_reference
 from fewerbits.train.datasets import load_dataset
 
 from .ladder import localize, run_ladder, summary_line
@@ -62,6 +62,27 @@ def resolved_reference(
         note["resolution"] = res.note()
     note["resolved_samples"] = res.resolved
     return res.reference
+
+
+def check_pytorch_integers(res: LevelResult, model, export: ExportDir, x: np.ndarray) -> None:
+    """The qonnx level's integer tensors against PyTorch's on every sample (by identity:
+    export/trace.py :func:`compare_act_integers`, in the reference's batches); a difference
+    that is not a float32 tie fails the level, naming the user's layer (in place)."""
+    from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
+
+    t0 = time.time()
+    cmp = compare_act_integers(model, ModelWrapper(str(export.model)), x, batch=PYTORCH_BATCH)
+    res.integers = cmp.summary()
+    res.seconds = round((res.seconds or 0.0) + time.time() - t0, 3)
+    if cmp.failed is not None:
+        f = cmp.failed
+        layer = f", layer {f.layer}" if f.layer else ""
+        res.status, res.first_failing_sample = "fail", cmp.failed_sample
+        res.node = f"{f.node} (integer output differs from PyTorch's{layer})"
+        res.reason = (
+            f"integer output of quantizer {f.node}{layer} differs from PyTorch's on sample "
+            f"{cmp.failed_sample}: {f.why}"
+        )
 
 
 def resolve_dirs(d: Path, export: Path | None = None) -> tuple[ExportDir, BuildDir | None]:
@@ -214,6 +235,7 @@ def verify_directory(
         if simulator is not None and hasattr(lv, "use_simulator"):  # the RTL levels
             lv.use_simulator(simulator)
     t0 = time.time()
+    model = None  # the PyTorch model, if there is one
     if "qonnx" in info["source"]:
         # no PyTorch model: the QONNX graph's own execution is the reference
         reference = {"name": "qonnx", "note": "no PyTorch model; QONNX file exported elsewhere"}
@@ -240,6 +262,9 @@ def verify_directory(
     results = run_ladder(
         ref, x, levels, progress=progress, trace_reference=trace_ref, tail_bound=bound
     )
+    qonnx_result = next((r for r in results if r.name == "qonnx" and r.status != "skipped"), None)
+    if model is not None and qonnx_result is not None:
+        check_pytorch_integers(qonnx_result, model, export, x)
     localize(results, levels, x, trace_ref)
     out = {
         "directory": str(d),
