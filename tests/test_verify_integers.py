@@ -112,7 +112,8 @@ def test_a_wrong_integer_the_output_cannot_see_fails_the_level_naming_its_layer(
     assert "pass" in finn_onnx and "tensors x 16 samples exact" in finn_onnx, finn_onnx
 
 
-def test_a_wrong_integer_in_the_exported_graph_fails_the_qonnx_level(pruned, tmp_path):
+@pytest.mark.parametrize("shift", [2.5, 1e7], ids=["2.5-levels", "far-below-zero"])
+def test_a_wrong_integer_in_the_exported_graph_fails_the_qonnx_level(pruned, tmp_path, shift):
     """The pruned channel's BatchNorm bias lowered in the QONNX graph: qonnx's output is
     still bit-identical to PyTorch's, its integers of that layer are not."""
     from fewerbits.export.trace import layer_names
@@ -130,9 +131,11 @@ def test_a_wrong_integer_in_the_exported_graph_fails_the_qonnx_level(pruned, tmp
     while node.op_type != "BatchNormalization":  # back from the last hidden activation
         node = m.find_producer(node.input[0])
     bias = m.get_initializer(node.input[2]).copy()
-    # channel c 2.5 levels lower (at 0 where it was below that): a small change, so the derived
-    # float32 error of the value stays far below one level (no tie can explain it)
-    bias[c] -= 2.5 * float(m.get_initializer(quant.input[1]))
+    # channel c `shift` levels lower (at 0 where it was below that). 2.5: a small change, the
+    # derived float32 error of the value stays far below one level; 1e7: the error of a value
+    # that large is more than a level, but below zero by far more, the ReLU gives exactly 0 in
+    # any evaluation (fewerbits/core/float_tail.py): no tie can explain either
+    bias[c] -= shift * float(m.get_initializer(quant.input[1]))
     m.set_initializer(node.input[2], bias)
     m.save(str(export / "model.onnx"))
     res = verify_directory(export, d / "x.npy", progress=False, out_file=tmp_path / "v.json")
