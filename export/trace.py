@@ -250,6 +250,119 @@ def pinned_check(
     return PinResult(True, output=out, ctx=ctx, pins=pins)
 
 
+#: at most this many samples are resolved (each costs one or more graph executions)
+MAX_RESOLVED = 100
+
+
+def decide_sample(
+    wrapper, x1: np.ndarray, torch_acts: list[np.ndarray], ref1: np.ndarray, layers: dict
+) -> PinResult:
+    """:func:`pinned_check` of one sample, whose pinned output must then also be within the
+    derived float-tail bound of PyTorch's output ``ref1``."""
+    p = pinned_check(wrapper, x1, torch_acts, layers)
+    if p.ok:
+        pb = context_tail_bound(wrapper, p.ctx, ref1)
+        limit = 0.0 if pb is None else pb
+        p.ok = bool(np.all(np.abs(p.output.astype(np.float64).reshape(ref1.shape) - ref1) <= limit))
+        if not p.ok:
+            p.why = "with PyTorch's ties pinned the output is beyond the float-tail bound"
+    p.ctx = None  # every tensor of the graph: do not keep it
+    return p
+
+
+@dataclass
+class IntegerComparison:
+    """PyTorch's integers of every activation quantizer call against the graph's, per sample
+    (:func:`compare_act_integers`)."""
+
+    tensors: int = 0  # quantizer calls compared per sample
+    samples: int = 0
+    tied: dict[int, dict[str, int]] = field(default_factory=dict)  # sample -> layer -> pins
+    failed: PinResult | None = None
+    failed_sample: int | None = None
+    not_compared: str | None = None  # why nothing was compared
+
+    def summary(self) -> dict:
+        """A verify.json ``integers`` entry (counts and one line)."""
+        d: dict = {"tensors": self.tensors, "samples": self.samples, "against": "pytorch"}
+        what = f"{self.tensors} tensors x {self.samples} samples"
+        if self.not_compared:
+            d["summary"] = f"not compared with PyTorch's: {self.not_compared}"
+        elif self.failed is not None:
+            where = self.failed.layer or self.failed.node or "?"
+            d["first_difference"] = {
+                "sample": self.failed_sample,
+                "quantizer": self.failed.node,
+                "layer": self.failed.layer,
+            }
+            d["summary"] = (
+                f"differ from PyTorch's at layer {where} on sample {self.failed_sample}: "
+                f"{self.failed.why} ({what} compared up to it)"
+            )
+        else:
+            d["tied_samples"] = sorted(self.tied)
+            tied = f" ({len(self.tied)} sample(s) decided with ties pinned)" if self.tied else ""
+            d["summary"] = f"{what} exact against PyTorch's (forward hooks){tied}"
+        return d
+
+
+#: samples whose quantizer values are held at once (bounds the memory of a large net)
+KEEP_SAMPLES = 100
+
+
+def compare_act_integers(
+    model, wrapper, x: np.ndarray, batch: int | None = None
+) -> IntegerComparison:
+    """Compare PyTorch's integer levels of every activation quantizer call (value / scale,
+    forward hooks: :func:`pytorch_with_activations`, in batches of ``batch`` as the reference
+    was evaluated) with the graph's on *every* sample, by identity (:data:`ACT_CALLS_KEY`).
+    A sample that differs is decided by :func:`decide_sample` (float32 ties pinned); the first
+    that fails it is kept (``failed``) and ends the comparison."""
+    names = act_calls(wrapper)
+    res = IntegerComparison()
+    if not names:
+        res.not_compared = "no quantizer call order recorded at export (re-export the model)"
+        return res
+    layers = layer_names(wrapper)
+    nodes = [wrapper.get_node_from_name(n) for n in names]
+    scales = [
+        np.asarray(wrapper.get_initializer(n.input[1]), np.float32)
+        if n.op_type == "Quant"
+        else np.float32(1)
+        for n in nodes
+    ]
+    batch = batch or len(x)
+    for start in range(0, len(x), batch):
+        xs = x[start : start + batch]
+        for first in range(0, len(xs), KEEP_SAMPLES):
+            keep = np.arange(first, min(first + KEEP_SAMPLES, len(xs)))
+            outs, acts = pytorch_with_activations(model, xs, keep, batch)
+            for j, a in zip(keep, acts, strict=True):
+                i = start + int(j)
+                if len(a) != len(names):
+                    res.not_compared = (
+                        f"{len(a)} activation quantizer calls in PyTorch, {len(names)} recorded "
+                        "in the graph"
+                    )
+                    return res
+                x1 = x[i : i + 1].astype(np.float32)
+                ctx = _execute(wrapper, {wrapper.graph.input[0].name: x1})
+                res.tensors, res.samples = len(names), res.samples + 1
+                if all(
+                    np.array_equal(np.round(ctx[n.output[0]] / s), np.round(v / s))
+                    for n, s, v in zip(nodes, scales, a, strict=True)
+                ):
+                    continue
+                # a few partial executions per such sample: no cap is needed
+                p = decide_sample(wrapper, x1, a, outs[j : j + 1], layers)
+                if p.ok and p.pins:
+                    res.tied[i] = {layers.get(n, n): c for n, c in p.pins.items()}
+                    continue
+                res.failed, res.failed_sample = p, i
+                return res
+    return res
+
+
 @dataclass
 class Resolution:
     """Which samples' PyTorch reference was resolved to the graph's own output."""
@@ -281,10 +394,6 @@ class Resolution:
         )
 
 
-#: at most this many samples are resolved (each costs one or more graph executions)
-MAX_RESOLVED = 100
-
-
 def resolve_reference(
     model,
     wrapper,
@@ -311,15 +420,7 @@ def resolve_reference(
     for i, a in zip(bad, acts, strict=True):
         if not np.array_equal(again[i], ref[i]):  # PyTorch not reproducible: no resolution
             continue
-        p = pinned_check(wrapper, x[i : i + 1], a, layers)
-        if p.ok:
-            r1 = ref[i : i + 1]
-            pb = context_tail_bound(wrapper, p.ctx, r1)
-            limit = 0.0 if pb is None else pb
-            p.ok = bool(np.all(np.abs(p.output.astype(np.float64).reshape(r1.shape) - r1) <= limit))
-            p.ctx = None  # every tensor of the graph: do not keep it
-            if not p.ok:
-                p.why = "with PyTorch's ties pinned the output is beyond the float-tail bound"
+        p = decide_sample(wrapper, x[i : i + 1], a, ref[i : i + 1], layers)
         if not p.ok:
             res.failed, res.failed_sample = p, int(i)
             return res

@@ -72,3 +72,35 @@ def test_mvau_layer_same_as_finn_model(tmp_path):
     a, b = res["verilator"], res["verilator-fastmac"]
     assert np.array_equal(a.outputs_array, b.outputs_array), desc
     assert a.cycles_per_frame == b.cycles_per_frame, desc
+
+
+@pytest.mark.usefixtures("rtlsim_cache")
+def test_verify_runs_the_rtl_level_on_the_simulator_named(demo_run: Path, tmp_path):
+    """`fewerbits verify --simulator verilator-fastmac`: rtl_stitched runs on that back end
+    (recorded in the result) and is bit-exact; an unknown name is refused in one line."""
+    import subprocess
+    import sys
+
+    from fewerbits.verify import level_names, verify_directory
+
+    skip = tuple(n for n in level_names() if n != "rtl_stitched")
+    res = verify_directory(
+        demo_run / "build",
+        samples=8,
+        progress=False,
+        skip=skip,
+        out_file=tmp_path / "v.json",
+        simulator="verilator-fastmac",
+    )
+    lv = {r["name"]: r for r in res["levels"]}["rtl_stitched"]
+    assert lv["status"] == "pass" and lv["bit_exact"] == 8, lv
+    assert res["rtl"]["rtl_stitched"]["simulator"] == "verilator-fastmac", res["rtl"]
+    assert lv["integers"]["summary"].startswith("not observable at this level"), lv
+    p = subprocess.run(
+        [sys.executable, "-m", "fewerbits.cli", "verify", str(demo_run), "--simulator", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(err) == 1 and "nope" in err[0], p.stderr
+    assert "verilator-fastmac" in err[0], err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fewerbits.cli.common import add_simulator_arg, simulator
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -48,6 +50,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="also run an opt-in level (repeatable), e.g. --with netlist (Yosys + Verilator)",
     )
+    add_simulator_arg(p, "simulator back end of the RTL levels (default %(default)s)")
     p.add_argument(
         "--trace",
         action="store_true",
@@ -70,14 +73,17 @@ def main(a: argparse.Namespace) -> int:
         export_dir=Path(a.export) if a.export else None,
         out_file=Path(a.out) if a.out else None,
         waveform=a.trace,
+        simulator=simulator(a),
     )
     for lv in out["levels"]:
         if lv["status"] == "skipped":
             print(f"  {lv['name']:<16} skipped  {lv['reason']}")
         else:
+            ints = (lv.get("integers") or {}).get("summary")
             print(
                 f"  {lv['name']:<16} {lv['status']:<8} {lv['bit_exact']}/{lv['samples']} "
                 f"bit-exact, max {lv['max_ulp']} ULP, {lv['seconds']} s"
+                + (f"; integers: {ints}" if ints else "")
                 + (f"  [{lv['reason']}]" if lv.get("reason") else "")
             )
     print(out["summary"])

@@ -31,6 +31,9 @@ class LevelResult:
     tail_bound: float | None = None  # the largest derived float-tail bound used (abs), if any
     node: str | None = None  # first diverging node (failing levels)
     first_failing_sample: int | None = None
+    #: the intermediate integer tensors: how many tensors x samples were compared and the
+    #: outcome (``summary``: one line), or why the level cannot compare them
+    integers: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -106,7 +106,10 @@ def _propagate(wrapper, node, c: np.ndarray | None, ctx: dict, err: np.ndarray) 
     the op's constant for Mul/Div/Add/Sub)."""
     v = np.abs(np.asarray(ctx[node.output[0]], np.float64))  # the op's result
     if node.op_type == "Relu":
-        return err  # 1-Lipschitz and exact
+        # 1-Lipschitz and exact; where this evaluation is further below zero than two
+        # evaluations can differ (2E), both give exactly 0
+        v_in = np.asarray(ctx[node.input[0]], np.float64)
+        return np.where(v_in < -2 * err, 0.0, err)
     if node.op_type == "BatchNormalization":
         return _batchnorm_error(wrapper, node, ctx, err)
     if node.op_type == "Mul":

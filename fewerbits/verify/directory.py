@@ -15,7 +15,7 @@ from fewerbits.core.errors import UsageError
 from fewerbits.core.files import write_json
 from fewerbits.core.float_tail import LazyTailBound
 from fewerbits.export.exporter import source_model
-from fewerbits.export.trace import act_calls, resolve_reference
+from fewerbits.export.trace import act_calls, compare_act_integers, resolve_reference
 from fewerbits.train.datasets import load_dataset
 
 from .ladder import localize, run_ladder, summary_line
@@ -62,6 +62,27 @@ def resolved_reference(
         note["resolution"] = res.note()
     note["resolved_samples"] = res.resolved
     return res.reference
+
+
+def check_pytorch_integers(res: LevelResult, model, export: ExportDir, x: np.ndarray) -> None:
+    """The qonnx level's integer tensors against PyTorch's on every sample (by identity:
+    export/trace.py :func:`compare_act_integers`, in the reference's batches); a difference
+    that is not a float32 tie fails the level, naming the user's layer (in place)."""
+    from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
+
+    t0 = time.time()
+    cmp = compare_act_integers(model, ModelWrapper(str(export.model)), x, batch=PYTORCH_BATCH)
+    res.integers = cmp.summary()
+    res.seconds = round((res.seconds or 0.0) + time.time() - t0, 3)
+    if cmp.failed is not None:
+        f = cmp.failed
+        layer = f", layer {f.layer}" if f.layer else ""
+        res.status, res.first_failing_sample = "fail", cmp.failed_sample
+        res.node = f"{f.node} (integer output differs from PyTorch's{layer})"
+        res.reason = (
+            f"integer output of quantizer {f.node}{layer} differs from PyTorch's on sample "
+            f"{cmp.failed_sample}: {f.why}"
+        )
 
 
 def resolve_dirs(d: Path, export: Path | None = None) -> tuple[ExportDir, BuildDir | None]:
@@ -189,10 +210,12 @@ def verify_directory(
     out_file: Path | None = None,
     skip_reasons: dict[str, str] | None = None,
     waveform: bool = False,
+    simulator: str | None = None,
 ) -> dict:
     """Run every level available for ``d`` and write its verify.json (:func:`verify_json_path`);
     return its content (``"json"``: where it was written). ``waveform``: a failing RTL level
-    also writes an FST waveform around the first wrong word of the first wrong layer."""
+    also writes an FST waveform around the first wrong word of the first wrong layer;
+    ``simulator``: the back end of the RTL levels (hw/sim/registry.py; default Verilator)."""
     d = Path(d)
     out_file = verify_json_path(d, input_file, out_file)
     export, build = resolve_dirs(d, export_dir)
@@ -209,7 +232,10 @@ def verify_directory(
     for lv in levels:
         if hasattr(lv, "waveform"):  # the RTL levels that can write one (--trace)
             lv.waveform = waveform
+        if simulator is not None and hasattr(lv, "use_simulator"):  # the RTL levels
+            lv.use_simulator(simulator)
     t0 = time.time()
+    model = None  # the PyTorch model, if there is one
     if "qonnx" in info["source"]:
         # no PyTorch model: the QONNX graph's own execution is the reference
         reference = {"name": "qonnx", "note": "no PyTorch model; QONNX file exported elsewhere"}
@@ -228,13 +254,17 @@ def verify_directory(
     reference["seconds"] = round(time.time() - t0, 3)
     if reference.get("resolved_samples") or "qonnx" in info["source"]:
         bound = LazyTailBound(export.model, x, ref)  # |reference| enters the bound
+    # the integer tensors of every tracing level are compared with the exported graph's even
+    # when its own level is skipped (--skip qonnx) or is the reference (a QONNX file)
     trace_ref = next(
-        (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace),
-        QonnxLevel(export) if "qonnx" in info["source"] else None,
+        (lv for lv in levels if lv.name == TRACE_REFERENCE and lv.can_trace), QonnxLevel(export)
     )
     results = run_ladder(
         ref, x, levels, progress=progress, trace_reference=trace_ref, tail_bound=bound
     )
+    qonnx_result = next((r for r in results if r.name == "qonnx" and r.status != "skipped"), None)
+    if model is not None and qonnx_result is not None:
+        check_pytorch_integers(qonnx_result, model, export, x)
     localize(results, levels, x, trace_ref)
     out = {
         "directory": str(d),

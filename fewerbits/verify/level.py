@@ -8,8 +8,12 @@ Verilator, ...). It declares
 * ``rank`` -- its place on the ladder (levels run in increasing rank);
 * ``available() -> reason | None`` and ``run(x) -> outputs`` (PyTorch-convention inputs);
 * optionally ``trace(x1) -> list[ActivationTrace]`` (``can_trace = True``): the integer
-  activation codes of every thresholding node on one sample, used to name the first node that
-  diverges and to check integer tensors exactly where the float output is only ULP-close;
+  activation codes of every thresholding node on one sample; the ladder compares them with the
+  trace reference's on *every* sample (``run_traced`` gives outputs and traces in one pass), so
+  a wrong intermediate integer fails the level even where a later clip or max-pool hides it
+  from the output, and names the first diverging tensor;
+* ``intermediates`` -- for a level that cannot trace, what it can say about the intermediate
+  integers (reported instead of a count, never silently skipped);
 * ``section`` -- a report.json section its figures go to (``"rtl"`` for the simulation
   levels), with ``numbers(result) -> dict`` (cycles, build times, ...) added to them.
 
@@ -20,6 +24,7 @@ PyTorch model; the reference for traces is the level named :data:`TRACE_REFERENC
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -79,6 +84,8 @@ class Level:
     section: ClassVar[str | None] = None
     #: a level that costs minutes (e.g. synthesis first) runs only when named in ``include``
     opt_in: ClassVar[bool] = False
+    #: what a level that cannot trace says about the intermediate integer tensors
+    intermediates: ClassVar[str] = "not observable at this level (only the output is compared)"
 
     def available(self) -> str | None:
         """None if the level can run here, else the one-line reason it cannot."""
@@ -91,6 +98,19 @@ class Level:
     def trace(self, x1: np.ndarray) -> list[ActivationTrace]:
         """Integer outputs of every thresholding node on one sample (``can_trace`` levels)."""
         raise NotImplementedError(f"level {self.name} cannot trace")
+
+    def trace_codes(self, x1: np.ndarray) -> list[ActivationTrace]:
+        """:meth:`trace` without the derived float32 error (``pre``/``slack``): what the ladder
+        compares on every sample; a reference that computes the error overrides this to skip
+        it (it is needed only where a level differs)."""
+        return self.trace(x1)
+
+    def run_traced(self, x: np.ndarray) -> Iterator[tuple[np.ndarray, list[ActivationTrace]]]:
+        """(output, trace) of every sample of ``x`` in turn (``can_trace`` levels); a level
+        that computes both in one execution overrides this (the default runs twice)."""
+        for i in range(len(x)):
+            x1 = x[i : i + 1]
+            yield np.asarray(self.run(x1)), self.trace(x1)
 
     def numbers(self, result: LevelResult | None) -> dict:
         """Extra figures for the level's report section."""

@@ -6,6 +6,7 @@ no exec_mode 'python'; the compute -- weights, thresholds, datatypes -- is untou
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -73,6 +74,7 @@ class FinnGraphLevel(Level):
         self.build = BuildDir(build) if not isinstance(build, BuildDir) else build
         self._model = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self._thresholding_nodes: list | None = None
 
     @property
     def model_file(self) -> Path | None:
@@ -137,27 +139,53 @@ class FinnGraphLevel(Level):
                 out.append((cn, child, key))
         return out
 
-    def trace(self, x1: np.ndarray) -> list[ActivationTrace]:
-        """Output of every thresholding node (integer activation codes) on one sample."""
+    def _thresholding(self) -> list[tuple[str, str, str, tuple[str, ...] | None, str | None]]:
+        """(node name, context key, datatype, layout, quantizer tag) of every thresholding
+        node, in graph order (cached: the graph does not change)."""
+        if self._thresholding_nodes is None:
+            from qonnx.custom_op.registry import getCustomOp  # lazy: after prepare_finn
+
+            found = []
+            for n, owner, key in self.nodes_in_order():
+                if not n.domain or n.domain == "ai.onnx":
+                    continue
+                if not _is_thresholding(getCustomOp(n), n):
+                    continue
+                layout = owner.get_tensor_layout(n.output[0])
+                dtype = owner.get_tensor_datatype(n.output[0]).name
+                found.append(
+                    (n.name, key, dtype, tuple(layout) if layout else None, node_tag(owner, n))
+                )
+            self._thresholding_nodes = found
+        return self._thresholding_nodes
+
+    def _execute_full(self, x1: np.ndarray) -> dict:
+        """The full execution context of one sample, dataflow partitions included."""
         from qonnx.custom_op.registry import getCustomOp  # lazy: after prepare_finn
 
         m = self.load()
         for n in m.graph.node:
             if n.op_type == "StreamingDataflowPartition":
                 getCustomOp(n).set_nodeattr("return_full_exec_context", 1)
-        ctx = self._execute(x1.astype(np.float32).reshape(self._input_shape()), full=True)
-        out = []
-        for n, owner, key in self.nodes_in_order():
-            if not n.domain or n.domain == "ai.onnx":
-                continue
-            if not _is_thresholding(getCustomOp(n), n):
-                continue
-            dtype = owner.get_tensor_datatype(n.output[0]).name
-            layout = owner.get_tensor_layout(n.output[0])
-            layout = tuple(layout) if layout else None
-            tag = node_tag(owner, n)
-            out.append(ActivationTrace(n.name, ctx[key], dtype=dtype, layout=layout, tag=tag))
-        return out
+        return self._execute(x1.astype(np.float32).reshape(self._input_shape()), full=True)
+
+    def _traces(self, ctx: dict) -> list[ActivationTrace]:
+        return [
+            ActivationTrace(name, ctx[key], dtype=dtype, layout=layout, tag=tag)
+            for name, key, dtype, layout, tag in self._thresholding()
+        ]
+
+    def trace(self, x1: np.ndarray) -> list[ActivationTrace]:
+        """Output of every thresholding node (integer activation codes) on one sample."""
+        return self._traces(self._execute_full(x1))
+
+    def run_traced(self, x: np.ndarray) -> Iterator[tuple[np.ndarray, list[ActivationTrace]]]:
+        """(output, trace) of every sample from one execution each (the output is the same
+        tensor :meth:`run` returns)."""
+        oname = self.load().graph.output[0].name
+        for i in range(len(x)):
+            ctx = self._execute_full(x[i : i + 1])
+            yield np.asarray(ctx[oname]), self._traces(ctx)
 
 
 @register_level

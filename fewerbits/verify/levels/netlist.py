@@ -31,6 +31,9 @@ class NetlistLevel(RtlStitchedLevel):
     rank = 85
     opt_in = True
 
+    def use_simulator(self, name: str) -> None:
+        """Always the netlist back end (``--simulator`` chooses the behavioural levels')."""
+
     def available(self) -> str | None:
         return get_backend(SIMULATOR).available() or super().available()
 
@@ -40,4 +43,4 @@ class NetlistLevel(RtlStitchedLevel):
         return self.stitched.run(x)
 
     def numbers(self, result: LevelResult | None) -> dict:
-        return {**super().numbers(result), "netlist_options": NOTE}
+        return {**super().numbers(result), "simulator": SIMULATOR, "netlist_options": NOTE}

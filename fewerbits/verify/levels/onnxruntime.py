@@ -62,6 +62,7 @@ class OnnxRuntimeLevel(Level):
     name = "onnxruntime"
     needs = "export"
     rank = 20
+    intermediates = "not observable at this level (the session returns only the output)"
 
     def __init__(self, export, build=None) -> None:
         self.model_onnx = export.model

@@ -49,6 +49,7 @@ class QonnxLevel(Level):
     def __init__(self, export, build=None) -> None:
         self.model_onnx = export.model
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (inputs, outputs)
+        self._w = None
 
     def available(self) -> str | None:
         return None if self.model_onnx.is_file() else f"{self.model_onnx} not found"
@@ -56,7 +57,9 @@ class QonnxLevel(Level):
     def _wrapper(self):
         from qonnx.core.modelwrapper import ModelWrapper  # lazy: qonnx import takes seconds
 
-        return ModelWrapper(str(self.model_onnx))
+        if self._w is None:  # read once: the ladder traces every sample
+            self._w = ModelWrapper(str(self.model_onnx))
+        return self._w
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """qonnx's outputs; the same input array again (the reference resolution, then the
@@ -67,7 +70,9 @@ class QonnxLevel(Level):
         self._last = (x, out)
         return out
 
-    def trace(self, x1: np.ndarray) -> list[ActivationTrace]:
+    def trace(self, x1: np.ndarray, bounds: bool = True) -> list[ActivationTrace]:
+        """Every activation quantizer's integer levels on one sample, with (``bounds``) the
+        value it rounds and that value's derived float32 error, in levels."""
         from qonnx.core.onnx_exec import execute_onnx  # lazy: qonnx import takes seconds
 
         w = self._wrapper()
@@ -80,13 +85,16 @@ class QonnxLevel(Level):
             scale = np.asarray(w.get_initializer(n.input[1]), dtype=np.float32)
             codes = np.round(ctx[n.output[0]] / scale)
             lowest = _lowest_level(w, n)
-            err = pre_quant_error(w, ctx, n) if n.op_type == "Quant" else None
+            err = pre_quant_error(w, ctx, n) if bounds and n.op_type == "Quant" else None
             trace = ActivationTrace(n.name, codes, lowest=lowest, layer=layers.get(n.name))
             if err is not None:
                 trace.pre = np.asarray(ctx[n.input[0]], np.float64) / scale
                 trace.slack = err / np.abs(scale)
             out.append(trace)
         return out
+
+    def trace_codes(self, x1: np.ndarray) -> list[ActivationTrace]:
+        return self.trace(x1, bounds=False)
 
     def layer_of(self, node: str) -> str:
         """The user's layer name of a quantizer node (the node name if not recorded)."""

@@ -29,6 +29,7 @@ from fewerbits.hw.rtlsim.sim import (
     simulate_node,
 )
 from fewerbits.hw.rtlsim.verilator import RtlSimError, verilator_root
+from fewerbits.hw.sim import DEFAULT_SIMULATOR, get_backend
 
 from ..level import Level, register_level
 
@@ -41,12 +42,22 @@ class RtlLevel(Level):
 
     def __init__(self, export, build: BuildDir) -> None:
         self.build = BuildDir(build) if not isinstance(build, BuildDir) else build
+        #: the simulator back end (hw/sim/registry.py; ``fewerbits verify --simulator``)
+        self.simulator = DEFAULT_SIMULATOR
+
+    def use_simulator(self, name: str) -> None:
+        """Simulate with the back end ``name`` (an unknown name is refused by the registry)."""
+        get_backend(name)
+        self.simulator = name
 
     def available(self) -> str | None:
         try:
             verilator_root()
         except RtlSimError as e:
             return str(e)
+        why = get_backend(self.simulator).available()
+        if why:
+            return why
         codegen = self.build.model_after(S.HW_CODEGEN)
         if not codegen.is_file():
             return f"{codegen} missing: build until codegen first"
@@ -59,6 +70,11 @@ class RtlNodesLevel(RtlLevel):
 
     name = "rtl_nodes"
     rank = 70
+    intermediates = (
+        "not compared with the reference's at this level: each RTL node's output is checked "
+        "bit-exact against FINN's Python execution of that node (folded_hw_graph compares "
+        "those integers with the reference)"
+    )
 
     #: set by ``fewerbits verify --trace``: a failing node also writes an FST waveform
     waveform = False
@@ -95,7 +111,15 @@ class RtlNodesLevel(RtlLevel):
                 for i, t in enumerate(streamed)
             ]
             arg = ins[0] if len(ins) == 1 else ins
-            r = simulate_node(model, node, wd, x=arg, stall=self.stall, seed=self.seed + k)
+            r = simulate_node(
+                model,
+                node,
+                wd,
+                x=arg,
+                stall=self.stall,
+                seed=self.seed + k,
+                simulator=self.simulator,
+            )
             self.results.append(r)
             if r.status == "skipped":
                 outs = python_exec_ports(model, node, ins)
@@ -120,7 +144,7 @@ class RtlNodesLevel(RtlLevel):
         nodes = [r.to_dict() for r in self.results]
         for n in nodes:
             n["estimate_cycles"] = est.get(n["name"])
-        return {"nodes": nodes}
+        return {"simulator": self.simulator, "nodes": nodes}
 
 
 @register_level
@@ -129,6 +153,10 @@ class RtlStitchedLevel(RtlLevel):
 
     name = "rtl_stitched"
     rank = 80
+    intermediates = (
+        "not observable at this level (only the output stream; the per-layer taps of the "
+        "mismatch locator are used only to name the layer of a failing sample)"
+    )
 
     def __init__(self, export, build: BuildDir) -> None:
         super().__init__(export, build)
@@ -149,7 +177,7 @@ class RtlStitchedLevel(RtlLevel):
 
     def run(self, x: np.ndarray) -> np.ndarray:
         if self.stitched is None:
-            self.stitched = Stitched(self.build.path)
+            self.stitched = Stitched(self.build.path, simulator=self.simulator)
         return self.stitched.run(x)
 
     def locate(self, x: np.ndarray, sample: int) -> str:
@@ -158,7 +186,7 @@ class RtlStitchedLevel(RtlLevel):
         :attr:`waveform` also the FST file around its first wrong word."""
         first = max(0, sample + 1 - MAX_FRAMES)
         if self.stitched is None:
-            self.stitched = Stitched(self.build.path)
+            self.stitched = Stitched(self.build.path, simulator=self.simulator)
         mid = self.stitched.partition_inputs(x[first : sample + 1])
         out = self.build.rtlsim.absolute() / "mismatch"
         m = locate_mismatch(self.build.path, mid, out, self.waveform, self.stitched)
@@ -170,7 +198,7 @@ class RtlStitchedLevel(RtlLevel):
         if self.stitched is None:
             return {}
         t = self.stitched.timing()
-        d = dict(t)
+        d = {"simulator": self.simulator, **t}
         b = self.stitched.binary
         if b is not None:  # None when the run failed before the model was compiled
             d["build_seconds"], d["cache_hit"] = b.build_seconds, b.cache_hit
