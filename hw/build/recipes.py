@@ -6,7 +6,9 @@ occurs, so the user writes no custom steps.
   nets): FINN's streamlining expects 4-D tensors and fails (``step_streamline``:
   ``IndexError: list index out of range``). qonnx's ``Change3DTo4DTensors`` rewrites
   ``[N, C, L]`` as ``[N, C, L, 1]`` with the node attributes to match (after
-  ``step_qonnx_to_finn``: it accepts MultiThreshold, not Quant nodes).
+  ``step_qonnx_to_finn``: it accepts MultiThreshold, not Quant nodes); our compat wrapper
+  also annotates those tensors ``NCHW``, so the input quantizer's layout transpose goes to the
+  host and every layer can be RTL (no HLS ``Shuffle``).
 * :func:`step_fewerbits_residual_check` / :func:`step_fewerbits_residual` -- residual forks
   (ResNet blocks): FINN's streamlining leaves the shared scale in front of the fork and the
   join ``Add`` in float (``step_convert_to_hw``: "float input ... Im2Col"). Where both branches
@@ -72,6 +74,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fewerbits.compat.finn.thresholds import _is_act_quant, _records, set_float_type
+from fewerbits.compat.qonnx.change3d import Change3DTo4DTensorsWithPoolDilations
 from fewerbits.core.quant_tags import BUILT, node_tag, set_tag
 
 from .steps import (
@@ -104,8 +107,6 @@ def has_3d_tensors(model: ModelWrapper) -> bool:
 @register_step(CONV1D_AS_2D)
 def step_fewerbits_conv1d_as_2d(model: ModelWrapper, cfg) -> ModelWrapper:
     """[N, C, L] tensors as [N, C, L, 1] (qonnx Change3DTo4DTensors) where a 1-D conv occurs."""
-    from fewerbits.compat.qonnx.change3d import Change3DTo4DTensorsWithPoolDilations  # lazy
-
     if not has_3d_tensors(model):
         return model
     return model.transform(Change3DTo4DTensorsWithPoolDilations())

@@ -422,10 +422,14 @@ class BuildGraphs:
                 execute_node(n, ctx, g, opset)
             return ctx
 
+        # the graph's own input shape: a 1-D model's [N, C, L] is built as [N, C, L, 1] (conv1d)
+        ishape = parent.get_tensor_shape(iname)
         mids = []
         for i in range(len(x)):
             ctx = dict(init)
             ctx[iname] = x[i : i + 1].astype(np.float32)
+            if ishape:
+                ctx[iname] = ctx[iname].reshape(ishape)
             run_nodes(nodes[:k], ctx)
             mids.append(ctx[nodes[k].input[0]])
         mid = np.concatenate(mids, axis=0)
