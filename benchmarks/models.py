@@ -104,6 +104,9 @@ def run_model(
             res = build(export_dir.model, build_dir.path, cfg, progress=False)
         est = res.estimates
         row["build"] = {k: est.get(k) for k in ("fps", "luts", "brams", "dsps", "urams")}
+        fit_totals = (json.loads(build_dir.report_json.read_text()).get("fit") or {}).get("totals")
+        if fit_totals:  # what --fit budgeted with the row's cost model (synth: Yosys-calibrated)
+            row["fit_totals"] = {k: fit_totals.get(k) for k in ("luts", "brams", "dsps", "urams")}
         row["implementations"] = sorted(set(res.info.get("implementations", {}).values()))
         x = random_inputs(dtype, shape, samples, seed=0)
         np.save(out / name / "x.npy", x)
@@ -134,9 +137,12 @@ def run_model(
 
 def _cell(row: dict) -> tuple[str, str, str]:
     b = row.get("build")
+    # resources: the --fit cost model's totals (synth: calibrated on Yosys) where the row has
+    # them, else FINN's estimates; the table's cost-model column says which
+    r = {**(b or {}), **(row.get("fit_totals") or {})}
     build_cell = (
-        f"{b['fps']:,.0f} FPS / {b['luts']:,.0f} LUT / {b['brams']:g} BRAM / {b['dsps']:g} DSP"
-        + (f" / {b['urams']:g} URAM" if b.get("urams") else "")
+        f"{b['fps']:,.0f} FPS / {r['luts']:,.0f} LUT / {r['brams']:.1f} BRAM / {r['dsps']:g} DSP"
+        + (f" / {r['urams']:g} URAM" if r.get("urams") else "")
         if b
         else "–"
     )
@@ -189,7 +195,10 @@ def markdown(rows: list[dict], meta: dict, heading: bool = True) -> str:
             "",
             f"`benchmarks/models.py {meta.get('command', '')}`".replace(" `", "`") + "; "
             "random weights; verification on random inputs of each model's input datatype; "
-            "levels left out per row (`skip`) in the JSON.",
+            "levels left out per row (`skip`) in the JSON. FPS is FINN's estimate at the "
+            "folding `--fit` chose; LUT/BRAM36/DSP/URAM are the totals of the row's `--fit` "
+            "cost model (`synth`: calibrated on Yosys syntheses of the layers, xc7; `finn`: "
+            "FINN's own estimates).",
             "",
         ]
         if heading
@@ -203,7 +212,8 @@ def markdown(rows: list[dict], meta: dict, heading: bool = True) -> str:
     notes = []
     for r in rows:
         exp, b, ver = _cell(r)
-        when = f"{r.get('date', meta['date'])}, {r.get('cost_model', 'synth')}, "
+        model = r.get("cost_model", "synth") if r.get("fit_totals") else "FINN estimate"
+        when = f"{r.get('date', meta['date'])}, {model}, "
         when += f"{r.get('samples', meta.get('samples'))}"
         lines.append(
             f"| {r['model']} | {r['feature']} | {r.get('board', 'Pynq-Z1')} | {exp} | {b} "
