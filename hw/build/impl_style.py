@@ -4,7 +4,7 @@
 
 * ``"rtl"`` (default): an all-RTL dataflow partition wherever FINN has an RTL variant, so that
   the whole accelerator can be simulated by Verilator and synthesized by open tools. That takes
-  four things, all here:
+  six things, all here:
 
   1. standalone Thresholding layers (:func:`configure`: FINN's MVAU_rtl does not embed
      thresholds), with one fallback: FINN's standalone Thresholding refuses ``out_scale != 1``
