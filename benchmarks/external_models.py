@@ -250,24 +250,29 @@ class CybSecMLPForExport(nn.Module):
         return self.qnt_output(self.pretrained((x + 1.0) / 2.0))
 
 
-def cybsec_mlp() -> nn.Module:
+def cybsec_mlp(n_in: int = 600, n_used: int = 593, hidden: int = 64) -> nn.Module:
     """FINN's tutorial cybersecurity MLP (UNSW-NB15): 593 binarized features padded to 600
     BIPOLAR inputs (the padded weight columns zero, as the tutorial's export does), 64-64-64
     -> 1 with 2-bit weights and activations, BN and dropout; random weights, BN statistics
     calibrated."""
     torch.manual_seed(0)
     layers: list[nn.Module] = []
-    for n_in in (600, 64, 64):
+    for width in (n_in, hidden, hidden):
         layers += [
-            qnn.QuantLinear(n_in, 64, bias=True, weight_bit_width=2),
-            nn.BatchNorm1d(64),
+            qnn.QuantLinear(width, hidden, bias=True, weight_bit_width=2),
+            nn.BatchNorm1d(hidden),
             nn.Dropout(0.5),
             qnn.QuantReLU(bit_width=2),
         ]
-    mlp = nn.Sequential(*layers, qnn.QuantLinear(64, 1, bias=True, weight_bit_width=2))
+    mlp = nn.Sequential(*layers, qnn.QuantLinear(hidden, 1, bias=True, weight_bit_width=2))
     with torch.no_grad():
-        mlp[0].weight[:, 593:] = 0.0
-    return _calibrated(CybSecMLPForExport(mlp), (600,), "BIPOLAR")
+        mlp[0].weight[:, n_used:] = 0.0
+    return _calibrated(CybSecMLPForExport(mlp), (n_in,), "BIPOLAR")
+
+
+def cybsec_mlp_small() -> nn.Module:
+    """:func:`cybsec_mlp` at 40 BIPOLAR inputs (36 used) and 16 hidden units (a CI test)."""
+    return cybsec_mlp(40, 36, 16)
 
 
 def _mlp(act: type, **act_kwargs) -> nn.Module:

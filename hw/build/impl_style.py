@@ -4,7 +4,7 @@
 
 * ``"rtl"`` (default): an all-RTL dataflow partition wherever FINN has an RTL variant, so that
   the whole accelerator can be simulated by Verilator and synthesized by open tools. That takes
-  four things, all here:
+  six things, all here:
 
   1. standalone Thresholding layers (:func:`configure`: FINN's MVAU_rtl does not embed
      thresholds), with one fallback: FINN's standalone Thresholding refuses ``out_scale != 1``
@@ -19,7 +19,11 @@
      implements -- the MVAU in binary XNOR-popcount mode, max-pooling, label select, the VVAU
      (depthwise conv) on non-Versal parts or with embedded thresholds -- become that library's op
      (:func:`step_specialize_layers_rtl_lib`), unless the node asks for ``"hls"``;
-  5. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`).
+  5. data-width converters before code generation (:mod:`fewerbits.compat.finn.build`);
+  6. a BIPOLAR graph input read by integer (non-bipolar) weights typed INT2
+     (:func:`step_fewerbits_bipolar_input`): FINN's MVAU_rtl needs activations of at least
+     2 bits, and a bipolar output quantizer as a standalone Thresholding
+     (:func:`fewerbits.compat.finn.build.convert_bipolar_thresholds`).
 
 * ``"auto"``: FINN's own choice for every layer.
 """
@@ -35,6 +39,7 @@ from fewerbits.core.config import BuildConfig
 
 from .. import rtl_lib
 from .steps import (
+    BIPOLAR_INPUT,
     CONVERT_TO_HW,
     HW_CODEGEN,
     PREFER_RTL,
@@ -112,7 +117,9 @@ def step_convert_to_hw_int_only(model: ModelWrapper, cfg, ctx: BuildContext) -> 
     from finn.util.exception import FINNUserError
 
     try:
-        converted = step_convert_to_hw(copy.deepcopy(model), cfg)
+        converted = finn_build.convert_bipolar_thresholds(
+            copy.deepcopy(model), lambda m: step_convert_to_hw(m, cfg)
+        )
     except FINNUserError as e:
         if "out_scale must be 1" not in str(e) or not cfg.standalone_thresholds:
             raise
@@ -124,6 +131,48 @@ def step_convert_to_hw_int_only(model: ModelWrapper, cfg, ctx: BuildContext) -> 
         ctx.info["standalone_thresholds_fallback"] = str(e).splitlines()[0]
         converted = step_convert_to_hw(model, cfg)
     model, _ = revert_float_tail(converted)
+    return model
+
+
+def bipolar_input_as_int2(model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+    """Type a BIPOLAR graph input INT2 when every reader is a MatMul with integer,
+    non-bipolar weights (qonnx pass style: ``(model, changed)``).
+
+    Exact: the values do not change. A bipolar value is -1 or +1, both INT2 values, and the
+    MatMul computes the same integer ``W @ x``; only the stream encoding changes from one bit
+    per element (FINN's bipolar packing: 0 for -1) to 2-bit two's complement, which the host
+    packer derives from the graph's input type. It makes the first layer an MVAU that FINN's
+    MVAU_rtl can implement (``_mvu_rtl_possible``: activations of at least 2 bits; the
+    bipolar-times-integer MVAU has no XNOR mode). Bipolar weights are left alone: that layer
+    is an XNOR-popcount MVAU (fewerbits' ``MVAUBinary_rtl``), on the one-bit stream."""
+    from qonnx.core.datatype import DataType  # lazy: qonnx import after prepare_finn
+
+    tensor = model.graph.input[0].name
+    if model.get_tensor_datatype(tensor) != DataType["BIPOLAR"]:
+        return model, False
+    readers = model.find_consumers(tensor) or []
+    for node in readers:
+        if node.op_type != "MatMul" or node.input[0] != tensor:
+            return model, False
+        if model.get_initializer(node.input[1]) is None:
+            return model, False
+        wdt = model.get_tensor_datatype(node.input[1])
+        if not wdt.is_integer() or wdt == DataType["BIPOLAR"] or wdt.bitwidth() < 2:
+            return model, False
+    if not readers:
+        return model, False
+    model.set_tensor_datatype(tensor, DataType["INT2"])
+    return model, True
+
+
+@register_step(BIPOLAR_INPUT, uses_context=True)
+def step_fewerbits_bipolar_input(model: ModelWrapper, cfg, ctx: BuildContext) -> ModelWrapper:
+    """For impl_style ``"rtl"``: :func:`bipolar_input_as_int2` (an all-RTL first layer)."""
+    if ctx.build.impl_style != "rtl":
+        return model
+    model, changed = bipolar_input_as_int2(model)
+    if changed:
+        ctx.info["bipolar_input_as"] = "INT2"
     return model
 
 

@@ -50,6 +50,7 @@ FLOAT64_PARAMS = "step_fewerbits_float64_params"  # compat/finn/thresholds.py
 STREAMLINE = "step_streamline"
 GLOBAL_ACC_POOL = "step_fewerbits_global_acc_pool"  # hw/build/recipes.py
 FIX_THRESHOLDS = "step_fewerbits_fix_thresholds"  # compat/finn/thresholds.py
+BIPOLAR_INPUT = "step_fewerbits_bipolar_input"  # hw/build/impl_style.py
 CONVERT_TO_HW = "step_convert_to_hw"
 CHECK_HW = "step_fewerbits_check_hw"
 HOST_RESHAPES = "step_fewerbits_host_reshapes"
@@ -96,6 +97,7 @@ SOFTWARE_STEPS = [
     RESIDUAL,
     GLOBAL_ACC_POOL,
     FIX_THRESHOLDS,
+    BIPOLAR_INPUT,
     CONVERT_TO_HW,
     CHECK_HW,
     HOST_RESHAPES,

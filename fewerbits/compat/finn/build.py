@@ -19,6 +19,14 @@
   op_type ...". Fix: run the step with such nodes presented under the FINN op type whose
   folding rules they share (``MVAU_rtl``), then restore their op type. Test:
   tests/test_compat_finn_build.py.
+* :func:`convert_bipolar_thresholds` -- FINN's ``InferThresholdingLayer`` (standalone
+  thresholds, ``step_convert_to_hw``) refuses every MultiThreshold with ``out_scale != 1``,
+  including a BIPOLAR output (``out_scale=2, out_bias=-1``, i.e. ``2*step - 1``) that FINN's own
+  MVAU conversion accepts as "binary->bipolar by reinterpretation". Symptom: ``MultiThreshold
+  out_scale must be 1 for HLS conversion`` on a net with a bipolar output quantizer after
+  non-binary weights, so its thresholds stay inside MVAU_hls. Fix: the same reinterpretation
+  FINN's MVAU conversion does (``ActVal=0``; FINN's Thresholding maps the step ``y`` of a
+  BIPOLAR output to ``2*y - 1``). Test: tests/test_bipolar_rtl.py.
 
 FINN/onnx imports are inside the functions: they take seconds and need
 :func:`fewerbits.compat.finn.env.prepare_finn` to have run first.
@@ -26,6 +34,7 @@ FINN/onnx imports are inside the functions: they take seconds and need
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,3 +142,44 @@ def partition_parent(
     partition.save(str(child))
     getCustomOp(sdp[0]).set_nodeattr("model", str(child))
     return parent
+
+
+def _bipolar_steps(model: ModelWrapper) -> list:
+    """MultiThresholds whose output is BIPOLAR as ``2*step - 1`` (out_scale 2, out_bias -1)."""
+    from qonnx.core.datatype import DataType  # lazy: qonnx import after prepare_finn
+    from qonnx.custom_op.registry import getCustomOp
+
+    found = []
+    for node in model.graph.node:
+        if node.op_type != "MultiThreshold":
+            continue
+        if model.get_tensor_datatype(node.output[0]) != DataType["BIPOLAR"]:
+            continue
+        inst = getCustomOp(node)
+        if inst.get_nodeattr("out_scale") == 2.0 and inst.get_nodeattr("out_bias") == -1.0:
+            found.append(inst)
+    return found
+
+
+def convert_bipolar_thresholds(
+    model: ModelWrapper, convert: Callable[[ModelWrapper], ModelWrapper]
+) -> ModelWrapper:
+    """``convert(model)`` (FINN's ``step_convert_to_hw`` with standalone thresholds) with every
+    bipolar-output MultiThreshold presented as its binary step (``out_scale=1, out_bias=0``):
+    FINN's Thresholding with a BIPOLAR output computes ``2*step - 1`` itself, so the layer is
+    the same function. A MultiThreshold the conversion left in place gets its bipolar
+    attributes back."""
+    names = set()
+    for inst in _bipolar_steps(model):
+        inst.set_nodeattr("out_scale", 1.0)
+        inst.set_nodeattr("out_bias", 0.0)
+        names.add(inst.onnx_node.name)
+    model = convert(model)
+    from qonnx.custom_op.registry import getCustomOp  # lazy: qonnx import after prepare_finn
+
+    for node in model.graph.node:
+        if node.op_type == "MultiThreshold" and node.name in names:
+            inst = getCustomOp(node)
+            inst.set_nodeattr("out_scale", 2.0)
+            inst.set_nodeattr("out_bias", -1.0)
+    return model
