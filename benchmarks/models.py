@@ -141,8 +141,8 @@ def _cell(row: dict) -> tuple[str, str, str]:
     # them, else FINN's estimates; the table's cost-model column says which
     r = {**(b or {}), **(row.get("fit_totals") or {})}
     build_cell = (
-        f"{b['fps']:,.0f} FPS / {r['luts']:,.0f} LUT / {r['brams']:.1f} BRAM / {r['dsps']:g} DSP"
-        + (f" / {r['urams']:g} URAM" if r.get("urams") else "")
+        f"{b['fps']:,.0f} FPS / {r['luts']:,.0f} LUT / {r['brams']:.1f} BRAM / {r['dsps']:,.0f} DSP"
+        + (f" / {r['urams']:,.0f} URAM" if r.get("urams") else "")
         if b
         else "–"
     )
