@@ -198,7 +198,10 @@ def markdown(rows: list[dict], meta: dict, heading: bool = True) -> str:
             "levels left out per row (`skip`) in the JSON. FPS is FINN's estimate at the "
             "folding `--fit` chose; LUT/BRAM36/DSP/URAM are the totals of the row's `--fit` "
             "cost model (`synth`: calibrated on Yosys syntheses of the layers, xc7; `finn`: "
-            "FINN's own estimates).",
+            "FINN's own estimates). export: `fewerbits export`'s check (qonnx against "
+            "PyTorch, 100 samples); `n/100 bit-exact` counts float outputs that are "
+            "bit-identical, a pass means the rest are within the float-tail bound derived "
+            "from the output scale (float-scale models have few bit-identical outputs).",
             "",
         ]
         if heading
